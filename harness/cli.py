@@ -1,0 +1,40 @@
+"""The ``parity`` command: one entry point, one module per sub-command.
+
+- ``parity serve``       the reference server (like ``pocketbase serve``)
+- ``parity superuser``   create or update a superuser in a data dir
+- ``parity check``       run the suites on every target, print the parity matrix, write reports
+- ``parity repro``       re-run one scenario from a repro block (by scenario name and seed)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from harness import check, repro
+    from reference_impl import cli as server_cli
+
+    parser = argparse.ArgumentParser(
+        prog="parity",
+        description="Dual-engine (SQLite / PostgreSQL) parity harness for PocketBase-style backends.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    server_cli.add_serve_parser(sub)
+    server_cli.add_superuser_parser(sub)
+    check.add_parser(sub)
+    repro.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    result: int = args.handler(args)
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
