@@ -1,0 +1,202 @@
+"""The dialect contract: every SQLite/PostgreSQL difference the backend relies on, stated once.
+
+Order, as in sqlglot: named semantic flags (each docstring gives both engines' behaviour),
+then the column-type table, then methods for what a flag cannot express. Renderers and the
+schema builder read flags and call methods; nothing outside ``reference_impl/db`` writes
+engine-specific SQL (``suites/unit/test_engine_boundary.py`` enforces it).
+
+Flags can be overridden for experiments with ``PARITY_DIALECT_OVERRIDE``
+(``postgres.NATIVE_NULLS_FIRST=true,...``): the harness uses it to prove that a flipped flag
+makes ``parity check`` fail with a repro block. Never set it in production.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+
+class Kind(enum.Enum):
+    """Logical column kinds. Domain code speaks these; each dialect maps them to a type."""
+
+    TEXT = "text"  # NOT NULL DEFAULT ''
+    NUMBER = "number"  # NOT NULL DEFAULT 0; ints exact in int64, other values float64
+    BOOL = "bool"  # NOT NULL DEFAULT FALSE
+    JSON = "json"  # nullable; SQL NULL is PocketBase's "null"
+    JSON_ARRAY = "json_array"  # NOT NULL DEFAULT '[]'; multi select/relation/file
+    DATETIME_MS = "datetime_ms"  # record dates: PocketBase's millisecond layout; empty = ''
+    TIMESTAMP_US = "timestamp_us"  # system timestamps, microseconds kept
+    INT64 = "int64"  # system counters
+
+
+PB_DATETIME_LAYOUT = "%Y-%m-%d %H:%M:%S"  # + ".mmmZ"; PocketBase's storage and API layout
+
+
+def format_pb_datetime(value: datetime) -> str:
+    """``2024-01-02 03:04:05.678Z``: UTC, milliseconds, a space, ``Z`` (PocketBase's layout)."""
+    value = value.astimezone(UTC)
+    return f"{value.strftime(PB_DATETIME_LAYOUT)}.{value.microsecond // 1000:03d}Z"
+
+
+def format_us_datetime(value: datetime) -> str:
+    """Fixed-width microsecond layout, so text order equals time order."""
+    value = value.astimezone(UTC)
+    return f"{value.strftime(PB_DATETIME_LAYOUT)}.{value.microsecond:06d}Z"
+
+
+def parse_stored_datetime(text: str) -> datetime | None:
+    """Parse either stored layout back; ``''`` is the zero value."""
+    if not text:
+        return None
+    return datetime.strptime(text.replace("Z", "+0000"), PB_DATETIME_LAYOUT + ".%f%z")
+
+
+class Dialect:
+    name: ClassVar[str] = "abstract"
+
+    # -- semantic flags ------------------------------------------------------------------
+    NATIVE_NULLS_FIRST: ClassVar[bool] = True
+    """Where NULLs sort without an explicit NULLS clause.
+    SQLite: first for ASC, last for DESC (PocketBase's order, the contract).
+    PostgreSQL: last for ASC, first for DESC. When False the renderer writes
+    ``NULLS FIRST`` / ``NULLS LAST`` explicitly."""
+
+    LIKE_FOLDS_ASCII_CASE: ClassVar[bool] = True
+    """SQLite: ``LIKE`` is case-insensitive for ASCII letters only ('ABC' LIKE 'abc' is 1,
+    'Ä' LIKE 'ä' is 0). PostgreSQL: ``LIKE`` is case-sensitive and ``ILIKE`` folds Unicode.
+    When False the renderer lowers both sides under ``COLLATE "C"``, which folds ASCII only."""
+
+    LIKE_HAS_DEFAULT_ESCAPE: ClassVar[bool] = False
+    """SQLite: no escape character unless ``ESCAPE`` is given. PostgreSQL: backslash by
+    default. The renderer always writes ``ESCAPE '\\'`` so both agree."""
+
+    EMPTY_IN_ALLOWED: ClassVar[bool] = True
+    """SQLite accepts ``x IN ()`` (false); PostgreSQL rejects it as a syntax error. The
+    renderer emits a constant false instead of an empty list."""
+
+    HAS_ROWID: ClassVar[bool] = True
+    """SQLite tables carry an implicit ``_rowid_`` in insertion order (PocketBase's natural
+    list order and ``sort=@rowid``). PostgreSQL has none (ctid moves): each record table gets
+    an identity column named ``_rowid_``."""
+
+    INT_DIVISION_BY_ZERO_IS_NULL: ClassVar[bool] = True
+    """SQLite: ``1/0`` is NULL. PostgreSQL: error 22012. (Used by the full filter language.)"""
+
+    # -- types ---------------------------------------------------------------------------
+    TYPE_MAPPING: ClassVar[dict[Kind, str]] = {}
+    """Column DDL per kind, including default and nullability."""
+
+    def __init__(self) -> None:
+        _apply_overrides(self)
+
+    # -- SQL pieces ----------------------------------------------------------------------
+    def quote(self, identifier: str) -> str:
+        """Double quotes on both engines; names are validated before they get here."""
+        if '"' in identifier or "\x00" in identifier:
+            raise ValueError(f"invalid identifier {identifier!r}")
+        return f'"{identifier}"'
+
+    def placeholder(self, name: str) -> str:
+        raise NotImplementedError
+
+    def order_term(self, expr: str, descending: bool) -> str:
+        direction = "DESC" if descending else "ASC"
+        if self.NATIVE_NULLS_FIRST:
+            return f"{expr} {direction}"
+        return f"{expr} {direction} {'NULLS LAST' if descending else 'NULLS FIRST'}"
+
+    def like(self, expr: str, pattern: str, *, negate: bool = False) -> str:
+        op = "NOT LIKE" if negate else "LIKE"
+        if self.LIKE_FOLDS_ASCII_CASE:
+            return f"{expr} {op} {pattern} ESCAPE '\\'"
+        return f'lower({expr} COLLATE "C") {op} lower({pattern} COLLATE "C") ESCAPE \'\\\''
+
+    def null_safe_equal(self, left: str, right: str, *, negate: bool = False) -> str:
+        return f"{left} IS {'' if negate else 'NOT '}DISTINCT FROM {right}"
+
+    def in_list(self, expr: str, placeholders: Sequence[str]) -> str:
+        if not placeholders and not self.EMPTY_IN_ALLOWED:
+            return "1 = 0"
+        return f"{expr} IN ({', '.join(placeholders)})"
+
+    def is_empty(self, expr: str, kind: Kind) -> str:
+        """PocketBase's "empty or NULL" for ``= null`` / ``= ''``; numbers and bools are never
+        empty (0 is not '')."""
+        if kind in (Kind.NUMBER, Kind.BOOL, Kind.INT64):
+            return "1 = 0"
+        return f"({expr} = '' OR {expr} IS NULL)"
+
+    def datetime_text(self, expr: str) -> str:
+        """A date column as PocketBase's stored text (``''`` when unset)."""
+        return expr
+
+    def text_of(self, expr: str, kind: Kind) -> str:
+        """A column as the text SQLite's ``LIKE`` would see (``1``/``0`` for bools)."""
+        return expr
+
+    def random_function(self) -> str:
+        return "random()"
+
+    def rowid(self, table: str) -> str:
+        return f"{self.quote(table)}.{self.quote('_rowid_')}"
+
+    def limit_offset(self, limit_param: str, offset_param: str) -> str:
+        return f"LIMIT {limit_param} OFFSET {offset_param}"
+
+    def column_ddl(self, name: str, kind: Kind) -> str:
+        return f"{self.quote(name)} {self.TYPE_MAPPING[kind]}"
+
+    def create_table(self, table: str, columns: Sequence[tuple[str, Kind]]) -> list[str]:
+        """A record table: ``id`` text primary key plus the columns, plus the rowid column
+        where the engine has none."""
+        raise NotImplementedError
+
+    def add_column(self, table: str, name: str, kind: Kind) -> list[str]:
+        return [f"ALTER TABLE {self.quote(table)} ADD COLUMN {self.column_ddl(name, kind)}"]
+
+    def drop_column(self, table: str, name: str) -> list[str]:
+        return [f"ALTER TABLE {self.quote(table)} DROP COLUMN {self.quote(name)}"]
+
+    def rename_column(self, table: str, old: str, new: str) -> list[str]:
+        return [
+            f"ALTER TABLE {self.quote(table)} RENAME COLUMN {self.quote(old)} TO {self.quote(new)}"
+        ]
+
+    def rename_table(self, old: str, new: str) -> list[str]:
+        return [f"ALTER TABLE {self.quote(old)} RENAME TO {self.quote(new)}"]
+
+    def drop_table(self, table: str) -> list[str]:
+        return [f"DROP TABLE IF EXISTS {self.quote(table)}"]
+
+    def change_column_kind(self, table: str, name: str, old: Kind, new: Kind) -> list[str]:
+        """Convert a column between kinds, keeping values where PocketBase keeps them."""
+        raise NotImplementedError
+
+    def list_tables_sql(self) -> str:
+        raise NotImplementedError
+
+    def list_columns_sql(self, table_param: str) -> str:
+        """SELECT column names of one table (table name bound as a parameter)."""
+        raise NotImplementedError
+
+    # -- values --------------------------------------------------------------------------
+    def to_db(self, kind: Kind, value: Any) -> Any:
+        raise NotImplementedError
+
+    def from_db(self, kind: Kind, raw: Any) -> Any:
+        raise NotImplementedError
+
+
+def _apply_overrides(dialect: Dialect) -> None:
+    spec = os.environ.get("PARITY_DIALECT_OVERRIDE", "")
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        target, _, raw = item.partition("=")
+        dialect_name, _, flag = target.partition(".")
+        if dialect_name != dialect.name:
+            continue
+        if not flag.isupper() or not isinstance(getattr(type(dialect), flag, None), bool):
+            raise ValueError(f"PARITY_DIALECT_OVERRIDE: {flag!r} is not a flag of {dialect.name}")
+        setattr(dialect, flag, raw.strip().lower() in {"1", "true", "yes", "on"})

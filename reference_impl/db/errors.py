@@ -1,0 +1,72 @@
+"""One exception class per meaning, the same on both engines.
+
+SQLite's ``SQLITE_CONSTRAINT_UNIQUE`` and PostgreSQL's SQLSTATE 23505 both become
+:class:`UniqueViolation`; handlers never look at the engine (STYLE.md item 5). The engine
+modules own the mapping tables (``sqlite.py``: extended result codes, ``postgres.py``:
+SQLSTATEs); this module only names the meanings.
+"""
+
+from __future__ import annotations
+
+
+class DatabaseError(Exception):
+    """Any error raised by an engine, already translated.
+
+    ``constraint`` is the constraint or index name when the engine reports one, ``column``
+    the offending column when it can be known; the original driver error is ``__cause__``.
+    Never serialise the cause into an API response.
+    """
+
+    def __init__(self, message: str, *, constraint: str | None = None, column: str | None = None):
+        super().__init__(message)
+        self.constraint = constraint
+        self.column = column
+
+
+class IntegrityError(DatabaseError):
+    """A constraint rejected the write."""
+
+
+class UniqueViolation(IntegrityError):
+    """SQLite SQLITE_CONSTRAINT_UNIQUE / _PRIMARYKEY; PostgreSQL 23505."""
+
+
+class ForeignKeyViolation(IntegrityError):
+    """SQLite SQLITE_CONSTRAINT_FOREIGNKEY; PostgreSQL 23503."""
+
+
+class NotNullViolation(IntegrityError):
+    """SQLite SQLITE_CONSTRAINT_NOTNULL; PostgreSQL 23502."""
+
+
+class CheckViolation(IntegrityError):
+    """SQLite SQLITE_CONSTRAINT_CHECK; PostgreSQL 23514."""
+
+
+class TransientError(DatabaseError):
+    """The transaction can succeed if retried from the start."""
+
+
+class SerializationFailure(TransientError):
+    """SQLite SQLITE_BUSY_SNAPSHOT (a read transaction could not upgrade to a write after
+    another connection committed); PostgreSQL 40001."""
+
+
+class Deadlock(TransientError):
+    """PostgreSQL 40P01. SQLite has a single writer and never reports a deadlock."""
+
+
+class LockTimeout(TransientError):
+    """SQLite SQLITE_BUSY after ``busy_timeout``; PostgreSQL 55P03 (lock_not_available)."""
+
+
+class QueryError(DatabaseError):
+    """The statement itself is wrong (syntax, unknown column, type mismatch).
+
+    From user input this is a bug in the compiler, never a user error: the API turns it into
+    a generic 400 only where PocketBase does (filters), and logs it.
+    """
+
+
+class ConnectionFailed(DatabaseError):
+    """The engine could not be reached or the connection dropped."""

@@ -1,0 +1,282 @@
+"""PostgreSQL: the dialect and the engine (psycopg 3 + psycopg_pool).
+
+Types are chosen so the API output is identical to SQLite's: ``NUMERIC`` keeps int64 exact
+at +-(2^63-1) (PocketBase's float64 does not); ``JSONB`` keeps integers inside JSON exact;
+``TIMESTAMPTZ`` keeps microseconds; ``BOOLEAN`` is a real boolean. Databases are created
+with ``LC_COLLATE 'C'`` (see ``provision.py``), so text order is SQLite's BINARY order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import psycopg
+import psycopg.errors
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from reference_impl.db import errors
+from reference_impl.db.dialect import Dialect, Kind
+from reference_impl.db.engine import Params, Row, capture
+
+_INT64 = 2**63
+
+
+class PostgresDialect(Dialect):
+    name = "postgres"
+    NATIVE_NULLS_FIRST = False
+    LIKE_FOLDS_ASCII_CASE = False
+    LIKE_HAS_DEFAULT_ESCAPE = True
+    EMPTY_IN_ALLOWED = False
+    HAS_ROWID = False
+    INT_DIVISION_BY_ZERO_IS_NULL = False
+
+    TYPE_MAPPING: ClassVar[dict[Kind, str]] = {
+        Kind.TEXT: "TEXT DEFAULT '' NOT NULL",
+        Kind.NUMBER: "NUMERIC DEFAULT 0 NOT NULL",
+        Kind.BOOL: "BOOLEAN DEFAULT FALSE NOT NULL",
+        Kind.JSON: "JSONB DEFAULT NULL",
+        Kind.JSON_ARRAY: "JSONB DEFAULT '[]'::jsonb NOT NULL",
+        # The zero date is NULL here and '' on SQLite; both read back as None.
+        Kind.DATETIME_MS: "TIMESTAMPTZ DEFAULT NULL",
+        Kind.TIMESTAMP_US: "TIMESTAMPTZ DEFAULT NULL",
+        Kind.INT64: "BIGINT DEFAULT 0 NOT NULL",
+    }
+
+    def placeholder(self, name: str) -> str:
+        return f"%({name})s"
+
+    def is_empty(self, expr: str, kind: Kind) -> str:
+        # The zero date is NULL here ('' on SQLite); TIMESTAMPTZ cannot be compared with ''.
+        if kind in (Kind.DATETIME_MS, Kind.TIMESTAMP_US, Kind.JSON):
+            return f"{expr} IS NULL"
+        return super().is_empty(expr, kind)
+
+    def datetime_text(self, expr: str) -> str:
+        return (
+            f"coalesce(to_char({expr} AT TIME ZONE 'UTC', "
+            "'YYYY-MM-DD HH24:MI:SS.MS\"Z\"'), '')"
+        )
+
+    def text_of(self, expr: str, kind: Kind) -> str:
+        if kind is Kind.BOOL:
+            return f"CAST(CAST({expr} AS INTEGER) AS TEXT)"
+        if kind in (Kind.DATETIME_MS, Kind.TIMESTAMP_US):
+            return self.datetime_text(expr)
+        if kind is Kind.TEXT:
+            return expr
+        return f"CAST({expr} AS TEXT)"
+
+    def create_table(self, table: str, columns: Sequence[tuple[str, Kind]]) -> list[str]:
+        cols = [
+            f"{self.quote('id')} TEXT PRIMARY KEY "
+            "DEFAULT ('r' || substr(md5(random()::text), 1, 14)) NOT NULL",
+            # Insertion order, standing in for SQLite's implicit rowid (HAS_ROWID).
+            f"{self.quote('_rowid_')} BIGINT GENERATED ALWAYS AS IDENTITY",
+        ]
+        cols += [self.column_ddl(name, kind) for name, kind in columns if name != "id"]
+        return [f"CREATE TABLE {self.quote(table)} ({', '.join(cols)})"]
+
+    def change_column_kind(self, table: str, name: str, old: Kind, new: Kind) -> list[str]:
+        q_table, q_col = self.quote(table), self.quote(name)
+        alter = f"ALTER TABLE {q_table} ALTER COLUMN {q_col}"
+        if old is Kind.TEXT and new is Kind.JSON_ARRAY:
+            return [
+                f"{alter} DROP DEFAULT",
+                f"{alter} TYPE JSONB USING CASE WHEN {q_col} = '' THEN '[]'::jsonb "
+                f"ELSE jsonb_build_array({q_col}) END",
+                f"{alter} SET DEFAULT '[]'::jsonb",
+            ]
+        if old is Kind.JSON_ARRAY and new is Kind.TEXT:
+            return [
+                f"{alter} DROP DEFAULT",
+                f"{alter} TYPE TEXT USING coalesce({q_col} ->> -1, '')",
+                f"{alter} SET DEFAULT ''",
+            ]
+        return []
+
+    def list_tables_sql(self) -> str:
+        return (
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = current_schema() ORDER BY table_name"
+        )
+
+    def list_columns_sql(self, table_param: str) -> str:
+        return (
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+            f"current_schema() AND table_name = {table_param} AND column_name <> '_rowid_' "
+            "ORDER BY ordinal_position"
+        )
+
+    def to_db(self, kind: Kind, value: Any) -> Any:
+        if kind is Kind.BOOL:
+            return bool(value)
+        if kind is Kind.NUMBER:
+            # A float bound as float8 and cast to numeric keeps only 15 digits; bind the
+            # shortest exact decimal instead (0.30000000000000004 survives).
+            return Decimal(repr(value)) if isinstance(value, float) else value
+        if kind is Kind.JSON:
+            return None if value is None else Jsonb(value, dumps=_dump_json)
+        if kind is Kind.JSON_ARRAY:
+            return Jsonb(value if value is not None else [], dumps=_dump_json)
+        if kind is Kind.DATETIME_MS:
+            if not isinstance(value, datetime):
+                return None
+            return value.replace(microsecond=value.microsecond // 1000 * 1000)
+        if kind is Kind.TIMESTAMP_US:
+            return value if isinstance(value, datetime) else None
+        return value
+
+    def from_db(self, kind: Kind, raw: Any) -> Any:
+        if kind is Kind.NUMBER:
+            return _number(raw)
+        return raw
+
+
+def _dump_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _number(raw: Any) -> int | float:
+    if isinstance(raw, Decimal):
+        if raw == raw.to_integral_value() and -_INT64 <= raw < _INT64:
+            return int(raw)
+        return float(raw)
+    return raw if isinstance(raw, int | float) else 0
+
+
+_SQLSTATE_CLASSES: dict[str, type[errors.DatabaseError]] = {
+    "23505": errors.UniqueViolation,
+    "23503": errors.ForeignKeyViolation,
+    "23502": errors.NotNullViolation,
+    "23514": errors.CheckViolation,
+    "40001": errors.SerializationFailure,
+    "40P01": errors.Deadlock,
+    "55P03": errors.LockTimeout,
+}
+
+
+def translate(exc: psycopg.Error) -> errors.DatabaseError:
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    diag = getattr(exc, "diag", None)
+    constraint = getattr(diag, "constraint_name", None)
+    column = getattr(diag, "column_name", None)
+    if isinstance(exc, psycopg.OperationalError) and not sqlstate:
+        return errors.ConnectionFailed(str(exc))
+    cls = _SQLSTATE_CLASSES.get(sqlstate)
+    if cls is None:
+        cls = errors.IntegrityError if sqlstate.startswith("23") else errors.QueryError
+    return cls(str(exc), constraint=constraint, column=column)
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """psycopg_pool knobs (EPIC-1.5), with the defaults this project runs with."""
+
+    min_size: int = 2
+    max_size: int = 10
+    timeout: float = 10.0  # waiting for a connection longer than this raises
+    max_idle: float = 300.0
+    max_lifetime: float = 3600.0
+    isolation: str = "READ COMMITTED"  # or REPEATABLE READ / SERIALIZABLE
+
+
+_ISOLATION = {
+    "READ COMMITTED": psycopg.IsolationLevel.READ_COMMITTED,
+    "REPEATABLE READ": psycopg.IsolationLevel.REPEATABLE_READ,
+    "SERIALIZABLE": psycopg.IsolationLevel.SERIALIZABLE,
+}
+
+
+class _PostgresTx:
+    def __init__(self, conn: psycopg.Connection[Any], dialect: PostgresDialect):
+        self._conn = conn
+        self.dialect = dialect
+
+    def execute(self, sql: str, params: Params | None = None) -> int:
+        capture(sql, params)
+        try:
+            cur = self._conn.execute(sql, params)  # type: ignore[arg-type]
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+        return max(cur.rowcount, 0)
+
+    def fetchall(self, sql: str, params: Params | None = None) -> list[Row]:
+        capture(sql, params)
+        try:
+            return self._conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+
+    def fetchone(self, sql: str, params: Params | None = None) -> Row | None:
+        capture(sql, params)
+        try:
+            return self._conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+
+    def executemany(self, sql: str, rows: Sequence[Params]) -> None:
+        capture(sql, rows[0] if rows else None)
+        try:
+            with self._conn.cursor() as cur:
+                cur.executemany(sql, rows)  # type: ignore[arg-type]
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+
+
+class PostgresEngine:
+    name = "postgres"
+
+    def __init__(self, dsn: str, *, pool: PoolConfig | None = None):
+        self.dialect = PostgresDialect()
+        self.config = pool or PoolConfig()
+        isolation = _ISOLATION[self.config.isolation]
+
+        def configure(conn: psycopg.Connection[Any]) -> None:
+            conn.isolation_level = isolation
+
+        try:
+            self._pool = ConnectionPool(
+                dsn,
+                min_size=self.config.min_size,
+                max_size=self.config.max_size,
+                timeout=self.config.timeout,
+                max_idle=self.config.max_idle,
+                max_lifetime=self.config.max_lifetime,
+                configure=configure,
+                open=False,
+                name="parity",
+            )
+            self._pool.open(wait=True, timeout=self.config.timeout)
+        except psycopg.Error as exc:
+            raise errors.ConnectionFailed(f"cannot connect to PostgreSQL: {exc}") from exc
+        except Exception as exc:  # psycopg_pool.PoolTimeout is not a psycopg.Error
+            raise errors.ConnectionFailed(f"cannot connect to PostgreSQL: {exc}") from exc
+
+    @contextmanager
+    def transaction(self, *, write: bool = False) -> Iterator[_PostgresTx]:
+        # Every transaction is explicit (psycopg opens it on the first statement and the
+        # pool's context manager commits or rolls back), so set_config(..., true) for RLS
+        # stays transaction-local and nothing leaks when a connection is reused.
+        try:
+            with self._pool.connection() as conn:
+                yield _PostgresTx(conn, self.dialect)
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+
+    def version(self) -> str:
+        with self.transaction() as tx:
+            row = tx.fetchone("SELECT current_setting('server_version')")
+        return f"PostgreSQL {row[0] if row else '?'} (psycopg {psycopg.__version__})"
+
+    def pool_stats(self) -> dict[str, int]:
+        return dict(self._pool.get_stats())
+
+    def close(self) -> None:
+        self._pool.close()

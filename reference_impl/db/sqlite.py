@@ -1,0 +1,288 @@
+"""SQLite: the dialect and the engine (apsw).
+
+Why apsw and not the standard library: this machine's ``sqlite3`` cannot load extensions
+(sqlite-vec, later), and its SQLite is whatever the interpreter was built with. apsw's wheel
+bundles a pinned SQLite (3.54.x, matching its version), exposes extended result codes (so
+constraint errors map precisely), and never opens transactions behind our back.
+
+Connection settings follow PocketBase's (``core/db_connect.go``): WAL, ``synchronous=NORMAL``,
+``busy_timeout``, foreign keys on.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import apsw
+
+from reference_impl.db import errors
+from reference_impl.db.dialect import (
+    Dialect,
+    Kind,
+    format_pb_datetime,
+    format_us_datetime,
+    parse_stored_datetime,
+)
+from reference_impl.db.engine import Params, Row, capture
+
+PRAGMAS = (
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA busy_timeout = 10000",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA temp_store = MEMORY",
+    "PRAGMA cache_size = -32000",
+)
+
+
+class SqliteDialect(Dialect):
+    name = "sqlite"
+    NATIVE_NULLS_FIRST = True
+    LIKE_FOLDS_ASCII_CASE = True
+    LIKE_HAS_DEFAULT_ESCAPE = False
+    EMPTY_IN_ALLOWED = True
+    HAS_ROWID = True
+    INT_DIVISION_BY_ZERO_IS_NULL = True
+
+    # PocketBase's own column types, so a data.db stays readable by both.
+    TYPE_MAPPING: ClassVar[dict[Kind, str]] = {
+        Kind.TEXT: "TEXT DEFAULT '' NOT NULL",
+        Kind.NUMBER: "NUMERIC DEFAULT 0 NOT NULL",
+        Kind.BOOL: "BOOLEAN DEFAULT FALSE NOT NULL",
+        Kind.JSON: "JSON DEFAULT NULL",
+        Kind.JSON_ARRAY: "JSON DEFAULT '[]' NOT NULL",
+        Kind.DATETIME_MS: "TEXT DEFAULT '' NOT NULL",
+        Kind.TIMESTAMP_US: "TEXT DEFAULT '' NOT NULL",
+        Kind.INT64: "INTEGER DEFAULT 0 NOT NULL",
+    }
+
+    def placeholder(self, name: str) -> str:
+        return f":{name}"
+
+    def create_table(self, table: str, columns: Sequence[tuple[str, Kind]]) -> list[str]:
+        cols = [f"{self.quote('id')} TEXT PRIMARY KEY DEFAULT ('r'||lower(hex(randomblob(7)))) NOT NULL"]
+        cols += [self.column_ddl(name, kind) for name, kind in columns if name != "id"]
+        return [f"CREATE TABLE {self.quote(table)} ({', '.join(cols)})"]
+
+    def change_column_kind(self, table: str, name: str, old: Kind, new: Kind) -> list[str]:
+        # SQLite cannot ALTER a column's type; its columns are dynamically typed, so only
+        # the values change (single <-> multi, as PocketBase does in
+        # core/collection_record_table_sync.go).
+        q_table, q_col = self.quote(table), self.quote(name)
+        if old is Kind.TEXT and new is Kind.JSON_ARRAY:
+            return [
+                f"UPDATE {q_table} SET {q_col} = CASE WHEN {q_col} = '' THEN '[]' "
+                f"ELSE json_array({q_col}) END"
+            ]
+        if old is Kind.JSON_ARRAY and new is Kind.TEXT:
+            return [
+                f"UPDATE {q_table} SET {q_col} = CASE WHEN json_valid({q_col}) AND "
+                f"json_type({q_col}) = 'array' THEN coalesce(json_extract({q_col}, '$[#-1]'), '') "
+                f"ELSE {q_col} END"
+            ]
+        return []
+
+    def list_tables_sql(self) -> str:
+        return "SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name"
+
+    def list_columns_sql(self, table_param: str) -> str:
+        return f"SELECT name FROM pragma_table_info({table_param}) ORDER BY cid"
+
+    def to_db(self, kind: Kind, value: Any) -> Any:
+        if kind is Kind.BOOL:
+            return 1 if value else 0
+        if kind is Kind.JSON:
+            return None if value is None else _dump_json(value)
+        if kind is Kind.JSON_ARRAY:
+            return _dump_json(value if value is not None else [])
+        if kind is Kind.DATETIME_MS:
+            return format_pb_datetime(value) if isinstance(value, datetime) else ""
+        if kind is Kind.TIMESTAMP_US:
+            return format_us_datetime(value) if isinstance(value, datetime) else ""
+        return value
+
+    def from_db(self, kind: Kind, raw: Any) -> Any:
+        if kind is Kind.BOOL:
+            return bool(raw)
+        if kind is Kind.NUMBER:
+            return _number(raw)
+        if kind in (Kind.JSON, Kind.JSON_ARRAY):
+            # A JSON column has NUMERIC affinity: the text '123' comes back as INTEGER 123.
+            if raw is None or isinstance(raw, int | float):
+                return raw
+            return json.loads(raw)
+        if kind in (Kind.DATETIME_MS, Kind.TIMESTAMP_US):
+            return parse_stored_datetime(raw) if isinstance(raw, str) else None
+        return raw
+
+
+def _dump_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _number(raw: Any) -> int | float:
+    if isinstance(raw, int | float):
+        return raw
+    # NUMERIC affinity keeps text that does not look like a number as text (raw SQL only).
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            return 0
+
+
+# Extended result codes -> meaning. https://www.sqlite.org/rescode.html
+_CONSTRAINT_CLASSES: dict[int, type[errors.IntegrityError]] = {
+    apsw.SQLITE_CONSTRAINT_UNIQUE: errors.UniqueViolation,
+    apsw.SQLITE_CONSTRAINT_PRIMARYKEY: errors.UniqueViolation,
+    apsw.SQLITE_CONSTRAINT_FOREIGNKEY: errors.ForeignKeyViolation,
+    apsw.SQLITE_CONSTRAINT_NOTNULL: errors.NotNullViolation,
+    apsw.SQLITE_CONSTRAINT_CHECK: errors.CheckViolation,
+}
+
+
+def translate(exc: apsw.Error) -> errors.DatabaseError:
+    message = str(exc)
+    if isinstance(exc, apsw.ConstraintError):
+        cls = _CONSTRAINT_CLASSES.get(getattr(exc, "extendedresult", 0), errors.IntegrityError)
+        # "UNIQUE constraint failed: posts.slug" -> column "slug"
+        column = message.rsplit(".", 1)[-1] if ":" in message else None
+        return cls(message, column=column)
+    if isinstance(exc, apsw.BusyError):
+        if getattr(exc, "extendedresult", 0) == apsw.SQLITE_BUSY_SNAPSHOT:
+            return errors.SerializationFailure(message)
+        return errors.LockTimeout(message)
+    if isinstance(exc, apsw.CantOpenError | apsw.IOError):
+        return errors.ConnectionFailed(message)
+    return errors.QueryError(message)
+
+
+class _SqliteTx:
+    def __init__(self, conn: apsw.Connection, dialect: SqliteDialect):
+        self._conn = conn
+        self.dialect = dialect
+
+    def execute(self, sql: str, params: Params | None = None) -> int:
+        capture(sql, params)
+        try:
+            self._conn.execute(sql, params or {})
+        except apsw.Error as exc:
+            raise translate(exc) from exc
+        return int(self._conn.changes())
+
+    def fetchall(self, sql: str, params: Params | None = None) -> list[Row]:
+        capture(sql, params)
+        try:
+            return list(self._conn.execute(sql, params or {}))
+        except apsw.Error as exc:
+            raise translate(exc) from exc
+
+    def fetchone(self, sql: str, params: Params | None = None) -> Row | None:
+        capture(sql, params)
+        try:
+            row = self._conn.execute(sql, params or {}).fetchone()
+        except apsw.Error as exc:
+            raise translate(exc) from exc
+        return None if row is None else tuple(row)
+
+    def executemany(self, sql: str, rows: Sequence[Params]) -> None:
+        capture(sql, rows[0] if rows else None)
+        try:
+            self._conn.executemany(sql, rows)
+        except apsw.Error as exc:
+            raise translate(exc) from exc
+
+
+class SqliteEngine:
+    """A small connection pool over one database file.
+
+    Readers get their own connections (WAL lets them run beside the writer). Writers are
+    serialised in-process by a lock before ``BEGIN IMMEDIATE``: SQLite has one writer, and
+    queueing on a Python lock is far cheaper than SQLite's sleep-and-retry busy handler.
+    ``busy_timeout`` still covers writers in other processes.
+    """
+
+    name = "sqlite"
+
+    def __init__(self, path: Path, *, pool_size: int = 4):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.dialect = SqliteDialect()
+        self._idle: queue.LifoQueue[apsw.Connection] = queue.LifoQueue()
+        self._all: list[apsw.Connection] = []
+        self._size = pool_size
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._idle.put(self._connect())
+
+    def _connect(self) -> apsw.Connection:
+        conn = apsw.Connection(str(self.path))
+        conn.enable_load_extension(True)
+        for pragma in PRAGMAS:
+            conn.execute(pragma)
+        with self._lock:
+            self._all.append(conn)
+        return conn
+
+    def _acquire(self) -> apsw.Connection:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            with self._lock:
+                grow = len(self._all) < self._size
+            return self._connect() if grow else self._idle.get()
+
+    @contextmanager
+    def transaction(self, *, write: bool = False) -> Iterator[_SqliteTx]:
+        conn = self._acquire()
+        if write:
+            self._write_lock.acquire()
+        try:
+            try:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            except apsw.Error as exc:
+                raise translate(exc) from exc
+            try:
+                yield _SqliteTx(conn, self.dialect)
+            except BaseException:
+                if not conn.getautocommit():
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except apsw.Error as exc:
+                if not conn.getautocommit():
+                    conn.execute("ROLLBACK")
+                raise translate(exc) from exc
+        finally:
+            if write:
+                self._write_lock.release()
+            self._idle.put(conn)
+
+    def load_extension(self, path: str) -> None:
+        with self._lock:
+            for conn in self._all:
+                conn.load_extension(path)
+
+    def version(self) -> str:
+        return f"SQLite {apsw.sqlite_lib_version()} (apsw {apsw.apsw_version()})"
+
+    def pool_stats(self) -> dict[str, int]:
+        with self._lock:
+            size = len(self._all)
+        return {"pool_size": size, "pool_available": self._idle.qsize(), "pool_max": self._size}
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            conn.close()
