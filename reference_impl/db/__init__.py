@@ -1,0 +1,41 @@
+"""The engine layer: the only package that knows SQLite from PostgreSQL.
+
+``open_engine`` is the one door: domain code gets an :class:`~reference_impl.db.engine.Engine`
+and never imports a driver.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reference_impl.db.engine import Engine
+
+DATABASE_NAME = "parity"  # the database the embedded server hosts for ``parity serve``
+
+
+def open_engine(
+    engine: str,
+    data_dir: Path,
+    *,
+    pg_dsn: str | None = None,
+    pg_container: bool = False,
+) -> tuple[Engine, object | None]:
+    """Open ``sqlite`` (``data_dir/data.db``) or ``postgres`` (DSN, container, or embedded).
+
+    Returns the engine and the provisioned server handle (to ``stop()`` on exit) or None.
+    """
+    data_dir = Path(data_dir)
+    if engine == "sqlite":
+        from reference_impl.db.sqlite import SqliteEngine
+
+        return SqliteEngine(data_dir / "data.db"), None
+    if engine == "postgres":
+        from reference_impl.db.postgres import PostgresEngine
+        from reference_impl.db.provision import provision_postgres
+
+        if pg_dsn:
+            return PostgresEngine(pg_dsn), None
+        server = provision_postgres(data_dir=data_dir, container=pg_container)
+        dsn = server.create_database(DATABASE_NAME, exist_ok=True)
+        return PostgresEngine(dsn), server
+    raise ValueError(f"unknown engine {engine!r}: use sqlite or postgres")

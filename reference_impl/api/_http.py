@@ -1,0 +1,111 @@
+"""What every endpoint shares: JSON in and out, the auth context, the error body."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from reference_impl.app import App
+from reference_impl.core import errors as e
+from reference_impl.core.auth import AuthContext
+from reference_impl.core.errors import ApiError
+from reference_impl.core.jsonfmt import dumps
+from reference_impl.db.engine import capturing_sql
+
+T = TypeVar("T")
+DEBUG_SQL = os.environ.get("PARITY_DEBUG_SQL") == "1"
+_MAX_SQL_HEADER = 16_000
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content).encode()
+
+
+def app_of(request: Request) -> App:
+    app: App = request.app.state.parity
+    return app
+
+
+def auth_of(request: Request) -> AuthContext | None:
+    return app_of(request).authenticate(request.headers.get("authorization"))
+
+
+def require_superuser(auth: AuthContext | None) -> None:
+    if auth is None:
+        raise ApiError(401, e.MSG_REQUIRES_AUTH)
+    if not auth.is_superuser:
+        raise ApiError(403, e.MSG_NOT_SUPERUSER)
+
+
+async def read_json(request: Request, *, malformed: str = e.MSG_BAD_REQUEST) -> dict[str, Any]:
+    """The body as a JSON object; ``{}`` when empty. Multipart is not in this build."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    if content_type == "application/x-www-form-urlencoded":
+        from urllib.parse import parse_qsl
+
+        form: dict[str, Any] = {}
+        for key, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
+            form[key] = [*form[key], value] if key in form and isinstance(form[key], list) \
+                else [form[key], value] if key in form else value
+        payload = form.pop("@jsonPayload", None)
+        if isinstance(payload, str):
+            try:
+                extra = json.loads(payload)
+            except ValueError as exc:
+                raise e.bad_request(malformed) from exc
+            if isinstance(extra, dict):
+                form.update(extra)
+        return form
+    if content_type not in ("", "application/json"):
+        raise e.bad_request("Unsupported Content-Type.")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise e.bad_request(malformed) from exc
+    if not isinstance(data, dict):
+        raise e.bad_request(malformed)
+    return data
+
+
+async def call(request: Request, work: Callable[[], T]) -> tuple[T, list[dict[str, Any]] | None]:
+    """Run blocking domain work in the threadpool (optionally capturing its SQL)."""
+    if not DEBUG_SQL:
+        return await run_in_threadpool(work), None
+    with capturing_sql() as sink:
+        result = await run_in_threadpool(work)
+    return result, sink
+
+
+def respond(request: Request, payload: Any, sql: list[dict[str, Any]] | None = None,
+            status: int = 200) -> Response:
+    from reference_impl.core.picker import parse_fields, pick
+
+    fields = request.query_params.get("fields", "")
+    if fields and payload is not None:
+        tree = parse_fields(fields)
+        if isinstance(payload, dict) and "items" in payload and "perPage" in payload:
+            payload = {**payload, "items": pick(payload["items"], tree)}
+        else:
+            payload = pick(payload, tree)
+    response: Response = JSON(payload, status_code=status) if payload is not None else Response(
+        status_code=204)
+    if sql is not None:
+        header = json.dumps(sql, default=str)
+        response.headers["x-parity-sql"] = header[:_MAX_SQL_HEADER]
+    return response
+
+
+def error_response(exc: ApiError) -> Response:
+    return JSON(exc.body(), status_code=exc.status)

@@ -1,0 +1,74 @@
+"""The ASGI application: routes, and the one place errors become PocketBase bodies."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from reference_impl.api import collections, record_auth, records
+from reference_impl.api._http import JSON, auth_of, error_response
+from reference_impl.app import App
+from reference_impl.core import errors as e
+from reference_impl.core.errors import ApiError
+
+log = logging.getLogger("parity.api")
+
+
+async def health(request: Request) -> Response:
+    data = {}
+    auth = auth_of(request)
+    if auth is not None and auth.is_superuser:
+        data = {"canBackup": False, "possibleProxyHeader": "", "realIP": request.client.host
+                if request.client else ""}
+    return JSON({"message": "API is healthy.", "code": 200, "data": data})
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_response(e.not_found())
+    if exc.status_code == 405:
+        return error_response(e.not_found())
+    return error_response(ApiError(exc.status_code, e.MSG_BAD_REQUEST))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    # Never serialise the cause: log it, answer with the generic body.
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(ApiError(500, e.MSG_BAD_REQUEST))
+
+
+def create_app(app: App) -> Starlette:
+    routes = [
+        Route("/api/health", health, methods=["GET", "HEAD"]),
+        Route("/api/collections", collections.list_collections, methods=["GET"]),
+        Route("/api/collections", collections.create_collection, methods=["POST"]),
+        Route("/api/collections/{collection}", collections.view_collection, methods=["GET"]),
+        Route("/api/collections/{collection}", collections.update_collection, methods=["PATCH"]),
+        Route("/api/collections/{collection}", collections.delete_collection, methods=["DELETE"]),
+        Route("/api/collections/{collection}/records", records.list_records, methods=["GET"]),
+        Route("/api/collections/{collection}/records", records.create_record, methods=["POST"]),
+        Route("/api/collections/{collection}/records/{id}", records.view_record, methods=["GET"]),
+        Route("/api/collections/{collection}/records/{id}", records.update_record,
+              methods=["PATCH"]),
+        Route("/api/collections/{collection}/records/{id}", records.delete_record,
+              methods=["DELETE"]),
+        Route("/api/collections/{collection}/auth-with-password", record_auth.auth_with_password,
+              methods=["POST"]),
+        Route("/api/collections/{collection}/auth-refresh", record_auth.auth_refresh,
+              methods=["POST"]),
+    ]
+    web = Starlette(routes=routes, exception_handlers={
+        ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected})
+    web.state.parity = app
+    return web

@@ -1,0 +1,92 @@
+"""``/api/collections/{c}/records``: list, view, create, update, delete."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from reference_impl.api._http import app_of, auth_of, call, read_json, respond
+from reference_impl.core import errors as e
+from reference_impl.core.collection import Collection
+from reference_impl.core.records import ListQuery
+
+_BOOL_TEXT = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
+              "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
+
+
+def _collection(request: Request, message: str) -> Collection:
+    coll = app_of(request).store.find(request.path_params["collection"])
+    if coll is None:
+        raise e.not_found(message)
+    return coll
+
+
+def _int(value: str | None, default: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise e.bad_request() from exc
+
+
+def list_query(request: Request) -> ListQuery:
+    q = request.query_params
+    skip = q.get("skipTotal", "")
+    if skip and skip not in _BOOL_TEXT:
+        raise e.bad_request()
+    return ListQuery(page=_int(q.get("page"), 1), per_page=_int(q.get("perPage"), 30),
+                     sort=q.get("sort", ""), filter=q.get("filter", ""),
+                     skip_total=_BOOL_TEXT.get(skip, False), expand=q.get("expand", ""))
+
+
+async def list_records(request: Request) -> Response:
+    coll = _collection(request, "Missing collection context.")
+    query = list_query(request)
+    auth = auth_of(request)
+    result, sql = await call(request, lambda: app_of(request).records.list(coll, query, auth))
+    return respond(request, result, sql)
+
+
+async def view_record(request: Request) -> Response:
+    coll = _collection(request, "Missing collection context.")
+    auth = auth_of(request)
+    record_id = request.path_params["id"]
+    expand = request.query_params.get("expand", "")
+    result, sql = await call(
+        request, lambda: app_of(request).records.view(coll, record_id, auth, expand))
+    return respond(request, result, sql)
+
+
+async def create_record(request: Request) -> Response:
+    coll = _collection(request, "Missing or invalid collection context.")
+    auth = auth_of(request)
+    body = await read_json(request)
+    expand = request.query_params.get("expand", "")
+    records = app_of(request).records
+
+    def work() -> dict[str, object]:
+        created = records.create(coll, body, auth)
+        return records.view(coll, str(created["id"]), None if auth is None else auth,
+                            expand) if expand else created
+
+    result, sql = await call(request, work)
+    return respond(request, result, sql)
+
+
+async def update_record(request: Request) -> Response:
+    coll = _collection(request, "Missing or invalid collection context.")
+    auth = auth_of(request)
+    body = await read_json(request)
+    record_id = request.path_params["id"]
+    result, sql = await call(
+        request, lambda: app_of(request).records.update(coll, record_id, body, auth))
+    return respond(request, result, sql)
+
+
+async def delete_record(request: Request) -> Response:
+    coll = _collection(request, "Missing or invalid collection context.")
+    auth = auth_of(request)
+    record_id = request.path_params["id"]
+    _, sql = await call(request, lambda: app_of(request).records.delete(coll, record_id, auth))
+    return respond(request, None, sql, status=204)

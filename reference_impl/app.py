@@ -1,0 +1,75 @@
+"""The reference backend as one object: engine, collections, records, auth.
+
+The HTTP layer (``reference_impl/api``) and the CLI both build an :class:`App`; nothing
+below it knows about HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from reference_impl.core.auth import AuthContext, issue_token, strip_bearer, unverified_claims, verify_token
+from reference_impl.core.collection import SUPERUSERS, Collection
+from reference_impl.core.records import RecordService
+from reference_impl.core.store import CollectionStore
+from reference_impl.db.engine import Engine
+
+
+@dataclass
+class App:
+    engine: Engine
+    id_mode: str = "pocketbase"
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    def __post_init__(self) -> None:
+        self.store = CollectionStore(self.engine, clock=self.clock)
+        self.records = RecordService(self.store, id_mode=self.id_mode, clock=self.clock)
+
+    def bootstrap(self) -> bool:
+        """Check the connection, create missing system tables; True on a fresh database."""
+        return self.store.bootstrap()
+
+    # -- auth ------------------------------------------------------------------------------
+    def authenticate(self, header: str | None) -> AuthContext | None:
+        if not header:
+            return None
+        token = strip_bearer(header)
+        claims = unverified_claims(token)
+        if claims is None:
+            return None
+        coll = self.store.find(str(claims.get("collectionId", "")))
+        if coll is None or not coll.is_auth:
+            return None
+        record = self.records.find_auth_record(coll, str(claims.get("id", "")))
+        if record is None or not verify_token(token, record["tokenKey"] + coll.token_secret):
+            return None
+        return AuthContext(record=record, collection_id=coll.id, collection_name=coll.name)
+
+    def token_for(self, coll: Collection, record: dict[str, Any]) -> str:
+        return issue_token(record["id"], coll.id, record["tokenKey"] + coll.token_secret,
+                           coll.token_duration)
+
+    def superuser_count(self) -> int:
+        coll = self.store.find(SUPERUSERS)
+        assert coll is not None
+        from reference_impl.core.records import ListQuery
+
+        superuser = AuthContext({"id": ""}, coll.id, SUPERUSERS)
+        return int(self.records.list(coll, ListQuery(per_page=1), superuser)["totalItems"])
+
+    def upsert_superuser(self, email: str, password: str) -> str:
+        """Create the superuser or reset its password; returns "created" or "updated"."""
+        coll = self.store.find(SUPERUSERS)
+        assert coll is not None
+        actor = AuthContext({"id": ""}, coll.id, SUPERUSERS)
+        body = {"email": email, "password": password, "passwordConfirm": password,
+                "verified": True}
+        existing = self.records.find_by_email(coll, email)
+        if existing is None:
+            self.records.create(coll, body, actor)
+            return "created"
+        self.records.update(coll, existing["id"], body, actor)
+        return "updated"

@@ -1,0 +1,95 @@
+"""``parity serve`` and ``parity superuser upsert`` (PocketBase's ``serve`` / ``superuser``)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from reference_impl.app import App
+
+
+def _engine_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", choices=("sqlite", "postgres"), default="sqlite",
+                        help="storage engine (default: sqlite)")
+    parser.add_argument("--dir", default="pb_data", type=Path,
+                        help="data directory (SQLite file, embedded PostgreSQL data)")
+    parser.add_argument("--pg-dsn", default=None,
+                        help="PostgreSQL DSN (else PARITY_PG_DSN, else the embedded server)")
+    parser.add_argument("--pg", choices=("embedded", "container"), default="embedded",
+                        help="where PostgreSQL comes from when no DSN is given")
+    parser.add_argument("--id-mode", choices=("pocketbase", "uuid7"), default="pocketbase",
+                        help="record ids: PocketBase's 15 chars [a-z0-9] or UUID v7")
+
+
+def add_serve_parser(sub: Any) -> None:
+    parser = sub.add_parser("serve", help="run the reference server (like `pocketbase serve`)")
+    _engine_args(parser)
+    parser.add_argument("--http", default="127.0.0.1:8090", help="listen address host:port")
+    parser.set_defaults(handler=serve)
+
+
+def add_superuser_parser(sub: Any) -> None:
+    parser = sub.add_parser("superuser", help="manage superusers")
+    actions = parser.add_subparsers(dest="action", required=True)
+    upsert = actions.add_parser("upsert", help="create a superuser or reset its password")
+    upsert.add_argument("email")
+    upsert.add_argument("password")
+    _engine_args(upsert)
+    upsert.set_defaults(handler=superuser_upsert)
+
+
+@contextlib.contextmanager
+def opened_app(args: argparse.Namespace) -> Iterator[App]:
+    from reference_impl.db import open_engine
+    from reference_impl.db.errors import ConnectionFailed
+    from reference_impl.db.provision import ProvisionError
+
+    try:
+        engine, server = open_engine(args.engine, args.dir, pg_dsn=args.pg_dsn,
+                                     pg_container=args.pg == "container")
+    except (ProvisionError, ConnectionFailed) as exc:
+        print(f"parity: cannot open the {args.engine} engine: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    app = App(engine, id_mode=args.id_mode)
+    try:
+        app.bootstrap()
+        yield app
+    finally:
+        engine.close()
+        if server is not None:
+            server.stop()  # type: ignore[attr-defined]
+
+
+def superuser_upsert(args: argparse.Namespace) -> int:
+    with opened_app(args) as app:
+        try:
+            outcome = app.upsert_superuser(args.email, args.password)
+        except Exception as exc:  # an ApiError with validation data
+            body = getattr(exc, "body", None)
+            print(f"parity: cannot upsert superuser: {body() if body else exc}", file=sys.stderr)
+            return 1
+    print(f"Superuser {args.email} {outcome}.")
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from reference_impl.api.app import create_app
+
+    host, _, port = args.http.rpartition(":")
+    with opened_app(args) as app:
+        if app.superuser_count() == 0:
+            print("No superuser yet. Create one with:\n"
+                  f"  parity superuser upsert EMAIL PASSWORD --dir {args.dir} "
+                  f"--engine {args.engine}", file=sys.stderr)
+        print(f"Server started at http://{host or '127.0.0.1'}:{port} "
+              f"({app.engine.version()})", file=sys.stderr, flush=True)
+        config = uvicorn.Config(create_app(app), host=host or "127.0.0.1", port=int(port),
+                                log_level="warning", access_log=False, lifespan="off")
+        uvicorn.Server(config).run()
+    return 0

@@ -1,0 +1,98 @@
+"""Passwords (bcrypt) and auth tokens (HS256 JWT), as PocketBase issues them.
+
+A token's claims are ``collectionId, exp, id, refreshable, type`` and its key is the
+record's ``tokenKey`` + the collection's token secret, so changing either revokes it.
+An invalid or expired token is silently treated as a guest (PocketBase does the same).
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import bcrypt
+import jwt
+
+BCRYPT_COST = 10  # PocketBase: bcrypt.DefaultCost when the field's cost is 0
+_TOKEN_KEY_ALPHABET = string.ascii_letters + string.digits
+
+
+def hash_password(password: str, cost: int = 0) -> str:
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=cost or BCRYPT_COST)).decode()
+
+
+def check_password(password: str, hashed: str) -> bool:
+    if not hashed:
+        return False
+    try:
+        return bcrypt.checkpw(password.encode(), hashed.encode())
+    except ValueError:
+        return False
+
+
+def new_token_key() -> str:
+    return "".join(secrets.choice(_TOKEN_KEY_ALPHABET) for _ in range(50))
+
+
+@dataclass(frozen=True)
+class AuthContext:
+    """Who is calling: a record of an auth collection, or nobody."""
+
+    record: dict[str, Any]
+    collection_id: str
+    collection_name: str
+
+    @property
+    def id(self) -> str:
+        return str(self.record["id"])
+
+    @property
+    def is_superuser(self) -> bool:
+        return self.collection_name == "_superusers"
+
+    def rule_values(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "collectionId": self.collection_id,
+            "collectionName": self.collection_name,
+            "email": self.record.get("email", ""),
+            "verified": bool(self.record.get("verified")),
+            "emailVisibility": bool(self.record.get("emailVisibility")),
+        }
+
+
+def issue_token(record_id: str, collection_id: str, key: str, duration: int) -> str:
+    claims = {
+        "collectionId": collection_id,
+        "exp": int(time.time()) + duration,
+        "id": record_id,
+        "refreshable": True,
+        "type": "auth",
+    }
+    return jwt.encode(claims, key, algorithm="HS256")
+
+
+def unverified_claims(token: str) -> dict[str, Any] | None:
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    if not isinstance(claims, dict) or claims.get("type") != "auth":
+        return None
+    return claims
+
+
+def verify_token(token: str, key: str) -> bool:
+    try:
+        jwt.decode(token, key, algorithms=["HS256"])
+    except jwt.PyJWTError:
+        return False
+    return True
+
+
+def strip_bearer(header: str) -> str:
+    header = header.strip()
+    return header[7:].strip() if header[:7].lower() == "bearer " else header

@@ -1,0 +1,318 @@
+"""Field types: options, storage kind, lenient input casting, validation, zero values.
+
+Casting follows PocketBase's ``spf13/cast``-style leniency (verified on 0.40.6): a number
+field given ``"abc"`` stores 0, a bool given ``"yes"`` stores false, a single select given an
+array keeps the last value, a garbage date becomes empty. Only the checks PocketBase makes
+produce validation errors.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import urlparse
+
+from reference_impl.core.errors import REQUIRED, field_error
+from reference_impl.core.jsonfmt import go_float
+from reference_impl.db.dialect import Kind
+
+FIELD_NAME_RE = re.compile(r"^\w+$")
+RESERVED_FIELD_NAMES = {"null", "true", "false", "_rowid_", "collectionId", "collectionName", "expand"}
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+TEXT_DEFAULT_MAX = 5000
+
+_COMMON = {"hidden": False, "presentable": False, "system": False}
+_WITH_HELP = {**_COMMON, "help": "", "required": False}
+
+# Every option key PocketBase serialises per type, with its default (keys come out sorted).
+DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
+    "text": {**_WITH_HELP, "autogeneratePattern": "", "max": 0, "min": 0, "pattern": "",
+             "primaryKey": False},
+    "number": {**_WITH_HELP, "max": None, "min": None, "onlyInt": False},
+    "bool": {**_WITH_HELP},
+    "email": {**_WITH_HELP, "exceptDomains": [], "onlyDomains": []},
+    "url": {**_WITH_HELP, "exceptDomains": [], "onlyDomains": []},
+    "editor": {**_WITH_HELP, "convertURLs": False, "maxSize": 0},
+    "date": {**_WITH_HELP, "max": "", "min": ""},
+    "autodate": {**_COMMON, "onCreate": True, "onUpdate": False},
+    "select": {**_WITH_HELP, "maxSelect": 1, "values": []},
+    "json": {**_WITH_HELP, "maxSize": 0},
+    "relation": {**_WITH_HELP, "cascadeDelete": False, "collectionId": "", "maxSelect": 1,
+                 "minSelect": 0},
+    "file": {**_WITH_HELP, "maxSelect": 1, "maxSize": 0, "mimeTypes": [], "protected": False,
+             "thumbs": []},
+    "password": {**_WITH_HELP, "cost": 0, "max": 0, "min": 0, "pattern": ""},
+}
+FIELD_TYPES = frozenset(DEFAULT_OPTIONS)
+
+
+def field_id(type_: str, name: str) -> str:
+    """PocketBase's default field id: the type name plus crc32 of the field name."""
+    return f"{type_}{zlib.crc32(name.encode())}"
+
+
+@dataclass
+class Field:
+    type: str
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return str(self.options.get("id") or field_id(self.type, self.name))
+
+    def opt(self, key: str) -> Any:
+        return self.options.get(key, DEFAULT_OPTIONS[self.type].get(key))
+
+    @property
+    def hidden(self) -> bool:
+        return bool(self.opt("hidden"))
+
+    @property
+    def multiple(self) -> bool:
+        return self.type in {"select", "relation", "file"} and int(self.opt("maxSelect") or 1) > 1
+
+    @property
+    def kind(self) -> Kind:
+        if self.type == "number":
+            return Kind.NUMBER
+        if self.type == "bool":
+            return Kind.BOOL
+        if self.type == "json":
+            return Kind.JSON
+        if self.type in {"date", "autodate"}:
+            return Kind.DATETIME_MS
+        if self.multiple:
+            return Kind.JSON_ARRAY
+        return Kind.TEXT
+
+    def to_json(self) -> dict[str, Any]:
+        out = {**DEFAULT_OPTIONS[self.type], **self.options}
+        out.update(id=self.id, name=self.name, type=self.type)
+        return dict(sorted(out.items()))
+
+    def zero(self) -> Any:
+        kind = self.kind
+        if kind is Kind.NUMBER:
+            return 0
+        if kind is Kind.BOOL:
+            return False
+        if kind is Kind.JSON_ARRAY:
+            return []
+        if kind in (Kind.JSON, Kind.DATETIME_MS):
+            return None
+        return ""
+
+    # -- input ---------------------------------------------------------------------------
+    def cast(self, raw: Any) -> Any:
+        """Lenient conversion of a request value to the field's domain value."""
+        t = self.type
+        if t == "number":
+            return to_number(raw)
+        if t == "bool":
+            return to_bool(raw)
+        if t in {"date", "autodate"}:
+            return to_datetime(raw)
+        if t == "json":
+            return raw
+        if t in {"select", "relation", "file"}:
+            values = to_string_list(raw)
+            if self.multiple:
+                return list(dict.fromkeys(v for v in values if v))
+            return values[-1] if values else ""
+        return to_text(raw)
+
+    def validate(self, value: Any) -> dict[str, Any] | None:
+        """PocketBase's checks for a cast value; ``None`` when valid."""
+        t = self.type
+        required = bool(self.opt("required"))
+        if t == "autodate":
+            return None
+        if required and value in ("", None, [], 0, False) and t != "json":
+            return REQUIRED
+        if required and t == "json" and value in (None, "", [], {}):
+            return REQUIRED
+        if t in {"text", "password", "editor"} and isinstance(value, str) and value:
+            return self._validate_text(value)
+        if t == "number":
+            return self._validate_number(value)
+        if t == "email" and value and not EMAIL_RE.match(value):
+            return field_error("validation_is_email", "Must be a valid email address.")
+        if t == "url" and value and not _is_url(value):
+            return field_error("validation_invalid_url", "Must be a valid url.")
+        if t == "select":
+            allowed = self.opt("values") or []
+            for item in value if isinstance(value, list) else [value] if value else []:
+                if item not in allowed:
+                    return field_error("validation_invalid_value", f"Invalid value {item}.",
+                                       {"value": item})
+            max_select = int(self.opt("maxSelect") or 1)
+            if isinstance(value, list) and len(value) > max_select:
+                return field_error("validation_too_many_values",
+                                   f"Select no more than {max_select}.", {"maxSelect": max_select})
+        return None
+
+    def _validate_text(self, value: str) -> dict[str, Any] | None:
+        length = len(value)
+        minimum = int(self.opt("min") or 0)
+        maximum = int(self.opt("max") or 0)
+        if self.type == "text" and maximum == 0:
+            maximum = TEXT_DEFAULT_MAX
+        if self.type == "editor":
+            return None
+        if minimum and length < minimum:
+            return field_error("validation_min_text_constraint",
+                               f"Must be at least {minimum} character(s).", {"min": minimum})
+        if maximum and length > maximum:
+            return field_error("validation_max_text_constraint",
+                               f"Must be no more than {maximum} character(s).", {"max": maximum})
+        pattern = self.opt("pattern")
+        if pattern and not re.search(pattern, value):
+            return field_error("validation_invalid_format", "Invalid value format.")
+        return None
+
+    def _validate_number(self, value: int | float) -> dict[str, Any] | None:
+        if isinstance(value, float) and not math.isfinite(value):
+            return field_error("validation_not_a_number",
+                               "The submitted number is not properly formatted.")
+        if self.opt("onlyInt") and not float(value).is_integer():
+            return field_error("validation_only_int_constraint", "Decimal numbers are not allowed.")
+        minimum, maximum = self.opt("min"), self.opt("max")
+        if minimum is not None and value < minimum:
+            return field_error("validation_min_number_constraint",
+                               f"Must be larger than {go_number(minimum)}.", {"min": minimum})
+        if maximum is not None and value > maximum:
+            return field_error("validation_max_number_constraint",
+                               f"Must be less than {go_number(maximum)}.", {"max": maximum})
+        return None
+
+
+# -- lenient casts (spf13/cast semantics) ---------------------------------------------------
+def go_number(value: int | float) -> str:
+    return str(value) if isinstance(value, int) else go_float(value)
+
+
+def to_text(raw: Any) -> str:
+    if raw is None or isinstance(raw, list | dict):
+        return ""
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, int | float):
+        return go_number(raw)
+    return str(raw)
+
+
+def to_number(raw: Any) -> int | float:
+    if isinstance(raw, bool):
+        return 1 if raw else 0
+    if isinstance(raw, str):
+        try:
+            raw = float(raw.strip()) if raw.strip() else 0
+        except ValueError:
+            return 0
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float):
+        # Integral values are stored as integers (SQLite NUMERIC affinity does the same).
+        if raw.is_integer() and abs(raw) < 2**63:
+            return int(raw)
+        return raw
+    return 0
+
+
+def to_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, int | float):
+        return raw != 0
+    if isinstance(raw, str):
+        return raw in {"1", "t", "T", "TRUE", "true", "True"}
+    return False
+
+
+def to_string_list(raw: Any) -> list[str]:
+    if raw is None or raw == "":
+        return []
+    if isinstance(raw, list):
+        return [to_text(item) for item in raw]
+    return [to_text(raw)]
+
+
+_DATE_FORMATS = (
+    "%Y-%m-%d %H:%M:%S.%fZ",
+    "%Y-%m-%d %H:%M:%SZ",
+    "%Y-%m-%d %H:%M:%S.%f%z",
+    "%Y-%m-%d %H:%M:%S%z",
+    "%Y-%m-%d %H:%M:%S.%f",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S.%fZ",
+    "%Y-%m-%dT%H:%M:%SZ",
+    "%Y-%m-%dT%H:%M:%S.%f%z",
+    "%Y-%m-%dT%H:%M:%S%z",
+)
+
+
+def to_datetime(raw: Any) -> datetime | None:
+    """PocketBase's layout first, then RFC 3339 variants and a bare date; else empty.
+
+    Unix integers become empty, as PocketBase 0.40.6 does for a JSON number.
+    """
+    if isinstance(raw, datetime):
+        return raw.astimezone(UTC)
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    text = raw.strip()
+    for fmt in _DATE_FORMATS:
+        try:
+            parsed = datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        parsed = parsed.astimezone(UTC)
+        return parsed.replace(microsecond=parsed.microsecond // 1000 * 1000)
+    try:
+        only_date = date.fromisoformat(text)
+    except ValueError:
+        return None
+    return datetime(only_date.year, only_date.month, only_date.day, tzinfo=UTC)
+
+
+def _is_url(value: str) -> bool:
+    parsed = urlparse(value)
+    return parsed.scheme in {"http", "https", "ftp", "ftps", "mailto", "ws", "wss"} and bool(
+        parsed.netloc or parsed.scheme == "mailto"
+    )
+
+
+def field_from_input(data: Any) -> Field | None:
+    """Build a field from a collection payload item; ``None`` when the type is unknown."""
+    if not isinstance(data, dict) or data.get("type") not in FIELD_TYPES:
+        return None
+    type_ = str(data["type"])
+    name = str(data.get("name", ""))
+    allowed = DEFAULT_OPTIONS[type_]
+    options = {k: v for k, v in data.items() if k in allowed or k == "id"}
+    if type_ == "select" and not options.get("maxSelect"):
+        options["maxSelect"] = 1
+    if type_ == "relation" and not options.get("maxSelect"):
+        options["maxSelect"] = 1
+    if type_ == "file" and not options.get("maxSelect"):
+        options["maxSelect"] = 1
+    return Field(type_, name, options)
+
+
+def validate_field_definition(f: Field) -> dict[str, Any] | None:
+    if not f.name:
+        return {"name": REQUIRED}
+    if f.name in RESERVED_FIELD_NAMES:
+        return {"name": field_error("validation_not_in_invalid", "Must not be in list.")}
+    if not FIELD_NAME_RE.match(f.name) or len(f.name) > 100 or "_via_" in f.name:
+        return {"name": field_error("validation_match_invalid", "Must be in a valid format.")}
+    if f.type == "select" and not f.opt("values"):
+        return {"values": REQUIRED}
+    return None

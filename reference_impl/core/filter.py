@@ -1,0 +1,442 @@
+"""The filter language, stage 1 and 2: parse (fexpr grammar) -> typed IR.
+
+Stage 3 (render per dialect) is ``reference_impl/db/render.py``. This module knows
+PocketBase's *meaning* of a comparison (``= null`` means "empty", a text column compared
+with a number compares with SQLite's text form of the float, numbers sort before text...)
+and expresses it as engine-neutral IR; it never writes SQL.
+
+Scope of this build: plain fields of the collection, ``@request.auth.*`` scalars,
+``@request.method``/``@request.context``, literals, ``= != < <= > >= ~ !~``, ``&& ||`` and
+parentheses. Relations, JSON paths, ``?`` operators, modifiers and functions raise
+:class:`FilterError` with a message saying so (the full language is its own issue).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from reference_impl.core.fields import Field, to_text
+from reference_impl.db.dialect import Kind
+
+MAX_FILTER_LENGTH = 3500
+MAX_EXPRESSIONS = 200
+OPERATORS = ("!=", ">=", "<=", "!~", "=", ">", "<", "~")
+ANY_OPERATORS = ("?!=", "?>=", "?<=", "?!~", "?=", "?>", "?<", "?~")
+
+
+class FilterError(ValueError):
+    """Why a filter or sort was rejected (PocketBase answers a generic 400; we log this)."""
+
+
+# -- parse ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Ident:
+    name: str
+
+
+@dataclass(frozen=True)
+class Text:
+    value: str
+
+
+@dataclass(frozen=True)
+class Num:
+    value: int | float
+
+
+Operand = Ident | Text | Num
+
+
+@dataclass(frozen=True)
+class Expr:
+    left: Operand
+    op: str
+    right: Operand
+
+
+@dataclass(frozen=True)
+class Group:
+    items: tuple[tuple[str, Expr | Group], ...]  # (join "&&"/"||" or "" for the first, node)
+
+
+_TOKEN_RE = re.compile(
+    r"""(?P<ws>[ \t\n]+)|(?P<comment>//[^\n]*)
+    |(?P<text>'(?:\\'|[^'])*'|"(?:\\"|[^"])*")
+    |(?P<num>-?\d+(?:\.\d+)?(?![\w.]))
+    |(?P<ident>[A-Za-z_@#][\w.:]*)
+    |(?P<op>\?!=|\?>=|\?<=|\?!~|\?=|\?>|\?<|\?~|!=|>=|<=|!~|=|>|<|~)
+    |(?P<join>&&|\|\|)|(?P<paren>[()])""",
+    re.VERBOSE,
+)
+
+
+def tokenize(text: str) -> list[tuple[str, str]]:
+    tokens: list[tuple[str, str]] = []
+    pos = 0
+    while pos < len(text):
+        match = _TOKEN_RE.match(text, pos)
+        if not match:
+            raise FilterError(f"unexpected character {text[pos]!r} at {pos}")
+        kind = match.lastgroup or ""
+        value = match.group()
+        pos = match.end()
+        if kind in ("ws", "comment"):
+            continue
+        if kind == "ident" and value[-1] in ".:":
+            raise FilterError(f"invalid identifier {value!r}")
+        if kind == "text":
+            quote = value[0]
+            value = value[1:-1].replace("\\" + quote, quote)
+        tokens.append((kind, value))
+    return tokens
+
+
+def parse(text: str) -> Group:
+    if len(text) > MAX_FILTER_LENGTH:
+        raise FilterError(f"filter longer than {MAX_FILTER_LENGTH} characters")
+    tokens = tokenize(text)
+    if not tokens:
+        raise FilterError("empty filter")
+    parser = _Parser(tokens)
+    group = parser.group()
+    if parser.pos != len(tokens):
+        raise FilterError("invalid or incomplete filter expression")
+    if parser.count > MAX_EXPRESSIONS:
+        raise FilterError(f"more than {MAX_EXPRESSIONS} expressions")
+    return group
+
+
+class _Parser:
+    def __init__(self, tokens: list[tuple[str, str]]):
+        self.tokens = tokens
+        self.pos = 0
+        self.count = 0
+
+    def _peek(self) -> tuple[str, str] | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def _next(self) -> tuple[str, str]:
+        token = self._peek()
+        if token is None:
+            raise FilterError("invalid or incomplete filter expression")
+        self.pos += 1
+        return token
+
+    def group(self) -> Group:
+        items: list[tuple[str, Expr | Group]] = [("", self.item())]
+        while (token := self._peek()) is not None and token[0] == "join":
+            self.pos += 1
+            items.append((token[1], self.item()))
+        return Group(tuple(items))
+
+    def item(self) -> Expr | Group:
+        token = self._peek()
+        if token == ("paren", "("):
+            self.pos += 1
+            inner = self.group()
+            if self._next() != ("paren", ")"):
+                raise FilterError("missing closing parenthesis")
+            return inner
+        left = self.operand()
+        kind, op = self._next()
+        if kind != "op":
+            raise FilterError("invalid or incomplete filter expression")
+        right = self.operand()
+        self.count += 1
+        return Expr(left, op, right)
+
+    def operand(self) -> Operand:
+        kind, value = self._next()
+        if kind == "text":
+            return Text(value)
+        if kind == "num":
+            return Num(float(value) if "." in value else int(value))
+        if kind == "ident":
+            if self._peek() == ("paren", "("):
+                raise FilterError(f"function {value}() is not supported in this build")
+            return Ident(value)
+        raise FilterError("invalid or incomplete filter expression")
+
+
+# -- typed IR ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Col:
+    name: str
+    kind: Kind
+
+
+@dataclass(frozen=True)
+class Val:
+    value: Any
+    kind: Kind
+
+
+@dataclass(frozen=True)
+class Const:
+    value: bool
+
+
+@dataclass(frozen=True)
+class Cmp:
+    op: str  # = != < <= > >=
+    left: Col
+    right: Val | Col
+
+
+@dataclass(frozen=True)
+class IsEmpty:
+    """``= null`` / ``= ''`` on a column: PocketBase's "empty or NULL"."""
+
+    col: Col
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class DateText:
+    """Compare a date column as PocketBase's stored text (for non-canonical literals)."""
+
+    op: str
+    col: Col
+    text: str
+
+
+@dataclass(frozen=True)
+class Like:
+    col: Col
+    pattern: str
+    negate: bool
+
+
+@dataclass(frozen=True)
+class BoolOp:
+    op: str  # "AND" | "OR"
+    items: tuple[Node, ...]
+
+
+Node = Cmp | IsEmpty | DateText | Like | BoolOp | Const
+
+_FLIP = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+_CANONICAL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}Z$")
+_NUMERIC_TEXT = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
+
+
+@dataclass
+class Scope:
+    """What names resolve to: the collection's fields and the request's auth context."""
+
+    fields: dict[str, Field]
+    auth: dict[str, Any] | None  # id, collectionId, collectionName, email, verified, ...
+    allow_hidden: bool
+    method: str = "GET"
+    context: str = "default"
+
+
+def compile_filter(text: str, scope: Scope) -> Node:
+    return _resolve_group(parse(text), scope)
+
+
+def _resolve_group(group: Group, scope: Scope) -> Node:
+    # fexpr is flat; PocketBase emits it as one SQL expression, so AND binds tighter than OR.
+    ors: list[list[Node]] = [[]]
+    for join, item in group.items:
+        node = _resolve_group(item, scope) if isinstance(item, Group) else _resolve_expr(item, scope)
+        if join == "||":
+            ors.append([])
+        ors[-1].append(node)
+    ands = [items[0] if len(items) == 1 else BoolOp("AND", tuple(items)) for items in ors]
+    return ands[0] if len(ands) == 1 else BoolOp("OR", tuple(ands))
+
+
+def _operand(op: Operand, scope: Scope) -> Col | Val | None:
+    """Resolve an operand; ``None`` is the literal null."""
+    if isinstance(op, Text):
+        return Val(op.value, Kind.TEXT)
+    if isinstance(op, Num):
+        return Val(op.value, Kind.NUMBER)
+    name = op.name
+    if name.startswith("@request."):
+        return _request_value(name[len("@request."):], scope)
+    if name.startswith("@"):
+        raise FilterError(f"{name} is not supported in this build")
+    field = scope.fields.get(name)
+    if field is None:
+        lowered = name.lower()
+        if lowered == "null":
+            return None
+        if lowered in ("true", "false"):
+            return Val(lowered == "true", Kind.BOOL)
+        if "." in name or ":" in name:
+            raise FilterError(f"{name}: relations, JSON paths and modifiers are not supported yet")
+        raise FilterError(f'invalid left operand "{name}" - unknown field "{name}"')
+    if field.hidden and not scope.allow_hidden:
+        raise FilterError(f"field {name} is hidden")
+    if field.kind in (Kind.JSON, Kind.JSON_ARRAY):
+        raise FilterError(f"{name}: comparing json and multi-value fields is not supported yet")
+    return Col(name, field.kind)
+
+
+def _request_value(path: str, scope: Scope) -> Val | None:
+    if path == "method":
+        return Val(scope.method, Kind.TEXT)
+    if path == "context":
+        return Val(scope.context, Kind.TEXT)
+    if path.startswith("auth."):
+        key = path[len("auth."):]
+        if key not in {"id", "collectionId", "collectionName", "email", "verified",
+                       "emailVisibility"}:
+            raise FilterError(f"@request.auth.{key} is not supported yet")
+        if scope.auth is None:
+            return None
+        value = scope.auth.get(key)
+        if isinstance(value, bool):
+            return Val(value, Kind.BOOL)
+        return None if value is None else Val(value, Kind.TEXT)
+    raise FilterError(f"@request.{path} is not supported yet")
+
+
+def _resolve_expr(expr: Expr, scope: Scope) -> Node:
+    if expr.op in ANY_OPERATORS:
+        raise FilterError(f"operator {expr.op} is not supported yet")
+    left, right = _operand(expr.left, scope), _operand(expr.right, scope)
+    op = expr.op
+    if op in ("~", "!~"):
+        if not isinstance(left, Col) or isinstance(right, Col):
+            raise FilterError("~ needs a field on the left and a value on the right")
+        pattern = "" if right is None else to_text(right.value)
+        return Like(left, like_pattern(pattern), op == "!~")
+    if not isinstance(left, Col) and isinstance(right, Col):
+        left, right, op = right, left, _FLIP[op]
+    if isinstance(left, Col):
+        if isinstance(right, Col):
+            if left.kind is not right.kind:
+                raise FilterError("comparing fields of different types is not supported yet")
+            return Cmp(op, left, right)
+        return _compare_column(op, left, right)
+    return Const(_compare_static(op, left, right))
+
+
+def _is_empty_value(value: Val | None) -> bool:
+    return value is None or (value.kind is Kind.TEXT and value.value == "")
+
+
+def _compare_column(op: str, col: Col, value: Val | None) -> Node:
+    if op in ("=", "!=") and _is_empty_value(value):
+        return IsEmpty(col, negate=op == "!=")
+    if value is None:
+        return Const(False)  # NULL in an ordering comparison is never true
+    kind = col.kind
+    if kind is Kind.TEXT:
+        return Cmp(op, col, Val(_as_sqlite_text(value), Kind.TEXT))
+    if kind is Kind.NUMBER:
+        number = _as_number(value)
+        if number is None:  # text that is not numeric: numbers sort before text in SQLite
+            return Const(_number_vs_text(op))
+        return Cmp(op, col, Val(number, Kind.NUMBER))
+    if kind is Kind.BOOL:
+        number = 1 if value.value is True else 0 if value.value is False else _as_number(value)
+        if number is None:
+            return Const(_number_vs_text(op))
+        matches = [b for b in (False, True) if _compare_static(op, Val(int(b), Kind.NUMBER),
+                                                              Val(number, Kind.NUMBER))]
+        if len(matches) != 1:
+            return Const(bool(matches))
+        return Cmp("=", col, Val(matches[0], Kind.BOOL))
+    if kind is Kind.DATETIME_MS:
+        if value.kind is not Kind.TEXT:
+            return Const(_number_vs_text(_FLIP[op]))  # stored dates are text > numbers
+        if _CANONICAL_DATE.match(value.value):
+            # Fixed-width layout: text order equals time order, so compare as timestamps.
+            stamp = datetime.strptime(value.value.replace("Z", "+0000"), "%Y-%m-%d %H:%M:%S.%f%z")
+            return Cmp(op, col, Val(stamp, Kind.DATETIME_MS))
+        return DateText(op, col, value.value)
+    raise FilterError(f"unsupported comparison on {col.name}")
+
+
+def _as_sqlite_text(value: Val) -> str:
+    """What SQLite's TEXT affinity makes of a bound value (PocketBase binds float64)."""
+    if value.kind is Kind.BOOL:
+        return "1" if value.value else "0"
+    if value.kind is Kind.NUMBER:
+        text = format(float(value.value), ".15g")
+        if "e" in text:
+            mantissa, _, exp = text.partition("e")
+            mantissa = mantissa if "." in mantissa else mantissa + ".0"
+            return f"{mantissa}e{exp}"
+        return text if "." in text or "n" in text else text + ".0"
+    return str(value.value)
+
+
+def _as_number(value: Val) -> int | float | None:
+    if value.kind is Kind.NUMBER:
+        return value.value  # type: ignore[no-any-return]
+    if value.kind is Kind.BOOL:
+        return 1 if value.value else 0
+    if isinstance(value.value, str) and _NUMERIC_TEXT.match(value.value):
+        number = float(value.value)
+        return int(number) if number.is_integer() and abs(number) < 2**63 else number
+    return None
+
+
+def _number_vs_text(op: str) -> bool:
+    """``<number> op <text>`` under SQLite's storage-class order (numbers < text)."""
+    return op in ("!=", "<", "<=")
+
+
+def _compare_static(op: str, left: Val | None, right: Val | None) -> bool:
+    if op in ("=", "!="):
+        equal = (_is_empty_value(left) and _is_empty_value(right)) or (
+            left is not None and right is not None and _static_key(left) == _static_key(right)
+        )
+        return equal if op == "=" else not equal
+    if left is None or right is None:
+        return False
+    lk, rk = _static_key(left), _static_key(right)
+    if type(lk[1]) is not type(lk[1]) or lk[0] != rk[0]:
+        return {"<": lk[0] < rk[0], "<=": lk[0] <= rk[0], ">": lk[0] > rk[0],
+                ">=": lk[0] >= rk[0]}[op]
+    a, b = lk[1], rk[1]
+    return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+
+
+def _static_key(value: Val) -> tuple[int, Any]:
+    """SQLite's storage-class order: numbers (0) before text (1)."""
+    if value.kind in (Kind.NUMBER, Kind.BOOL):
+        return (0, float(value.value))
+    return (1, str(value.value))
+
+
+def like_pattern(value: str) -> str:
+    """PocketBase's ``~`` value: escaped and wrapped in ``%``, unless it has a raw ``%``."""
+    if re.search(r"(?<!\\)%", value):
+        return value
+    escaped = re.sub(r"(?<!\\)([\\%_])", r"\\\1", value)
+    return f"%{escaped}%"
+
+
+# -- sort ------------------------------------------------------------------------------------
+MAX_SORT_FIELDS = 8
+RANDOM = "@random"
+ROWID = "@rowid"
+
+
+def parse_sort(text: str, scope: Scope) -> list[tuple[str, bool, Kind | None]]:
+    """``-n,title`` -> [(name, descending, kind)]; ``@random``/``@rowid`` have kind None."""
+    out: list[tuple[str, bool, Kind | None]] = []
+    for raw in filter(None, (part.strip() for part in text.split(","))):
+        descending = raw.startswith("-")
+        name = raw.lstrip("+-")
+        if len(name) > 255:
+            raise FilterError("sort field too long")
+        if name in (RANDOM, ROWID):
+            out.append((name, descending, None))
+            continue
+        col = _operand(Ident(name), scope) if re.match(r"^\w+$", name) else None
+        if not isinstance(col, Col):
+            raise FilterError(f"invalid sort field {name!r}")
+        out.append((name, descending, col.kind))
+    if len(out) > MAX_SORT_FIELDS:
+        raise FilterError(f"more than {MAX_SORT_FIELDS} sort fields")
+    return out

@@ -1,0 +1,273 @@
+"""Collections: the ``_collections`` system table, the in-memory schema, table sync.
+
+Each collection is a real table on each engine; the dialect writes the DDL. Schema changes
+diff old and new fields by field id (a kept id with a new name is a rename, as PocketBase
+does) and run in the same transaction as the ``_collections`` row, so a failed change
+leaves nothing half-applied (both engines have transactional DDL).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from reference_impl.core import collection as coll_mod
+from reference_impl.core.collection import (
+    SUPERUSERS,
+    USERS_ID,
+    Collection,
+    default_auth_indexes,
+    new_auth_options,
+)
+from reference_impl.core.errors import ValidationFailed, field_error
+from reference_impl.core.fields import Field
+from reference_impl.core.filter import FilterError, Scope, compile_filter
+from reference_impl.db.dialect import Kind
+from reference_impl.db.engine import Engine, Tx, run_in_transaction
+from reference_impl.db.render import delete_sql, insert_sql, update_sql
+
+SYSTEM_TABLE = "_collections"
+_SIMPLE_INDEX = re.compile(
+    r"^CREATE\s+(UNIQUE\s+)?INDEX\s+`?(\w+)`?\s+ON\s+`?(\w+)`?\s*\(([^)]*)\)\s*"
+    r"(?:WHERE\s+`?(\w+)`?\s*!=\s*''\s*)?$",
+    re.IGNORECASE,
+)
+
+
+class CollectionStore:
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] | None = None):
+        self.engine = engine
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self._by_name: dict[str, Collection] = {}
+        self._by_id: dict[str, Collection] = {}
+        self._lock = threading.Lock()
+
+    # -- bootstrap -----------------------------------------------------------------------
+    def bootstrap(self) -> bool:
+        """Create the system table and default collections when missing; True if created."""
+        dialect = self.engine.dialect
+
+        def work(tx: Tx) -> bool:
+            tables = {row[0] for row in tx.fetchall(dialect.list_tables_sql())}
+            if SYSTEM_TABLE in tables:
+                return False
+            for statement in dialect.create_table(SYSTEM_TABLE, [("name", Kind.TEXT),
+                                                                 ("data", Kind.JSON)]):
+                tx.execute(statement)
+            now = self.clock()
+            for coll in (_superusers_collection(now), _users_collection(now)):
+                self._create_in_tx(tx, coll)
+            return True
+
+        created = run_in_transaction(self.engine, work, write=True)
+        self.reload()
+        return created
+
+    def reload(self) -> None:
+        dialect = self.engine.dialect
+        with self.engine.transaction() as tx:
+            rows = tx.fetchall(
+                f"SELECT {dialect.quote('data')} FROM {dialect.quote(SYSTEM_TABLE)} "
+                f"ORDER BY {dialect.order_term(dialect.rowid(SYSTEM_TABLE), False)}"
+            )
+        collections = [Collection.from_storage(dialect.from_db(Kind.JSON, row[0])) for row in rows]
+        with self._lock:
+            self._by_name = {c.name.lower(): c for c in collections}
+            self._by_id = {c.id: c for c in collections}
+
+    # -- lookup --------------------------------------------------------------------------
+    def find(self, id_or_name: str) -> Collection | None:
+        with self._lock:
+            return self._by_id.get(id_or_name) or self._by_name.get(id_or_name.lower())
+
+    def all(self) -> list[Collection]:
+        with self._lock:
+            return list(self._by_id.values())
+
+    # -- changes -------------------------------------------------------------------------
+    def create(self, payload: Any) -> Collection:
+        coll = coll_mod.from_input(payload, existing=None, validate_rule=validate_rule,
+                                   now=self.clock())
+        self._check_name_free(coll)
+        self._check_relations(coll)
+        run_in_transaction(self.engine, lambda tx: self._create_in_tx(tx, coll), write=True)
+        self._remember(coll)
+        return coll
+
+    def update(self, existing: Collection, payload: Any) -> Collection:
+        coll = coll_mod.from_input(payload, existing=existing, validate_rule=validate_rule,
+                                   now=self.clock())
+        self._check_name_free(coll)
+        self._check_relations(coll)
+
+        def work(tx: Tx) -> None:
+            self._sync_table(tx, existing, coll)
+            sql, params = update_sql(self.engine.dialect, SYSTEM_TABLE, coll.id,
+                                     [("name", Kind.TEXT, coll.name),
+                                      ("data", Kind.JSON, coll.to_storage())])
+            tx.execute(sql, params)
+
+        run_in_transaction(self.engine, work, write=True)
+        with self._lock:
+            self._by_name.pop(existing.name.lower(), None)
+        self._remember(coll)
+        return coll
+
+    def delete(self, coll: Collection) -> None:
+        dialect = self.engine.dialect
+
+        def work(tx: Tx) -> None:
+            for statement in dialect.drop_table(coll.name):
+                tx.execute(statement)
+            sql, params = delete_sql(dialect, SYSTEM_TABLE, coll.id)
+            tx.execute(sql, params)
+
+        run_in_transaction(self.engine, work, write=True)
+        with self._lock:
+            self._by_name.pop(coll.name.lower(), None)
+            self._by_id.pop(coll.id, None)
+
+    # -- internals -----------------------------------------------------------------------
+    def _remember(self, coll: Collection) -> None:
+        with self._lock:
+            self._by_name[coll.name.lower()] = coll
+            self._by_id[coll.id] = coll
+
+    def _check_name_free(self, coll: Collection) -> None:
+        other = self.find(coll.name)
+        if (other is not None and other.id != coll.id) or coll.name.lower() == SYSTEM_TABLE:
+            raise ValidationFailed({"name": field_error(
+                "validation_collection_name_exists",
+                "Collection name must be unique (case insensitive).")})
+        same_id = self.find(coll.id)
+        if same_id is not None and same_id.name.lower() != coll.name.lower() and \
+                self._by_id.get(coll.id) is not None and coll.created == coll.updated:
+            raise ValidationFailed({"id": field_error("validation_not_unique",
+                                                      "Value must be unique.")})
+
+    def _check_relations(self, coll: Collection) -> None:
+        errors: dict[str, Any] = {}
+        for index, f in enumerate(coll.fields):
+            if f.type == "relation":
+                target = f.opt("collectionId")
+                if not target or (self.find(target) is None and target != coll.id):
+                    errors[str(index)] = {"collectionId": field_error(
+                        "validation_field_relation_missing_collection",
+                        "The relation collection doesn't exist.")}
+        if errors:
+            raise ValidationFailed({"fields": errors})
+
+    def _create_in_tx(self, tx: Tx, coll: Collection) -> None:
+        dialect = self.engine.dialect
+        columns = [(f.name, f.kind) for f in coll.fields if f.name != "id"]
+        for statement in dialect.create_table(coll.name, columns):
+            tx.execute(statement)
+        for statement in _index_statements(dialect, coll):
+            tx.execute(statement)
+        sql, params = insert_sql(dialect, SYSTEM_TABLE, [
+            ("id", Kind.TEXT, coll.id), ("name", Kind.TEXT, coll.name),
+            ("data", Kind.JSON, coll.to_storage())])
+        tx.execute(sql, params)
+
+    def _sync_table(self, tx: Tx, old: Collection, new: Collection) -> None:
+        dialect = self.engine.dialect
+        if old.name != new.name:
+            for statement in dialect.rename_table(old.name, new.name):
+                tx.execute(statement)
+        table = new.name
+        old_by_id = {f.id: f for f in old.fields}
+        new_ids = {f.id for f in new.fields}
+        for f in old.fields:
+            if f.id not in new_ids and f.name != "id":
+                for statement in dialect.drop_column(table, f.name):
+                    tx.execute(statement)
+        for f in new.fields:
+            before = old_by_id.get(f.id)
+            if f.name == "id":
+                continue
+            if before is None:
+                for statement in dialect.add_column(table, f.name, f.kind):
+                    tx.execute(statement)
+                continue
+            if before.name != f.name:
+                for statement in dialect.rename_column(table, before.name, f.name):
+                    tx.execute(statement)
+            if before.kind is not f.kind:
+                for statement in _change_kind(dialect, table, f, before):
+                    tx.execute(statement)
+
+
+def _change_kind(dialect: Any, table: str, new: Field, old: Field) -> list[str]:
+    statements: list[str] = dialect.change_column_kind(table, new.name, old.kind, new.kind)
+    if statements:
+        return statements
+    # Kinds without a value conversion (e.g. text -> number): recreate the column empty.
+    return dialect.drop_column(table, new.name) + dialect.add_column(table, new.name, new.kind)
+
+
+def _index_statements(dialect: Any, coll: Collection) -> list[str]:
+    """Indexes PocketBase stores as SQLite DDL strings, for the simple shapes we can map."""
+    statements = []
+    for raw in coll.indexes:
+        match = _SIMPLE_INDEX.match(raw.strip())
+        if not match:
+            continue
+        unique, name, _table, cols, where_col = match.groups()
+        columns = ", ".join(dialect.quote(c.strip(" `")) for c in cols.split(","))
+        text = (f"CREATE {'UNIQUE ' if unique else ''}INDEX {dialect.quote(name)} "
+                f"ON {dialect.quote(coll.name)} ({columns})")
+        if where_col:
+            text += f" WHERE {dialect.quote(where_col)} != ''"
+        statements.append(text)
+    return statements
+
+
+def validate_rule(coll: Collection, text: str) -> str | None:
+    scope = Scope(fields={f.name: f for f in coll.fields},
+                  auth={"id": "x", "collectionId": "x", "collectionName": "x", "email": "x"},
+                  allow_hidden=True)
+    try:
+        compile_filter(text, scope)
+    except FilterError as exc:
+        return str(exc)
+    return None
+
+
+def _superusers_collection(now: datetime) -> Collection:
+    fields = [coll_mod.id_field(), *coll_mod.auth_system_fields()]
+    for f in fields:
+        if f.name == "verified":
+            pass
+    fields += [Field("autodate", "created", {"onCreate": True, "onUpdate": False}),
+               Field("autodate", "updated", {"onCreate": True, "onUpdate": True})]
+    cid = coll_mod.collection_id("auth", SUPERUSERS)
+    coll = Collection(id=cid, name=SUPERUSERS, type="auth", system=True, fields=fields,
+                      indexes=default_auth_indexes(cid, SUPERUSERS),
+                      rules={r: None for r in coll_mod.RULES + coll_mod.AUTH_RULES},
+                      auth=new_auth_options(superusers=True), created=now, updated=now)
+    coll.rules["authRule"] = ""
+    import secrets
+
+    coll.token_secret = secrets.token_urlsafe(36)
+    return coll
+
+
+def _users_collection(now: datetime) -> Collection:
+    import secrets
+
+    owner = "id = @request.auth.id"
+    fields = [coll_mod.id_field(), *coll_mod.auth_system_fields(),
+              Field("text", "name", {"max": 255}),
+              Field("file", "avatar", {"maxSelect": 1, "mimeTypes": [
+                  "image/jpeg", "image/png", "image/svg+xml", "image/gif", "image/webp"]}),
+              Field("autodate", "created", {"onCreate": True, "onUpdate": False}),
+              Field("autodate", "updated", {"onCreate": True, "onUpdate": True})]
+    return Collection(
+        id=USERS_ID, name="users", type="auth", fields=fields,
+        indexes=default_auth_indexes(USERS_ID, "users"),
+        rules={"listRule": owner, "viewRule": owner, "createRule": "", "updateRule": owner,
+               "deleteRule": owner, "authRule": "", "manageRule": None},
+        auth=new_auth_options(), token_secret=secrets.token_urlsafe(36), created=now, updated=now)
