@@ -66,11 +66,10 @@ class ReferenceTarget:
         return (SUPERUSER_EMAIL, SUPERUSER_PASSWORD)
 
     def info(self) -> TargetInfo:
-        import apsw
-
         from reference_impl import __version__
+        from reference_impl.db import sqlite_build
 
-        details = {"log": str(self.log_path), "sqlite_build": apsw.sqlite_lib_version()}
+        details = {"log": str(self.log_path), "sqlite_build": sqlite_build()}
         version = f"reference {__version__} / {self.engine}"
         if self.engine == "postgres" and self._pg_dsn:
             from reference_impl.db.provision import mask_dsn

@@ -99,20 +99,21 @@ class RecordService:
 
     # -- reading -------------------------------------------------------------------------
     def _fetch(self, tx: Tx, coll: Collection, where: list[Node], sort: Sequence[Any] = (),
-               limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
+               limit: int | None = None, offset: int = 0, lock: bool = False
+               ) -> list[dict[str, Any]]:
         fields = self._columns(coll)
         sql, params = select_sql(self.dialect, coll.name, [f.name for f in fields], where, sort,
-                                 limit=limit, offset=offset)
+                                 limit=limit, offset=offset, lock=lock)
         rows = tx.fetchall(sql, params)
         return [{f.name: self.dialect.from_db(f.kind, raw) for f, raw in zip(fields, row, strict=True)}
                 for row in rows]
 
     def _by_id(self, tx: Tx, coll: Collection, record_id: str,
-               extra: list[Node] | None = None) -> dict[str, Any] | None:
+               extra: list[Node] | None = None, lock: bool = False) -> dict[str, Any] | None:
         from reference_impl.core.filter import Cmp, Col, Val
 
         where: list[Node] = [Cmp("=", Col("id", Kind.TEXT), Val(record_id, Kind.TEXT))]
-        rows = self._fetch(tx, coll, where + (extra or []), limit=1)
+        rows = self._fetch(tx, coll, where + (extra or []), limit=1, lock=lock)
         return rows[0] if rows else None
 
     def find_auth_record(self, coll: Collection, record_id: str) -> dict[str, Any] | None:
@@ -304,7 +305,8 @@ class RecordService:
         rule = self._rule_nodes(coll, "updateRule", auth)
 
         def work(tx: Tx) -> dict[str, Any]:
-            record = self._by_id(tx, coll, record_id, rule)
+            # Locked: modifiers (n+, tags+) are read-modify-write and must not lose updates.
+            record = self._by_id(tx, coll, record_id, rule, lock=True)
             if record is None:
                 raise e.not_found()
             errors: dict[str, Any] = {}
@@ -377,7 +379,7 @@ class RecordService:
             if f.name == "verified" and coll.is_auth and not is_super:
                 continue
             if prepend or suffix:
-                modifiers.append((f, "+" if prepend else suffix or "", raw))
+                modifiers.append((f, "prepend" if prepend else suffix or "", raw))
             else:
                 plain.append((f, raw))
         for f, raw in plain:
@@ -386,8 +388,7 @@ class RecordService:
             else:
                 record[f.name] = f.cast(raw)
         for f, mod, raw in modifiers:
-            record[f.name] = _apply_modifier(f, record[f.name], mod, raw, prepend=mod == "+"
-                                             and f.type != "number")
+            record[f.name] = _apply_modifier(f, record[f.name], mod, raw)
         if coll.is_auth:
             self._apply_auth_fields(coll, record, body, errors, creating=creating)
 
@@ -502,8 +503,11 @@ def _sorted_json(value: Any) -> Any:
     return value
 
 
-def _apply_modifier(f: Field, current: Any, mod: str, raw: Any, *, prepend: bool) -> Any:
+def _apply_modifier(f: Field, current: Any, mod: str, raw: Any) -> Any:
+    """``f+`` / ``f-`` add and subtract (numbers) or append and remove; ``+f`` prepends."""
     if f.type == "number":
+        if mod == "prepend":
+            return current
         delta = f.cast(raw)
         value = current + delta if mod == "+" else current - delta
         return f.cast(value) if isinstance(value, float) else value
@@ -513,7 +517,7 @@ def _apply_modifier(f: Field, current: Any, mod: str, raw: Any, *, prepend: bool
         given = given if isinstance(given, list) else [given]
         if mod == "-":
             items = [i for i in items if i not in given]
-        elif prepend:
+        elif mod == "prepend":
             items = given + [i for i in items if i not in given]
         else:
             items = items + [i for i in given if i not in items]

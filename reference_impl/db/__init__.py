@@ -13,6 +13,13 @@ from reference_impl.db.engine import Engine
 DATABASE_NAME = "parity"  # the database the embedded server hosts for ``parity serve``
 
 
+def sqlite_build() -> str:
+    """The pinned SQLite library version the engine layer runs (for reports and headers)."""
+    import apsw
+
+    return str(apsw.sqlite_lib_version())
+
+
 def open_engine(
     engine: str,
     data_dir: Path,

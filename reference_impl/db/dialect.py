@@ -85,6 +85,12 @@ class Dialect:
     INT_DIVISION_BY_ZERO_IS_NULL: ClassVar[bool] = True
     """SQLite: ``1/0`` is NULL. PostgreSQL: error 22012. (Used by the full filter language.)"""
 
+    ROW_LOCKS: ClassVar[bool] = False
+    """SQLite: a write transaction (``BEGIN IMMEDIATE``) already excludes every other writer,
+    so reads inside it cannot go stale. PostgreSQL: rows read in a READ COMMITTED write
+    transaction can change underneath it; read-modify-write needs ``SELECT ... FOR UPDATE``
+    (otherwise concurrent ``n+`` increments are lost, testing.md 7.5)."""
+
     # -- types ---------------------------------------------------------------------------
     TYPE_MAPPING: ClassVar[dict[Kind, str]] = {}
     """Column DDL per kind, including default and nullability."""
@@ -136,6 +142,10 @@ class Dialect:
     def text_of(self, expr: str, kind: Kind) -> str:
         """A column as the text SQLite's ``LIKE`` would see (``1``/``0`` for bools)."""
         return expr
+
+    def for_update(self) -> str:
+        """Suffix locking the selected rows until the write transaction ends."""
+        return " FOR UPDATE" if self.ROW_LOCKS else ""
 
     def random_function(self) -> str:
         return "random()"

@@ -36,6 +36,7 @@ class PostgresDialect(Dialect):
     EMPTY_IN_ALLOWED = False
     HAS_ROWID = False
     INT_DIVISION_BY_ZERO_IS_NULL = False
+    ROW_LOCKS = True
 
     TYPE_MAPPING: ClassVar[dict[Kind, str]] = {
         Kind.TEXT: "TEXT DEFAULT '' NOT NULL",

@@ -85,6 +85,7 @@ def select_sql(
     *,
     limit: int | None = None,
     offset: int = 0,
+    lock: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     sql = Sql(dialect, table)
     cols = ", ".join(sql.col(c) for c in columns)
@@ -109,6 +110,8 @@ def select_sql(
         limit_p = sql.bind(limit, Kind.INT64)
         offset_p = sql.bind(offset, Kind.INT64)
         text += " " + dialect.limit_offset(limit_p, offset_p)
+    if lock:
+        text += dialect.for_update()
     return text, sql.params
 
 

@@ -1,0 +1,138 @@
+"""Records create and list throughput: reference on SQLite, on PostgreSQL, and real PocketBase.
+
+One run, same machine, same load generator (wrk, from Debian's package ``wrk``), so the
+ratios are comparable. Not a test: timing goals are measured here, never asserted in pytest.
+
+    python loadtests/bench_records.py [--duration 5] [--connections 32] [--rows 2000]
+        [--targets sqlite,postgres,pocketbase] [--json reports/latest/bench_records.json]
+
+Workloads (as in the issue): POST a small record; GET
+``perPage=20&sort=-n&filter=ok=true&&n>100`` over ``--rows`` rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from harness.http import superuser_token
+from harness.targets import make_target
+from harness.targets.base import Target
+
+COLLECTION = {
+    "name": "bench",
+    "listRule": "",
+    "createRule": "",
+    "fields": [
+        {"name": "title", "type": "text"},
+        {"name": "n", "type": "number"},
+        {"name": "ok", "type": "bool"},
+    ],
+}
+LIST_QUERY = "/api/collections/bench/records?perPage=20&sort=-n&filter=ok%3Dtrue%26%26n%3E100"
+CREATE_LUA = """
+wrk.method = "POST"
+wrk.body = '{"title":"bench","n":123,"ok":true}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+console = Console(stderr=True)
+
+
+def wrk(url: str, *, duration: int, connections: int, script: Path | None) -> dict[str, float]:
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", url]
+    if script is not None:
+        cmd[1:1] = ["-s", str(script)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50_ms": _ms(p50), "p99_ms": _ms(p99),
+            "non_2xx": float(errors.group(1)) if errors else 0.0}
+
+
+def _ms(match: re.Match[str] | None) -> float:
+    if not match:
+        return float("nan")
+    value, unit = float(match.group(1)), match.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def prepare(target: Target, rows: int) -> None:
+    token = superuser_token(target.base_url, *target.superuser)
+    with httpx.Client(base_url=target.base_url, headers={"Authorization": token}, timeout=30) as c:
+        c.post("/api/collections", json=COLLECTION).raise_for_status()
+        for i in range(rows):
+            c.post("/api/collections/bench/records",
+                   json={"title": f"row {i}", "n": i, "ok": i % 2 == 0}).raise_for_status()
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk not found: install Debian's package `wrk` (apt-get install wrk)")
+    results: dict[str, Any] = {}
+    workdir = Path(tempfile.mkdtemp(prefix="bench-"))
+    script = workdir / "create.lua"
+    script.write_text(CREATE_LUA)
+    for spec in args.targets.split(","):
+        target = make_target(spec, workdir / spec)
+        console.print(f"[bold]{spec}[/]: starting")
+        target.start()
+        try:
+            console.print(f"  seeding {args.rows} rows")
+            prepare(target, args.rows)
+            console.print("  list (wrk)")
+            listing = wrk(target.base_url + LIST_QUERY, duration=args.duration,
+                          connections=args.connections, script=None)
+            console.print("  create (wrk)")
+            create = wrk(target.base_url + "/api/collections/bench/records",
+                         duration=args.duration, connections=args.connections, script=script)
+            results[spec] = {"create": create, "list": listing, "version": target.info().version}
+        finally:
+            target.stop()
+    return results
+
+
+def report(results: dict[str, Any]) -> None:
+    base = results.get("pocketbase")
+    table = Table(title="records throughput (wrk -t2, loopback, same machine)")
+    for column in ("target", "create/s", "create p50 ms", "list/s", "list p50 ms",
+                   "create vs PB", "list vs PB"):
+        table.add_column(column, justify="right")
+    for name, r in results.items():
+        ratio_c = f"{r['create']['rps'] / base['create']['rps']:.2f}x" if base else "-"
+        ratio_l = f"{r['list']['rps'] / base['list']['rps']:.2f}x" if base else "-"
+        table.add_row(name, f"{r['create']['rps']:.0f}", f"{r['create']['p50_ms']:.2f}",
+                      f"{r['list']['rps']:.0f}", f"{r['list']['p50_ms']:.2f}", ratio_c, ratio_l)
+    Console().print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rows", type=int, default=2000)
+    parser.add_argument("--targets", default="sqlite,postgres,pocketbase")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    results = run(args)
+    report(results)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
