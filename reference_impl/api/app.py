@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from reference_impl.api import collections, record_auth, records
-from reference_impl.api._http import JSON, auth_of, error_response
+from reference_impl.api._http import JSON, auth_of, error_response, require_superuser
 from reference_impl.app import App
 from reference_impl.core import errors as e
 from reference_impl.core.errors import ApiError
@@ -26,6 +26,11 @@ async def health(request: Request) -> Response:
         data = {"canBackup": False, "possibleProxyHeader": "", "realIP": request.client.host
                 if request.client else ""}
     return JSON({"message": "API is healthy.", "code": 200, "data": data})
+
+
+async def superuser_only_stub(request: Request) -> Response:
+    require_superuser(auth_of(request))
+    raise e.not_found()
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -67,6 +72,15 @@ def create_app(app: App) -> Starlette:
               methods=["POST"]),
         Route("/api/collections/{collection}/auth-refresh", record_auth.auth_refresh,
               methods=["POST"]),
+        Route("/api/collections/{collection}/auth-methods", record_auth.auth_methods,
+              methods=["GET"]),
+        Route("/api/collections/{collection}/truncate", collections.truncate_collection,
+              methods=["DELETE"]),
+        # Superuser-only groups not in this build: same 401/403 as PocketBase for everyone
+        # else, 404 for superusers (registered divergence "not-implemented-endpoints").
+        *[Route(path, superuser_only_stub, methods=["GET", "POST", "PATCH", "DELETE"])
+          for path in ("/api/settings", "/api/logs", "/api/logs/{rest:path}", "/api/crons",
+                       "/api/crons/{rest:path}", "/api/backups", "/api/backups/{rest:path}")],
     ]
     web = Starlette(routes=routes, exception_handlers={
         ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected})

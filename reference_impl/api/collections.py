@@ -91,7 +91,19 @@ async def update_collection(request: Request) -> Response:
 async def delete_collection(request: Request) -> Response:
     require_superuser(auth_of(request))
     coll = _find(request)
+    store = app_of(request).store
     if coll.system:
         raise e.bad_request("Failed to delete collection.")
+    referrers = store.referenced_by(coll)
+    if referrers:
+        raise e.bad_request("Failed to delete collection probably due to existing reference "
+                            f"in {', '.join(referrers)}.")
     _, sql = await call(request, lambda: app_of(request).store.delete(coll))
+    return respond(request, None, sql, status=204)
+
+
+async def truncate_collection(request: Request) -> Response:
+    require_superuser(auth_of(request))
+    coll = _find(request)
+    _, sql = await call(request, lambda: app_of(request).store.truncate(coll))
     return respond(request, None, sql, status=204)

@@ -14,9 +14,31 @@ from reference_impl.core.errors import ValidationFailed
 
 def _auth_collection(request: Request) -> Collection:
     coll = app_of(request).store.find(request.path_params["collection"])
-    if coll is None or not coll.is_auth:
+    if coll is None:
+        raise e.not_found("Missing or invalid collection context.")
+    if not coll.is_auth:
         raise e.not_found("Missing or invalid auth collection context.")
     return coll
+
+
+async def auth_methods(request: Request) -> Response:
+    coll = _auth_collection(request)
+    password = coll.auth.get("passwordAuth", {})
+    mfa, otp = coll.auth.get("mfa", {}), coll.auth.get("otp", {})
+    enabled = bool(password.get("enabled"))
+    identity = list(password.get("identityFields", []))
+    return respond(request, {
+        "password": {"identityFields": identity, "enabled": enabled},
+        "oauth2": {"providers": [], "enabled": False},
+        "mfa": {"enabled": bool(mfa.get("enabled")),
+                "duration": mfa.get("duration", 0) if mfa.get("enabled") else 0},
+        "otp": {"enabled": bool(otp.get("enabled")),
+                "duration": otp.get("duration", 0) if otp.get("enabled") else 0},
+        # legacy keys kept by PocketBase for older SDKs
+        "authProviders": [],
+        "usernamePassword": enabled and "username" in identity,
+        "emailPassword": enabled and "email" in identity,
+    })
 
 
 async def auth_with_password(request: Request) -> Response:

@@ -181,14 +181,20 @@ def from_input(
             if f is None:
                 raise _FormatError()
             by_name[f.name] = f  # a repeated name: the later definition wins (as PocketBase)
-        system = [id_field()] + (auth_system_fields() if coll.is_auth else [])
-        for sf in system:
-            given = by_name.pop(sf.name, None)
-            if given is not None and given.type == sf.type:
-                sf.options = {**sf.options, **{k: v for k, v in given.options.items()
+        # Given fields keep their order; a missing ``id`` goes first and missing auth system
+        # fields go last (verified on PocketBase 0.40.6).
+        system = {sf.name: sf for sf in [id_field()] + (auth_system_fields() if coll.is_auth
+                                                         else [])}
+        for f in by_name.values():
+            sf = system.pop(f.name, None)
+            if sf is not None and sf.type == f.type:
+                sf.options = {**sf.options, **{k: v for k, v in f.options.items()
                                                if k not in {"system", "primaryKey"}}}
-            new_fields.append(sf)
-        new_fields += list(by_name.values())
+                f = sf
+            new_fields.append(f)
+        if "id" in system:
+            new_fields.insert(0, system.pop("id"))
+        new_fields += list(system.values())
         for index, f in enumerate(new_fields):
             problem = validate_field_definition(f)
             if problem:

@@ -8,6 +8,7 @@ produce validation errors.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import zlib
@@ -46,6 +47,7 @@ DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
     "file": {**_WITH_HELP, "maxSelect": 1, "maxSize": 0, "mimeTypes": [], "protected": False,
              "thumbs": []},
     "password": {**_WITH_HELP, "cost": 0, "max": 0, "min": 0, "pattern": ""},
+    "geoPoint": {**_WITH_HELP},
 }
 FIELD_TYPES = frozenset(DEFAULT_OPTIONS)
 
@@ -82,7 +84,7 @@ class Field:
             return Kind.NUMBER
         if self.type == "bool":
             return Kind.BOOL
-        if self.type == "json":
+        if self.type in {"json", "geoPoint"}:
             return Kind.JSON
         if self.type in {"date", "autodate"}:
             return Kind.DATETIME_MS
@@ -103,6 +105,8 @@ class Field:
             return False
         if kind is Kind.JSON_ARRAY:
             return []
+        if self.type == "geoPoint":
+            return {"lon": 0, "lat": 0}
         if kind in (Kind.JSON, Kind.DATETIME_MS):
             return None
         return ""
@@ -118,7 +122,16 @@ class Field:
         if t in {"date", "autodate"}:
             return to_datetime(raw)
         if t == "json":
+            # A string holding valid JSON is stored as that JSON ("123" -> 123), as PocketBase.
+            if isinstance(raw, str):
+                try:
+                    return json.loads(raw)
+                except ValueError:
+                    return raw
             return raw
+        if t == "geoPoint":
+            point = raw if isinstance(raw, dict) else {}
+            return {"lon": to_number(point.get("lon", 0)), "lat": to_number(point.get("lat", 0))}
         if t in {"select", "relation", "file"}:
             values = to_string_list(raw)
             if self.multiple:
@@ -144,6 +157,8 @@ class Field:
             return field_error("validation_is_email", "Must be a valid email address.")
         if t == "url" and value and not _is_url(value):
             return field_error("validation_invalid_url", "Must be a valid url.")
+        if t in {"email", "url"} and value:
+            return self._validate_domain(value)
         if t == "select":
             allowed = self.opt("values") or []
             for item in value if isinstance(value, list) else [value] if value else []:
@@ -156,6 +171,18 @@ class Field:
                                    f"Select no more than {max_select}.", {"maxSelect": max_select})
         return None
 
+    def _validate_domain(self, value: str) -> dict[str, Any] | None:
+        if self.type == "email":
+            domain = value.rsplit("@", 1)[-1]
+        else:
+            domain = urlparse(value).hostname or ""
+        only, excluded = self.opt("onlyDomains") or [], self.opt("exceptDomains") or []
+        what = "Email" if self.type == "email" else "Url"
+        if (only and domain not in only) or domain in excluded:
+            return field_error(f"validation_{what.lower()}_domain_not_allowed",
+                               f"{what} domain is not allowed.")
+        return None
+
     def _validate_text(self, value: str) -> dict[str, Any] | None:
         length = len(value)
         minimum = int(self.opt("min") or 0)
@@ -164,12 +191,16 @@ class Field:
             maximum = TEXT_DEFAULT_MAX
         if self.type == "editor":
             return None
+        # PocketBase's password field reports the limits without params.
+        params = self.type != "password"
         if minimum and length < minimum:
             return field_error("validation_min_text_constraint",
-                               f"Must be at least {minimum} character(s).", {"min": minimum})
+                               f"Must be at least {minimum} character(s).",
+                               {"min": minimum} if params else None)
         if maximum and length > maximum:
             return field_error("validation_max_text_constraint",
-                               f"Must be no more than {maximum} character(s).", {"max": maximum})
+                               f"Must be no more than {maximum} character(s).",
+                               {"max": maximum} if params else None)
         pattern = self.opt("pattern")
         if pattern and not re.search(pattern, value):
             return field_error("validation_invalid_format", "Invalid value format.")
@@ -184,10 +215,12 @@ class Field:
         minimum, maximum = self.opt("min"), self.opt("max")
         if minimum is not None and value < minimum:
             return field_error("validation_min_number_constraint",
-                               f"Must be larger than {go_number(minimum)}.", {"min": minimum})
+                               f"Must be greater or equal than {go_number(minimum)}.",
+                               {"min": minimum})
         if maximum is not None and value > maximum:
             return field_error("validation_max_number_constraint",
-                               f"Must be less than {go_number(maximum)}.", {"max": maximum})
+                               f"Must be less or equal than {go_number(maximum)}.",
+                               {"max": maximum})
         return None
 
 

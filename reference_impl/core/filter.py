@@ -433,10 +433,10 @@ def parse_sort(text: str, scope: Scope) -> list[tuple[str, bool, Kind | None]]:
         if name in (RANDOM, ROWID):
             out.append((name, descending, None))
             continue
-        col = _operand(Ident(name), scope) if re.match(r"^\w+$", name) else None
-        if not isinstance(col, Col):
+        field = scope.fields.get(name) if re.match(r"^\w+$", name) else None
+        if field is None or (field.hidden and not scope.allow_hidden):
             raise FilterError(f"invalid sort field {name!r}")
-        out.append((name, descending, col.kind))
+        out.append((name, descending, field.kind))
     if len(out) > MAX_SORT_FIELDS:
         raise FilterError(f"more than {MAX_SORT_FIELDS} sort fields")
     return out

@@ -68,7 +68,7 @@ def pick(value: Any, tree: dict[str, Any]) -> Any:
 def excerpt(value: Any, limit: int, ellipsis: bool) -> Any:
     if not isinstance(value, str):
         return value
-    text = html.unescape(_TAGS.sub(" ", value))
+    text = html.unescape(_TAGS.sub("", value))  # tags vanish without a space (as PocketBase)
     text = " ".join(text.split())
     if len(text) <= limit:
         return text

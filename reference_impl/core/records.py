@@ -121,6 +121,7 @@ class RecordService:
             return self._by_id(tx, coll, record_id)
 
     def find_by_email(self, coll: Collection, email: str) -> dict[str, Any] | None:
+        """Identity lookup; exact, as PocketBase 0.40.6 does (``U1@x`` does not log in ``u1@x``)."""
         from reference_impl.core.filter import Cmp, Col, Val
 
         with self.engine.transaction() as tx:
@@ -138,7 +139,14 @@ class RecordService:
         scope = self._scope(coll, auth, rules=False)
         try:
             if query.filter.strip():
-                where.append(compile_filter(query.filter, scope))
+                node = compile_filter(query.filter, scope)
+                where.append(node)
+                if coll.is_auth and not is_super and _mentions(node, "email"):
+                    # PocketBase: a client filter on email only sees visible emails (even the
+                    # caller's own).
+                    from reference_impl.core.filter import Cmp, Col, Val
+
+                    where.append(Cmp("=", Col("emailVisibility", Kind.BOOL), Val(True, Kind.BOOL)))
             sort = parse_sort(query.sort, scope)
         except FilterError as exc:
             raise e.bad_request() from exc
@@ -191,6 +199,8 @@ class RecordService:
             value = record.get(f.name)
             if f.kind is Kind.DATETIME_MS:
                 value = format_pb_datetime(value) if value else ""
+            elif f.type == "geoPoint" and isinstance(value, dict):
+                value = {"lon": value.get("lon", 0), "lat": value.get("lat", 0)}  # Go struct order
             elif f.kind is Kind.JSON:
                 value = _sorted_json(value)  # Go marshals maps with sorted keys
             out[f.name] = value
@@ -203,55 +213,92 @@ class RecordService:
     def _expand(self, tx: Tx, coll: Collection, records: list[dict[str, Any]],
                 outputs: list[dict[str, Any]], spec: str, auth: AuthContext | None,
                 depth: int) -> None:
+        """Attach ``expand`` for each relation path (``rel``, ``rel.nested``, back-relations
+        ``<coll>_via_<field>``), fetching targets under their viewRule. A path that cannot be
+        expanded (unknown, or denied by the rule) is silently left out, as in PocketBase."""
         paths: dict[str, list[str]] = {}
         for raw in filter(None, (p.strip() for p in spec.split(","))):
             head, _, rest = raw.partition(".")
             paths.setdefault(head, [])
             if rest:
                 paths[head].append(rest)
-        for out in outputs:
-            out.setdefault("expand", {})
         if depth > MAX_EXPAND_DEPTH:
             return
         for name, nested in paths.items():
+            resolved = self._expand_target(coll, name, auth)
+            if resolved is None:
+                continue
+            target, rule, via = resolved
+            for out in outputs:
+                out.setdefault("expand", {})
+            if via is None:
+                related_by_owner = self._forward(tx, coll, name, target, rule, records)
+            else:
+                related_by_owner = self._backward(tx, target, via, rule, records)
+            all_related = {r["id"]: r for rows in related_by_owner.values() for r in rows}
+            exported = {rid: self.export(target, r, auth) for rid, r in all_related.items()}
+            if nested and all_related:
+                self._expand(tx, target, list(all_related.values()), list(exported.values()),
+                             ",".join(nested), auth, depth + 1)
             f = coll.get_field(name)
-            if f is None or f.type != "relation":
-                continue
-            target = self.store.find(str(f.opt("collectionId")))
-            if target is None:
-                continue
-            try:
-                rule = self._rule_nodes(target, "viewRule", auth)
-            except ApiError:
-                continue
-            ids: list[str] = []
-            for r in records:
-                value = r.get(name)
-                ids += value if isinstance(value, list) else [value] if value else []
-            if not ids:
-                continue
-            from reference_impl.core.filter import Cmp, Col, Val, BoolOp
-
-            id_nodes: list[Node] = [BoolOp("OR", tuple(
-                Cmp("=", Col("id", Kind.TEXT), Val(i, Kind.TEXT)) for i in dict.fromkeys(ids)))]
-            related = self._fetch(tx, target, id_nodes + rule)
-            related_out = {r["id"]: self.export(target, r, auth) for r in related}
-            if nested:
-                self._expand(tx, target, related, list(related_out.values()), ",".join(nested),
-                             auth, depth + 1)
+            single = via is None and f is not None and not f.multiple
             for r, out in zip(records, outputs, strict=True):
-                value = r.get(name)
-                if isinstance(value, list):
-                    found = [related_out[i] for i in value if i in related_out]
-                    if found:
-                        out["expand"][name] = found
-                elif value in related_out:
-                    out["expand"][name] = related_out[value]
+                found = [exported[x["id"]] for x in related_by_owner.get(r["id"], [])]
+                if found:
+                    out["expand"][name] = found[0] if single else found
         for out in outputs:
-            out["expand"] = dict(sorted(out["expand"].items()))
-            items = sorted(out.items())
-            out.clear()
-            out.update(items)
+            if "expand" in out:
+                out["expand"] = dict(sorted(out["expand"].items()))
+                items = sorted(out.items())
+                out.clear()
+                out.update(items)
+
+    def _expand_target(self, coll: Collection, name: str, auth: AuthContext | None
+                       ) -> tuple[Collection, list[Node], Field | None] | None:
+        f = coll.get_field(name)
+        via: Field | None = None
+        if f is not None and f.type == "relation":
+            target = self.store.find(str(f.opt("collectionId")))
+        elif "_via_" in name:
+            target_name, _, field_name = name.partition("_via_")
+            target = self.store.find(target_name)
+            via = target.get_field(field_name) if target else None
+            if via is None or via.type != "relation" or via.opt("collectionId") != coll.id:
+                return None
+        else:
+            return None
+        if target is None:
+            return None
+        try:
+            rule = self._rule_nodes(target, "viewRule", auth)
+        except ApiError:
+            return None
+        return target, rule, via
+
+    def _forward(self, tx: Tx, coll: Collection, name: str, target: Collection,
+                 rule: list[Node], records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+        from reference_impl.core.filter import BoolOp, Cmp, Col, Val
+
+        wanted = {r["id"]: (r[name] if isinstance(r[name], list) else [r[name]] if r[name] else [])
+                  for r in records}
+        ids = list(dict.fromkeys(i for ids in wanted.values() for i in ids))
+        if not ids:
+            return {}
+        id_nodes: list[Node] = [BoolOp("OR", tuple(
+            Cmp("=", Col("id", Kind.TEXT), Val(i, Kind.TEXT)) for i in ids))]
+        found = {r["id"]: r for r in self._fetch(tx, target, id_nodes + rule)}
+        return {owner: [found[i] for i in ids if i in found] for owner, ids in wanted.items()}
+
+    def _backward(self, tx: Tx, target: Collection, via: Field, rule: list[Node],
+                  records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+        owners = {r["id"] for r in records}
+        out: dict[str, list[dict[str, Any]]] = {}
+        for row in self._fetch(tx, target, list(rule)):
+            value = row[via.name]
+            for owner in (value if isinstance(value, list) else [value]):
+                if owner in owners:
+                    out.setdefault(owner, []).append(row)
+        return out
 
     # -- writing -------------------------------------------------------------------------
     def create(self, coll: Collection, body: dict[str, Any], auth: AuthContext | None
@@ -485,6 +532,18 @@ class RecordService:
                 if f.name != "id" and f"idx_{f.name}_" in constraint:
                     name = f.name
         return e.bad_request(message, {name: e.NOT_UNIQUE})
+
+
+def _mentions(node: Node, column: str) -> bool:
+    from reference_impl.core.filter import BoolOp
+
+    if isinstance(node, BoolOp):
+        return any(_mentions(item, column) for item in node.items)
+    for attr in ("left", "right", "col"):
+        value = getattr(node, attr, None)
+        if getattr(value, "name", None) == column:
+            return True
+    return False
 
 
 def _sorted_json(value: Any) -> Any:

@@ -27,7 +27,7 @@ from reference_impl.core.fields import Field
 from reference_impl.core.filter import FilterError, Scope, compile_filter
 from reference_impl.db.dialect import Kind
 from reference_impl.db.engine import Engine, Tx, run_in_transaction
-from reference_impl.db.render import delete_sql, insert_sql, update_sql
+from reference_impl.db.render import delete_all_sql, delete_sql, insert_sql, update_sql
 
 SYSTEM_TABLE = "_collections"
 _SIMPLE_INDEX = re.compile(
@@ -91,7 +91,7 @@ class CollectionStore:
     def create(self, payload: Any) -> Collection:
         coll = coll_mod.from_input(payload, existing=None, validate_rule=validate_rule,
                                    now=self.clock())
-        self._check_name_free(coll)
+        self._check_name_free(coll, creating=True)
         self._check_relations(coll)
         run_in_transaction(self.engine, lambda tx: self._create_in_tx(tx, coll), write=True)
         self._remember(coll)
@@ -100,7 +100,7 @@ class CollectionStore:
     def update(self, existing: Collection, payload: Any) -> Collection:
         coll = coll_mod.from_input(payload, existing=existing, validate_rule=validate_rule,
                                    now=self.clock())
-        self._check_name_free(coll)
+        self._check_name_free(coll, creating=False)
         self._check_relations(coll)
 
         def work(tx: Tx) -> None:
@@ -115,6 +115,19 @@ class CollectionStore:
             self._by_name.pop(existing.name.lower(), None)
         self._remember(coll)
         return coll
+
+    def referenced_by(self, coll: Collection) -> list[str]:
+        """Names of other collections with a relation field pointing at ``coll``."""
+        return [other.name for other in self.all() if other.id != coll.id and any(
+            f.type == "relation" and f.opt("collectionId") == coll.id for f in other.fields)]
+
+    def truncate(self, coll: Collection) -> None:
+        dialect = self.engine.dialect
+
+        def work(tx: Tx) -> None:
+            tx.execute(*delete_all_sql(dialect, coll.name))
+
+        run_in_transaction(self.engine, work, write=True)
 
     def delete(self, coll: Collection) -> None:
         dialect = self.engine.dialect
@@ -136,15 +149,14 @@ class CollectionStore:
             self._by_name[coll.name.lower()] = coll
             self._by_id[coll.id] = coll
 
-    def _check_name_free(self, coll: Collection) -> None:
+    def _check_name_free(self, coll: Collection, *, creating: bool) -> None:
         other = self.find(coll.name)
-        if (other is not None and other.id != coll.id) or coll.name.lower() == SYSTEM_TABLE:
+        taken = other is not None and (creating or other.id != coll.id)
+        if taken or coll.name.lower() == SYSTEM_TABLE:
             raise ValidationFailed({"name": field_error(
                 "validation_collection_name_exists",
                 "Collection name must be unique (case insensitive).")})
-        same_id = self.find(coll.id)
-        if same_id is not None and same_id.name.lower() != coll.name.lower() and \
-                self._by_id.get(coll.id) is not None and coll.created == coll.updated:
+        if creating and self.find(coll.id) is not None:
             raise ValidationFailed({"id": field_error("validation_not_unique",
                                                       "Value must be unique.")})
 

@@ -143,6 +143,13 @@ class Dialect:
         """A column as the text SQLite's ``LIKE`` would see (``1``/``0`` for bools)."""
         return expr
 
+    def json_order_terms(self, expr: str, descending: bool) -> list[str]:
+        """ORDER BY terms for a json field, in SQLite's order of ``json_extract(j, '$')``:
+        NULL, then numbers (true=1, false=0), then text (strings, then JSON text of objects
+        and arrays by bytes). PostgreSQL's own jsonb order differs (null < string < number <
+        boolean < array < object), so it spells the same key out."""
+        return [self.order_term(f"json_extract({expr}, '$')", descending)]
+
     def for_update(self) -> str:
         """Suffix locking the selected rows until the write transaction ends."""
         return " FOR UPDATE" if self.ROW_LOCKS else ""

@@ -59,6 +59,18 @@ class PostgresDialect(Dialect):
             return f"{expr} IS NULL"
         return super().is_empty(expr, kind)
 
+    def json_order_terms(self, expr: str, descending: bool) -> list[str]:
+        kind = f"jsonb_typeof({expr})"
+        storage_class = (f"CASE WHEN {expr} IS NULL OR {kind} = 'null' THEN NULL "
+                         f"WHEN {kind} IN ('number', 'boolean') THEN 0 ELSE 1 END")
+        number = (f"CASE WHEN {kind} = 'number' THEN ({expr} #>> '{{}}')::numeric "
+                  f"WHEN {kind} = 'boolean' THEN CASE WHEN {expr} = 'true'::jsonb THEN 1 "
+                  "ELSE 0 END END")
+        text = (f"CASE WHEN {kind} = 'string' THEN {expr} #>> '{{}}' "
+                f"WHEN {kind} IN ('object', 'array') THEN {expr}::text END")
+        return [self.order_term(storage_class, descending), self.order_term(number, descending),
+                self.order_term(f'({text}) COLLATE "C"', descending)]
+
     def datetime_text(self, expr: str) -> str:
         return (
             f"coalesce(to_char({expr} AT TIME ZONE 'UTC', "

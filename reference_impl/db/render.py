@@ -99,6 +99,8 @@ def select_sql(
             terms.append(dialect.random_function())
         elif name == ROWID:
             terms.append(dialect.order_term(dialect.rowid(table), descending))
+        elif _kind is Kind.JSON:
+            terms += dialect.json_order_terms(sql.col(name), descending)
         else:
             terms.append(dialect.order_term(sql.col(name), descending))
     # Ties (and no sort at all) fall back to insertion order: SQLite's natural order,
@@ -153,3 +155,7 @@ def exists_ids_sql(dialect: Dialect, table: str, ids: Sequence[str]) -> tuple[st
     binds = [sql.bind(i, Kind.TEXT) for i in ids]
     cond = dialect.in_list(dialect.quote("id"), binds)
     return f"SELECT {dialect.quote('id')} FROM {dialect.quote(table)} WHERE {cond}", sql.params
+
+
+def delete_all_sql(dialect: Dialect, table: str) -> tuple[str, dict[str, Any]]:
+    return f"DELETE FROM {dialect.quote(table)}", {}
