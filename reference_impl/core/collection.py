@@ -131,6 +131,8 @@ def default_auth_indexes(coll_id: str, name: str) -> list[str]:
 
 def new_auth_options(*, superusers: bool = False) -> dict[str, Any]:
     auth = {k: copy.deepcopy(v) for k, v in _AUTH_DEFAULTS.items() if k not in AUTH_RULES}
+    # The stored defaults are the users collection's; a new auth collection maps nothing.
+    auth["oauth2"]["mappedFields"] = {"id": "", "name": "", "username": "", "avatarURL": ""}
     if superusers:
         auth["authToken"] = {"duration": 86400}
     return auth

@@ -232,6 +232,8 @@ class Scope:
     allow_hidden: bool
     method: str = "GET"
     context: str = "default"
+    # relation field name -> (target table, target fields), for ``rel.field`` sorts
+    relations: dict[str, tuple[str, dict[str, Field]]] | None = None
 
 
 def compile_filter(text: str, scope: Scope) -> Node:
@@ -422,21 +424,43 @@ RANDOM = "@random"
 ROWID = "@rowid"
 
 
-def parse_sort(text: str, scope: Scope) -> list[tuple[str, bool, Kind | None]]:
-    """``-n,title`` -> [(name, descending, kind)]; ``@random``/``@rowid`` have kind None."""
-    out: list[tuple[str, bool, Kind | None]] = []
+@dataclass(frozen=True)
+class SortJoin:
+    """``rel.field``: LEFT JOIN the single relation's target and sort by its column."""
+
+    relation: str  # the relation column on the base table
+    table: str  # the target collection's table
+    column: str
+
+
+SortTerm = tuple[str, bool, Kind | None, SortJoin | None]
+
+
+def parse_sort(text: str, scope: Scope) -> list[SortTerm]:
+    """``-n,title,author.name`` -> [(name, descending, kind, join)]; ``@random`` and
+    ``@rowid`` have kind None. Relation paths: one level through a single relation."""
+    out: list[SortTerm] = []
     for raw in filter(None, (part.strip() for part in text.split(","))):
         descending = raw.startswith("-")
         name = raw.lstrip("+-")
         if len(name) > 255:
             raise FilterError("sort field too long")
         if name in (RANDOM, ROWID):
-            out.append((name, descending, None))
+            out.append((name, descending, None, None))
+            continue
+        if re.match(r"^\w+\.\w+$", name) and scope.relations and \
+                name.split(".")[0] in scope.relations:
+            rel, column = name.split(".")
+            table, target_fields = scope.relations[rel]
+            target = target_fields.get(column)
+            if target is None or target.hidden:
+                raise FilterError(f"invalid sort field {name!r}")
+            out.append((name, descending, target.kind, SortJoin(rel, table, column)))
             continue
         field = scope.fields.get(name) if re.match(r"^\w+$", name) else None
         if field is None or (field.hidden and not scope.allow_hidden):
             raise FilterError(f"invalid sort field {name!r}")
-        out.append((name, descending, field.kind))
+        out.append((name, descending, field.kind, None))
     if len(out) > MAX_SORT_FIELDS:
         raise FilterError(f"more than {MAX_SORT_FIELDS} sort fields")
     return out

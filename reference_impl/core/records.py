@@ -76,9 +76,17 @@ class RecordService:
     # -- rules and scopes ----------------------------------------------------------------
     def _scope(self, coll: Collection, auth: AuthContext | None, *, rules: bool) -> Scope:
         is_super = auth is not None and auth.is_superuser
+        relations = {}
+        for f in coll.fields:
+            target = self.store.find(str(f.opt("collectionId"))) if f.type == "relation" else None
+            # Relations into collections the caller may not list are left out (a sort through
+            # them is a 400, as PocketBase's v0.31 guard).
+            listable = target is not None and (is_super or target.rule("listRule") == "")
+            if target is not None and listable and not f.multiple:
+                relations[f.name] = (target.name, {t.name: t for t in target.fields})
         return Scope(fields={f.name: f for f in coll.fields},
                      auth=auth.rule_values() if auth else None,
-                     allow_hidden=rules or is_super)
+                     allow_hidden=rules or is_super, relations=relations)
 
     def _rule_nodes(self, coll: Collection, rule: str, auth: AuthContext | None) -> list[Node]:
         """The rule as WHERE conditions; raises 403 for a superuser-only (null) rule."""

@@ -24,12 +24,33 @@ from reference_impl.core.collection import (
 )
 from reference_impl.core.errors import ValidationFailed, field_error
 from reference_impl.core.fields import Field
-from reference_impl.core.filter import FilterError, Scope, compile_filter
+from reference_impl.core.filter import FilterError, Scope, compile_filter, parse_sort
 from reference_impl.db.dialect import Kind
 from reference_impl.db.engine import Engine, Tx, run_in_transaction
-from reference_impl.db.render import delete_all_sql, delete_sql, insert_sql, update_sql
+from reference_impl.db.render import (
+    count_sql,
+    delete_all_sql,
+    delete_sql,
+    insert_sql,
+    select_sql,
+    update_sql,
+)
 
 SYSTEM_TABLE = "_collections"
+# Columns of the system table besides ``id``: what the collections list can filter and sort
+# on, plus the full definition as JSON.
+SYSTEM_COLUMNS = [("name", Kind.TEXT), ("type", Kind.TEXT), ("system", Kind.BOOL),
+                  ("created", Kind.DATETIME_MS), ("updated", Kind.DATETIME_MS),
+                  ("data", Kind.JSON)]
+SYSTEM_FIELDS = {name: Field({Kind.TEXT: "text", Kind.BOOL: "bool",
+                              Kind.DATETIME_MS: "date", Kind.JSON: "json"}[kind], name)
+                 for name, kind in [("id", Kind.TEXT), *SYSTEM_COLUMNS]}
+
+
+def _row(coll: Collection) -> list[tuple[str, Kind, Any]]:
+    return [("name", Kind.TEXT, coll.name), ("type", Kind.TEXT, coll.type),
+            ("system", Kind.BOOL, coll.system), ("created", Kind.DATETIME_MS, coll.created),
+            ("updated", Kind.DATETIME_MS, coll.updated), ("data", Kind.JSON, coll.to_storage())]
 _SIMPLE_INDEX = re.compile(
     r"^CREATE\s+(UNIQUE\s+)?INDEX\s+`?(\w+)`?\s+ON\s+`?(\w+)`?\s*\(([^)]*)\)\s*"
     r"(?:WHERE\s+`?(\w+)`?\s*!=\s*''\s*)?$",
@@ -54,8 +75,7 @@ class CollectionStore:
             tables = {row[0] for row in tx.fetchall(dialect.list_tables_sql())}
             if SYSTEM_TABLE in tables:
                 return False
-            for statement in dialect.create_table(SYSTEM_TABLE, [("name", Kind.TEXT),
-                                                                 ("data", Kind.JSON)]):
+            for statement in dialect.create_table(SYSTEM_TABLE, SYSTEM_COLUMNS):
                 tx.execute(statement)
             now = self.clock()
             for coll in (_superusers_collection(now), _users_collection(now)):
@@ -105,9 +125,7 @@ class CollectionStore:
 
         def work(tx: Tx) -> None:
             self._sync_table(tx, existing, coll)
-            sql, params = update_sql(self.engine.dialect, SYSTEM_TABLE, coll.id,
-                                     [("name", Kind.TEXT, coll.name),
-                                      ("data", Kind.JSON, coll.to_storage())])
+            sql, params = update_sql(self.engine.dialect, SYSTEM_TABLE, coll.id, _row(coll))
             tx.execute(sql, params)
 
         run_in_transaction(self.engine, work, write=True)
@@ -115,6 +133,27 @@ class CollectionStore:
             self._by_name.pop(existing.name.lower(), None)
         self._remember(coll)
         return coll
+
+    def query(self, filter_text: str, sort_text: str, *, limit: int, offset: int,
+              count: bool) -> tuple[list[Collection], int]:
+        """The collections list: filter and sort on the system table's columns (through the
+        same compiler as records), then map the ids back to the schema in memory."""
+        dialect = self.engine.dialect
+        scope = Scope(fields=SYSTEM_FIELDS, auth=None, allow_hidden=True)
+        where = [compile_filter(filter_text, scope)] if filter_text.strip() else []
+        sort = parse_sort(sort_text, scope)
+        with self.engine.transaction() as tx:
+            sql, params = select_sql(dialect, SYSTEM_TABLE, ["id"], where, sort, limit=limit,
+                                     offset=offset)
+            ids = [row[0] for row in tx.fetchall(sql, params)]
+            total = -1
+            if count:
+                sql, params = count_sql(dialect, SYSTEM_TABLE, where)
+                row = tx.fetchone(sql, params)
+                total = int(row[0]) if row else 0
+        with self._lock:
+            found = [self._by_id[i] for i in ids if i in self._by_id]
+        return found, total
 
     def referenced_by(self, coll: Collection) -> list[str]:
         """Names of other collections with a relation field pointing at ``coll``."""
@@ -179,9 +218,7 @@ class CollectionStore:
             tx.execute(statement)
         for statement in _index_statements(dialect, coll):
             tx.execute(statement)
-        sql, params = insert_sql(dialect, SYSTEM_TABLE, [
-            ("id", Kind.TEXT, coll.id), ("name", Kind.TEXT, coll.name),
-            ("data", Kind.JSON, coll.to_storage())])
+        sql, params = insert_sql(dialect, SYSTEM_TABLE, [("id", Kind.TEXT, coll.id), *_row(coll)])
         tx.execute(sql, params)
 
     def _sync_table(self, tx: Tx, old: Collection, new: Collection) -> None:
@@ -282,4 +319,12 @@ def _users_collection(now: datetime) -> Collection:
         indexes=default_auth_indexes(USERS_ID, "users"),
         rules={"listRule": owner, "viewRule": owner, "createRule": "", "updateRule": owner,
                "deleteRule": owner, "authRule": "", "manageRule": None},
-        auth=new_auth_options(), token_secret=secrets.token_urlsafe(36), created=now, updated=now)
+        auth=_users_auth_options(), token_secret=secrets.token_urlsafe(36), created=now,
+        updated=now)
+
+
+def _users_auth_options() -> dict[str, Any]:
+    auth = new_auth_options()
+    auth["oauth2"]["mappedFields"] = {"id": "", "name": "name", "username": "",
+                                      "avatarURL": "avatar"}
+    return auth

@@ -13,6 +13,7 @@ from typing import Any
 from reference_impl.core.filter import (
     RANDOM,
     ROWID,
+    SortTerm,
     BoolOp,
     Cmp,
     Col,
@@ -81,7 +82,7 @@ def select_sql(
     table: str,
     columns: Sequence[str],
     where: Sequence[Node],
-    sort: Sequence[tuple[str, bool, Kind | None]],
+    sort: Sequence[SortTerm],
     *,
     limit: int | None = None,
     offset: int = 0,
@@ -90,12 +91,23 @@ def select_sql(
     sql = Sql(dialect, table)
     cols = ", ".join(sql.col(c) for c in columns)
     text = f"SELECT {cols} FROM {dialect.quote(table)}"
+    q = dialect.quote
+    joined: set[str] = set()
+    for _name, _desc, _kind, join in sort:
+        if join is not None and join.relation not in joined:
+            joined.add(join.relation)
+            alias = q(f"__rel_{join.relation}")
+            text += (f" LEFT JOIN {q(join.table)} AS {alias} "
+                     f"ON {alias}.{q('id')} = {sql.col(join.relation)}")
     conditions = [sql.node(node) for node in where]
     if conditions:
         text += " WHERE " + " AND ".join(f"({c})" for c in conditions)
     terms = []
-    for name, descending, _kind in sort:
-        if name == RANDOM:
+    for name, descending, _kind, join in sort:
+        if join is not None:
+            terms.append(dialect.order_term(f"{q('__rel_' + join.relation)}.{q(join.column)}",
+                                            descending))
+        elif name == RANDOM:
             terms.append(dialect.random_function())
         elif name == ROWID:
             terms.append(dialect.order_term(dialect.rowid(table), descending))
@@ -105,7 +117,7 @@ def select_sql(
             terms.append(dialect.order_term(sql.col(name), descending))
     # Ties (and no sort at all) fall back to insertion order: SQLite's natural order,
     # made explicit so PostgreSQL's heap order never leaks into a response.
-    if not any(name == RANDOM for name, _, _ in sort):
+    if not any(term[0] == RANDOM for term in sort):
         terms.append(dialect.order_term(dialect.rowid(table), False))
     text += " ORDER BY " + ", ".join(terms)
     if limit is not None:

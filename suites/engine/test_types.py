@@ -88,9 +88,9 @@ def test_text_order_is_binary_and_nulls_sort_first(engine: Engine, table: str) -
                                                 ("d", Kind.DATETIME_MS, stamp)])
             tx.execute(sql, params)
     with engine.transaction() as tx:
-        sql, params = select_sql(d, table, ["t"], [], [("t", False, Kind.TEXT)])
+        sql, params = select_sql(d, table, ["t"], [], [("t", False, Kind.TEXT, None)])
         by_text = [row[0] for row in tx.fetchall(sql, params)]
-        sql, params = select_sql(d, table, ["id"], [], [("d", False, Kind.DATETIME_MS)])
+        sql, params = select_sql(d, table, ["id"], [], [("d", False, Kind.DATETIME_MS, None)])
         by_date = [row[0] for row in tx.fetchall(sql, params)]
     assert by_text == ["", "B", "_z", "a", "b", "f", "é"]
     # unset dates first (SQLite '' / PostgreSQL NULL), then by time; ties in insertion order
