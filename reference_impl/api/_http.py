@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable
@@ -80,11 +81,18 @@ async def read_json(request: Request, *, malformed: str = e.MSG_BAD_REQUEST) -> 
 
 
 async def call(request: Request, work: Callable[[], T]) -> tuple[T, list[dict[str, Any]] | None]:
-    """Run blocking domain work in the threadpool (optionally capturing its SQL)."""
-    if not DEBUG_SQL:
-        return await run_in_threadpool(work), None
-    with capturing_sql() as sink:
-        result = await run_in_threadpool(work)
+    """Run domain work (optionally capturing its SQL).
+
+    Engines whose calls never wait on a network (``Engine.INLINE``: SQLite in-process) run
+    on the event loop: handing microsecond calls to a threadpool costs more than the call.
+    Others (PostgreSQL) run in the threadpool so a round trip never blocks the loop.
+    """
+    inline = app_of(request).engine.INLINE
+    sink: list[dict[str, Any]] | None = None
+    with contextlib.ExitStack() as stack:
+        if DEBUG_SQL:
+            sink = stack.enter_context(capturing_sql())
+        result = work() if inline else await run_in_threadpool(work)
     return result, sink
 
 

@@ -58,6 +58,7 @@ class Tx(Protocol):
 class Engine(Protocol):
     name: str
     dialect: Dialect
+    INLINE: bool  # calls are local and short: callers may run them on an event loop
 
     def transaction(self, *, write: bool = False) -> AbstractContextManager[Tx]: ...
 

@@ -245,6 +245,7 @@ class _PostgresTx:
 
 class PostgresEngine:
     name = "postgres"
+    INLINE = False  # every call is a network round trip
 
     def __init__(self, dsn: str, *, pool: PoolConfig | None = None):
         self.dialect = PostgresDialect()

@@ -212,6 +212,9 @@ class SqliteEngine:
     """
 
     name = "sqlite"
+    # In-process, and writers queue on a Python lock, not on I/O: cheap to call inline.
+    # (A writer in *another* process can still make busy_timeout wait.)
+    INLINE = True
 
     def __init__(self, path: Path, *, pool_size: int = 4):
         self.path = Path(path)
