@@ -1,0 +1,241 @@
+"""Run one scenario on one target over HTTP and record a normalised transcript.
+
+The runner only speaks the public API, as superuser for setup and cleanup, so every kind of
+target (reference on either engine, real PocketBase, a URL) is driven the same way. Setup
+failures make the whole transcript an error; a failing step is just a response (diffed like
+any other); a step whose template cannot be resolved (an earlier step failed on this target)
+is recorded with ``error`` and the run goes on, so the diff shows the first real cause.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import httpx
+
+from harness.http import superuser_token
+from harness.normalise import Json, Normaliser, loads
+from harness.scenario import KeyOrder, Scenario, Step, TemplateError, render, template_context
+from harness.targets.base import Target
+
+SQL_HEADER = "X-Parity-Sql"  # reference server with PARITY_DEBUG_SQL=1: [{sql, params}, ...]
+TIMEOUT = 30.0
+
+
+@dataclass
+class SetupRequest:
+    """One setup call exactly as sent (schema or row): the repro's literal inserts.
+
+    Setup is deterministic (collection names from the scenario, row ids from ``row_id``,
+    data from the seed), so these are the same on every target and runnable anywhere.
+    """
+
+    method: str
+    path: str
+    body: str  # JSON text
+    created: str | None = None  # placeholder of the created row, e.g. "<id:1>"
+
+
+@dataclass
+class Exchange:
+    step: str
+    actor: str
+    method: str
+    path: str  # as sent (concrete ids), query string included
+    norm_path: str  # with ids replaced by placeholders
+    body_sent: str | None
+    headers: dict[str, str] = field(default_factory=dict)  # step headers, not the actor's auth
+    status: int | None = None
+    body: Json = None  # normalised response body (parsed JSON, or text)
+    sql: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    key_order: KeyOrder = "records"
+
+
+@dataclass
+class Transcript:
+    target: str
+    setup: list[SetupRequest] = field(default_factory=list)
+    exchanges: list[Exchange] = field(default_factory=list)
+    user_login: SetupRequest | None = None  # how the "user" actor got its token
+    error: str | None = None
+
+
+class SetupError(RuntimeError):
+    """A setup call did not succeed; the scenario cannot run on this target."""
+
+
+class Session:
+    """An HTTP client and a cached superuser token for one started target."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.client = httpx.Client(base_url=target.base_url, timeout=TIMEOUT)
+        self._token: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.target.name
+
+    def superuser_token(self) -> str:
+        if self._token is None:  # bcrypt makes each login cost ~0.1 s: log in once
+            email, password = self.target.superuser
+            self._token = superuser_token(self.target.base_url, email, password)
+        return self._token
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def run_scenario(scenario: Scenario, session: Session, seed: int, name: str = "") -> Transcript:
+    """Set up, run every step, clean up; never raises for server behaviour."""
+    transcript = Transcript(target=name or session.name)
+    norm = Normaliser()
+    ctx = template_context(scenario, seed)
+    ctx["prefix"] = scenario.prefix
+    try:
+        _cleanup(scenario, session)  # leftovers of an interrupted earlier run
+        _setup(scenario, session, seed, ctx, norm, transcript)
+        for step in scenario.steps:
+            transcript.exchanges.append(_run_step(step, session, ctx, norm))
+    except (SetupError, TemplateError, httpx.HTTPError) as exc:
+        transcript.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        try:
+            _cleanup(scenario, session)
+        except (SetupError, httpx.HTTPError) as exc:
+            transcript.error = transcript.error or f"cleanup failed: {exc}"
+    return transcript
+
+
+def _setup(scenario: Scenario, session: Session, seed: int, ctx: dict[str, Any],
+           norm: Normaliser, transcript: Transcript) -> None:
+    for spec in scenario.collections:
+        body = render({"name": scenario.collection_name(spec.name), **spec.definition}, ctx)
+        created = _admin(session, "POST", "/api/collections", body)
+        ctx["collid"][spec.name] = created["id"]
+        transcript.setup.append(SetupRequest("POST", "/api/collections", _json(body)))
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for row in scenario.all_records(seed):
+        path = f"/api/collections/{scenario.collection_name(row.collection)}/records"
+        index = len(rows.setdefault(row.collection, []))
+        data = {"id": row_id(scenario, row.collection, index), **render(dict(row.data), ctx)}
+        created = _admin(session, "POST", path, data)
+        ctx["records"].setdefault(row.collection, []).append(created["id"])
+        rows[row.collection].append(data)
+        placeholder = norm.register_id(created["id"])  # creation order defines <id:N>
+        transcript.setup.append(SetupRequest("POST", path, _json(data), placeholder))
+    if any(step.actor == "user" for step in scenario.steps):
+        coll, index = scenario.user_ref()
+        user = rows[coll][index]
+        path = f"/api/collections/{scenario.collection_name(coll)}/auth-with-password"
+        login = {"identity": user["email"], "password": user["password"]}
+        auth = _admin(session, "POST", path, login, anonymous=True)
+        transcript.user_login = SetupRequest("POST", path, _json(login))
+        ctx["user"] = {"id": auth["record"]["id"], "email": user["email"], "token": auth["token"]}
+
+
+def _run_step(step: Step, session: Session, ctx: dict[str, Any], norm: Normaliser) -> Exchange:
+    try:
+        path = str(render(step.path, ctx))
+        query = {k: _query_text(render(v, ctx)) for k, v in step.query.items()}
+        headers = {k: str(render(v, ctx)) for k, v in step.headers.items()}
+        body_sent = (json.dumps(render(step.body, ctx), ensure_ascii=False)
+                     if step.has_body else step.raw_body)
+    except TemplateError as exc:
+        return Exchange(step.id, step.actor, step.method, step.path, step.path, None,
+                        error=str(exc), key_order=step.key_order)
+    if query:
+        path += "?" + urlencode(query, quote_via=quote)
+    exchange = Exchange(step.id, step.actor, step.method, path, norm.text(path), body_sent,
+                        dict(headers), key_order=step.key_order)
+    if body_sent is not None:
+        headers.setdefault("Content-Type", "application/json")
+    if step.actor == "superuser":
+        headers.setdefault("Authorization", session.superuser_token())
+    elif step.actor == "user":
+        headers.setdefault("Authorization", ctx["user"]["token"])
+    try:
+        response = session.client.request(
+            step.method, path, headers=headers,
+            content=body_sent.encode() if body_sent is not None else None)
+    except httpx.HTTPError as exc:
+        exchange.error = f"{type(exc).__name__}: {exc}"
+        return exchange
+    raw = _parse(response.text)
+    ctx["steps"][step.id] = {"status": response.status_code, "body": raw}
+    exchange.status = response.status_code
+    exchange.body = norm.body(raw) if not isinstance(raw, str) else norm.text(raw)
+    exchange.sql = _sql(response)
+    return exchange
+
+
+def row_id(scenario: Scenario, collection: str, index: int) -> str:
+    """A fixed 15-char ``[a-z0-9]`` id for a setup row, so repro scripts run on any server."""
+    digest = int.from_bytes(hashlib.sha256(f"{scenario.name}|{collection}|{index}".encode())
+                            .digest()[:12], "big")
+    chars = []
+    for _ in range(15):
+        digest, rem = divmod(digest, 36)
+        chars.append("0123456789abcdefghijklmnopqrstuvwxyz"[rem])
+    return "".join(chars)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _admin(session: Session, method: str, path: str, body: Any,
+           anonymous: bool = False) -> dict[str, Any]:
+    headers = {} if anonymous else {"Authorization": session.superuser_token()}
+    response = session.client.request(method, path, json=body, headers=headers)
+    if response.status_code >= 300:
+        raise SetupError(f"{method} {path} -> {response.status_code} {response.text[:500]}")
+    result: dict[str, Any] = response.json() if response.content else {}
+    return result
+
+
+def _cleanup(scenario: Scenario, session: Session) -> None:
+    """Delete the scenario's collections; retry while progress is made (relations pin order)."""
+    auth = {"Authorization": session.superuser_token()}
+    listing = session.client.get("/api/collections", params={"perPage": 1000}, headers=auth)
+    if listing.status_code != 200:
+        raise SetupError(f"GET /api/collections -> {listing.status_code} {listing.text[:300]}")
+    left = [c["name"] for c in listing.json()["items"] if c["name"].startswith(scenario.prefix)]
+    while left:
+        failed = [n for n in reversed(left)
+                  if session.client.delete(f"/api/collections/{n}", headers=auth).status_code
+                  not in (204, 404)]
+        if len(failed) == len(left):
+            raise SetupError(f"could not delete collections {failed}")
+        left = list(reversed(failed))
+
+
+def _parse(text: str) -> Json:
+    if not text:
+        return None
+    try:
+        return loads(text)
+    except ValueError:
+        return text
+
+
+def _query_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _sql(response: httpx.Response) -> list[dict[str, Any]]:
+    header = response.headers.get(SQL_HEADER)
+    if not header:
+        return []
+    try:
+        statements = json.loads(header)
+    except ValueError:
+        return [{"sql": header, "params": None}]
+    return statements if isinstance(statements, list) else [statements]

@@ -1,0 +1,310 @@
+"""API scenarios as data: the model, the TOML loader and the ``{{ ... }}`` templates.
+
+A scenario file (``suites/conformance/scenarios/<suite>.toml``, suite = file stem) holds
+``[[scenario]]`` tables. The name ``"<METHOD> <what> (<actor>)"`` is the pytest id and the
+key of ``parity repro``. Example (a literal block):
+
+    [[scenario]]
+    name = "GET list records sorted by json field with nulls (superuser)"
+    tags = ["list", "sort"]
+    divergence = "some-key"            # optional: a harness/divergences.toml entry
+
+    [[scenario.collections]]           # POST /api/collections body; name is logical
+    name = "docs"
+    type = "base"
+    fields = [{ name = "j", type = "json" }]
+
+    [[scenario.records]]               # inserted as superuser, in order
+    collection = "docs"
+    data_json = '{"j": null}'          # `data` (TOML) or `data_json` (JSON text: has null)
+
+    [[scenario.generate]]              # seeded rows, see harness/_generate.py
+    collection = "docs"
+    count = 5
+    fields = { j = "int:0:9" }
+
+    [[scenario.steps]]
+    id = "asc"                         # default "stepN"; templates use it
+    actor = "superuser"                # superuser (default) | guest | user
+    method = "GET"                     # default GET
+    path = "/api/collections/{{ coll.docs }}/records"
+    query = { sort = "j" }
+    # body = {...} | body_json = '...' | raw_body = '{"broken'; headers = {...}
+    # key_order = "records" (default; "none" when query has `fields`) | "all" | "none"
+
+Collection names are prefixed per scenario (``p`` + 6 hex of a hash of the name), so many
+scenarios share one server and clean up only what is theirs. Setup rows get deterministic
+ids (``harness.runner.row_id``) unless ``data`` sets one. The "user" actor logs in as the
+first row of the first auth collection, or ``user = "<collection>.<index>"``.
+
+Templates, resolved per target as the run goes: ``{{ coll.posts }}`` (real collection
+name), ``{{ collid.posts }}`` (its id, for relation fields), ``{{ records.posts.0 }}`` (id
+of the first posts row), ``{{ steps.create.body.id }}`` (``status`` or any part of an
+earlier step's ``body``), ``{{ user.id }}`` / ``{{ user.email }}``, ``{{ prefix }}``,
+``{{ seed }}``. A string that is exactly one template takes the value's JSON type.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from harness import _generate
+
+Actor = Literal["superuser", "guest", "user"]
+KeyOrder = Literal["records", "all", "none"]
+ACTORS: tuple[str, ...] = ("superuser", "guest", "user")
+KEY_ORDERS: tuple[str, ...] = ("records", "all", "none")
+NAME_RE = re.compile(r"^(GET|POST|PATCH|PUT|DELETE) \S.* \((superuser|guest|user)\)$")
+_TEMPLATE_RE = re.compile(r"\{\{\s*([\w.-]+)\s*\}\}")
+_NO_BODY = object()
+
+
+class ScenarioError(ValueError):
+    """A scenario file is malformed; the message names the file and the scenario."""
+
+
+class TemplateError(LookupError):
+    """A ``{{ ... }}`` reference could not be resolved on this target (e.g. a failed step)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    actor: Actor
+    method: str
+    path: str
+    query: Mapping[str, Any] = field(default_factory=dict)
+    body: Any = _NO_BODY  # JSON value to send; _NO_BODY means none
+    raw_body: str | None = None  # sent verbatim as application/json (malformed JSON tests)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    key_order: KeyOrder = "records"
+
+    @property
+    def has_body(self) -> bool:
+        return self.body is not _NO_BODY
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    name: str  # logical name; the server sees Scenario.collection_name(name)
+    definition: Mapping[str, Any]  # POST /api/collections body, minus the name
+
+
+@dataclass(frozen=True)
+class RecordSpec:
+    collection: str
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    suite: str
+    tags: tuple[str, ...] = ()
+    divergence: str | None = None
+    collections: tuple[CollectionSpec, ...] = ()
+    records: tuple[RecordSpec, ...] = ()
+    generate: tuple[_generate.GenerateSpec, ...] = ()
+    steps: tuple[Step, ...] = ()
+    user: str | None = None  # "<collection>.<index>" of the auth record acting as "user"
+    description: str = ""
+
+    @property
+    def prefix(self) -> str:
+        """Deterministic per-scenario prefix; the same on every target and every run."""
+        return "p" + hashlib.sha256(self.name.encode()).hexdigest()[:6] + "_"
+
+    def collection_name(self, logical: str) -> str:
+        return self.prefix + logical
+
+    def all_records(self, seed: int) -> list[RecordSpec]:
+        """Literal rows, then the seeded generated ones: the exact insert order."""
+        rows = list(self.records)
+        for spec in self.generate:
+            rows.extend(RecordSpec(spec.collection, data) for data in spec.rows(seed))
+        return rows
+
+    def user_ref(self) -> tuple[str, int]:
+        """(collection, index) of the "user" actor: explicit, else the first auth row."""
+        if self.user is not None:
+            coll, _, index = self.user.partition(".")
+            return coll, int(index or 0)
+        auth = {c.name for c in self.collections if c.definition.get("type") == "auth"}
+        for row in self.records:
+            if row.collection in auth:
+                return row.collection, 0  # literal rows come first, so it is row 0
+        raise ScenarioError(f"{self.name!r}: actor 'user' needs an auth collection with a row")
+
+
+# --- templates --------------------------------------------------------------------------
+
+
+class _Names(Mapping[str, str]):
+    """``coll.X`` works for any X, also for collections a step is about to create."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self._scenario = scenario
+
+    def __getitem__(self, key: str) -> str:
+        return self._scenario.collection_name(key)
+
+    def __iter__(self) -> Any:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def template_context(scenario: Scenario, seed: int) -> dict[str, Any]:
+    """The state templates read; the runner fills collid/records/steps/user as it goes."""
+    return {"coll": _Names(scenario), "collid": {}, "records": {}, "steps": {}, "user": {},
+            "seed": seed}
+
+
+def render(value: Any, context: Mapping[str, Any]) -> Any:
+    """Resolve templates in every string of ``value`` (dicts and lists recursively)."""
+    if isinstance(value, str):
+        whole = _TEMPLATE_RE.fullmatch(value.strip())
+        if whole:
+            return _lookup(whole.group(1), context)
+        return _TEMPLATE_RE.sub(lambda m: _as_text(_lookup(m.group(1), context)), value)
+    if isinstance(value, Mapping):
+        return {k: render(v, context) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [render(v, context) for v in value]
+    return value
+
+
+def _lookup(path: str, context: Mapping[str, Any]) -> Any:
+    current: Any = context
+    for part in path.split("."):
+        try:
+            if isinstance(current, list):
+                current = current[int(part)]
+            elif isinstance(current, Mapping):
+                current = current[part]
+            else:
+                raise KeyError(part)
+        except (KeyError, IndexError, ValueError):
+            raise TemplateError(f"{{{{ {path} }}}}: nothing at {part!r}") from None
+    return current
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+# --- loading ----------------------------------------------------------------------------
+
+_SCENARIO_KEYS = {"name", "tags", "divergence", "collections", "records", "generate", "steps",
+                  "user", "description"}
+_STEP_KEYS = {"id", "actor", "method", "path", "query", "body", "body_json", "raw_body",
+              "headers", "key_order"}
+
+
+def default_dir() -> Path:
+    """The conformance scenarios: the repo's (source checkout), else ``./suites/...``."""
+    tail = Path("suites", "conformance", "scenarios")
+    repo = Path(__file__).resolve().parent.parent / tail
+    return repo if repo.is_dir() else Path.cwd() / tail
+
+
+def load_file(path: Path) -> list[Scenario]:
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: {exc}") from exc
+    unknown = set(doc) - {"scenario"}
+    if unknown:
+        raise ScenarioError(f"{path}: unknown top-level keys {sorted(unknown)}")
+    return [_scenario(raw, path) for raw in doc.get("scenario", [])]
+
+
+def load_dir(directory: Path, suites: set[str] | None = None) -> list[Scenario]:
+    """All scenarios of ``directory/*.toml`` (file stem = suite), names unique."""
+    scenarios: list[Scenario] = []
+    for path in sorted(directory.glob("*.toml")):
+        if suites is None or path.stem in suites:
+            scenarios.extend(load_file(path))
+    seen: set[str] = set()
+    for s in scenarios:
+        if s.name in seen:
+            raise ScenarioError(f"duplicate scenario name {s.name!r}")
+        seen.add(s.name)
+    return scenarios
+
+
+def _scenario(raw: dict[str, Any], path: Path) -> Scenario:
+    name = raw.get("name", "")
+    where = f"{path}: scenario {name!r}"
+    if not NAME_RE.match(name):
+        raise ScenarioError(f"{where}: name must look like '<METHOD> <what> (<actor>)'")
+    _no_unknown(raw, _SCENARIO_KEYS, where)
+    collections = []
+    for c in raw.get("collections", []):
+        definition = {k: v for k, v in c.items() if k != "name"}
+        collections.append(CollectionSpec(c["name"], definition))
+    records = [RecordSpec(r["collection"], _json_or(r, "data", {}, where))
+               for r in raw.get("records", [])]
+    try:
+        generate = [_generate.GenerateSpec.from_toml(g, where) for g in raw.get("generate", [])]
+    except _generate.GenerateError as exc:
+        raise ScenarioError(str(exc)) from None
+    steps = [_step(s, n, where) for n, s in enumerate(raw.get("steps", []))]
+    if not steps:
+        raise ScenarioError(f"{where}: no steps")
+    if len({s.id for s in steps}) != len(steps):
+        raise ScenarioError(f"{where}: step ids must be unique")
+    scenario = Scenario(name=name, suite=path.stem, tags=tuple(raw.get("tags", ())),
+                        divergence=raw.get("divergence"), collections=tuple(collections),
+                        records=tuple(records), generate=tuple(generate), steps=tuple(steps),
+                        user=raw.get("user"), description=raw.get("description", ""))
+    if any(s.actor == "user" for s in steps):
+        try:
+            scenario.user_ref()
+        except ScenarioError as exc:
+            raise ScenarioError(f"{where}: {exc}") from None
+    return scenario
+
+
+def _step(raw: dict[str, Any], index: int, where: str) -> Step:
+    _no_unknown(raw, _STEP_KEYS, f"{where} step {index}")
+    actor = raw.get("actor", "superuser")
+    if actor not in ACTORS:
+        raise ScenarioError(f"{where} step {index}: actor must be one of {ACTORS}")
+    if len({"body", "body_json", "raw_body"} & set(raw)) > 1:
+        raise ScenarioError(f"{where} step {index}: give one of body, body_json, raw_body")
+    query = {k: str(v) if not isinstance(v, str) else v for k, v in raw.get("query", {}).items()}
+    # PocketBase re-marshals `fields` output from a map, so key order is random there.
+    key_order = raw.get("key_order", "none" if "fields" in query else "records")
+    if key_order not in KEY_ORDERS:
+        raise ScenarioError(f"{where} step {index}: key_order must be one of {KEY_ORDERS}")
+    return Step(id=raw.get("id", f"step{index + 1}"), actor=actor,
+                method=raw.get("method", "GET").upper(), path=raw["path"], query=query,
+                body=_json_or(raw, "body", _NO_BODY, where), raw_body=raw.get("raw_body"),
+                headers=dict(raw.get("headers", {})), key_order=key_order)
+
+
+def _json_or(raw: Mapping[str, Any], key: str, default: Any, where: str) -> Any:
+    """``key`` as TOML, or ``key_json`` as JSON text: TOML has no null, JSON bodies need it."""
+    if f"{key}_json" in raw:
+        try:
+            return json.loads(raw[f"{key}_json"])
+        except ValueError as exc:
+            raise ScenarioError(f"{where}: {key}_json is not JSON: {exc}") from None
+    return raw.get(key, default)
+
+
+def _no_unknown(raw: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = set(raw) - allowed
+    if unknown:
+        raise ScenarioError(f"{where}: unknown keys {sorted(unknown)}")

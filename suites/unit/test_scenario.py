@@ -1,0 +1,126 @@
+"""Scenario files: loading, validation, templates and seeded generation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.runner import row_id
+from harness.scenario import (
+    ScenarioError,
+    TemplateError,
+    load_file,
+    render,
+    template_context,
+)
+
+EXAMPLE = '''
+[[scenario]]
+name = "GET list posts (user)"
+tags = ["list"]
+
+[[scenario.collections]]
+name = "members"
+type = "auth"
+
+[[scenario.collections]]
+name = "posts"
+type = "base"
+fields = [{ name = "owner", type = "relation", collectionId = "{{ collid.members }}" }]
+
+[[scenario.records]]
+collection = "members"
+data = { email = "u@example.com", password = "password-1", passwordConfirm = "password-1" }
+
+[[scenario.records]]
+collection = "posts"
+data_json = '{"owner": "{{ records.members.0 }}", "j": null}'
+
+[[scenario.generate]]
+collection = "posts"
+count = 3
+fields = { n = "seq:10", w = "word:2:4", c = "choice:a|b", f = "fmt:p-{i:02d}" }
+
+[[scenario.steps]]
+id = "list"
+actor = "user"
+path = "/api/collections/{{ coll.posts }}/records"
+query = { page = 2, fields = "id" }
+'''
+
+
+def write(tmp_path: Path, text: str, stem: str = "listing") -> Path:
+    path = tmp_path / f"{stem}.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_load_example(tmp_path: Path) -> None:
+    [scenario] = load_file(write(tmp_path, EXAMPLE))
+    assert scenario.suite == "listing"
+    assert scenario.collection_name("posts") == scenario.prefix + "posts"
+    assert scenario.prefix.startswith("p") and len(scenario.prefix) == 8
+    assert scenario.records[1].data == {"owner": "{{ records.members.0 }}", "j": None}
+    step = scenario.steps[0]
+    assert step.query == {"page": "2", "fields": "id"}
+    assert step.key_order == "none"  # `fields` randomises key order in PocketBase
+    assert not step.has_body
+    assert scenario.user_ref() == ("members", 0)
+
+
+def test_generated_rows_depend_only_on_the_seed(tmp_path: Path) -> None:
+    [scenario] = load_file(write(tmp_path, EXAMPLE))
+    rows = scenario.all_records(seed=7)
+    assert [r.collection for r in rows] == ["members", "posts", "posts", "posts", "posts"]
+    generated = [r.data for r in rows[2:]]
+    assert [g["n"] for g in generated] == [10, 11, 12]
+    assert [g["f"] for g in generated] == ["p-00", "p-01", "p-02"]
+    assert generated == [r.data for r in scenario.all_records(seed=7)[2:]]
+    assert generated != [r.data for r in scenario.all_records(seed=8)[2:]]
+
+
+def test_templates() -> None:
+    [scenario] = load_file(Path(__file__).parents[1] / "conformance" / "scenarios" /
+                           "records.toml")[:1]
+    ctx = template_context(scenario, 3)
+    ctx["records"]["posts"] = ["abc"]
+    ctx["steps"]["create"] = {"status": 200, "body": {"id": "xyz", "n": 5, "ok": True}}
+    assert render("/c/{{ coll.posts }}/r/{{ records.posts.0 }}", ctx) == \
+        f"/c/{scenario.prefix}posts/r/abc"
+    assert render({"n": "{{ steps.create.body.n }}", "t": "n={{ steps.create.body.ok }}"},
+                  ctx) == {"n": 5, "t": "n=true"}
+    assert render(["{{ seed }}"], ctx) == [3]
+    with pytest.raises(TemplateError, match="nothing at 'missing'"):
+        render("{{ steps.missing.body.id }}", ctx)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[[scenario]]\nname = "list things"\n', "name must look like"),
+        ('[[scenario]]\nname = "GET x (guest)"\n', "no steps"),
+        ('[[scenario]]\nname = "GET x (guest)"\nbogus = 1\n[[scenario.steps]]\npath = "/"\n',
+         "unknown keys ['bogus']"),
+        ('[[scenario]]\nname = "GET x (guest)"\n[[scenario.steps]]\npath = "/"\nactor = "root"\n',
+         "actor must be one of"),
+        ('[[scenario]]\nname = "GET x (user)"\n[[scenario.steps]]\npath = "/"\nactor = "user"\n',
+         "needs an auth collection"),
+        ('[[scenario]]\nname = "GET x (guest)"\n[[scenario.generate]]\ncollection = "a"\n'
+         'count = 1\nfields = { a = "dice" }\n[[scenario.steps]]\npath = "/"\n',
+         "unknown generator 'dice'"),
+        ('[[scenario]]\nname = "GET x (guest)"\n[[scenario.steps]]\npath = "/"\nbody = {}\n'
+         'raw_body = "{"\n', "give one of body, body_json, raw_body"),
+    ],
+)
+def test_invalid_scenarios_are_rejected(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ScenarioError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_file(write(tmp_path, text))
+
+
+def test_setup_row_ids_are_deterministic() -> None:
+    [scenario] = load_file(Path(__file__).parents[1] / "conformance" / "scenarios" /
+                           "records.toml")[:1]
+    first = row_id(scenario, "posts", 0)
+    assert first == row_id(scenario, "posts", 0) != row_id(scenario, "posts", 1)
+    assert len(first) == 15 and first.isalnum() and first == first.lower()
