@@ -289,3 +289,10 @@ class SqliteEngine:
             conns, self._all = self._all, []
         for conn in conns:
             conn.close()
+
+
+def build_info() -> str:
+    """The pinned SQLite build: version, apsw version, and the options that matter here."""
+    wanted = ("ENABLE_FTS5", "ENABLE_MATH_FUNCTIONS", "ENABLE_LOAD_EXTENSION", "THREADSAFE")
+    options = [o for o in apsw.compile_options if o.startswith(wanted)]
+    return f"SQLite {apsw.sqlite_lib_version()} (apsw {apsw.apsw_version()}; {', '.join(options)})"
