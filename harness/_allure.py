@@ -20,12 +20,19 @@ from harness.differ import Outcome
 from harness.repro import render_repro
 from harness.targets.base import TargetInfo
 
-_STATUS = {"oracle": "passed", "agree": "passed", "known": "skipped", "diverge": "failed",
-           "fixed": "failed", "error": "broken"}
+_STATUS = {
+    "oracle": "passed",
+    "agree": "passed",
+    "known": "skipped",
+    "diverge": "failed",
+    "fixed": "failed",
+    "error": "broken",
+}
 
 
-def write_results(outcomes: Sequence[Outcome], infos: Mapping[str, TargetInfo],
-                  directory: Path, targets: str) -> int:
+def write_results(
+    outcomes: Sequence[Outcome], infos: Mapping[str, TargetInfo], directory: Path, targets: str
+) -> int:
     """Write the result files; return how many. Raises ImportError without allure-pytest."""
     from allure_commons.logger import AllureFileLogger
     from allure_commons.model2 import Attachment, Label, Parameter, StatusDetails, TestResult
@@ -39,15 +46,24 @@ def write_results(outcomes: Sequence[Outcome], infos: Mapping[str, TargetInfo],
         for target, verdict in outcome.verdicts.items():
             info = infos.get(target)
             full_name = f"parity/{outcome.scenario.suite}/{outcome.scenario.name}[{target}]"
-            labels = [Label("epic", "conformance"), Label("feature", outcome.scenario.suite),
-                      Label("story", outcome.scenario.name), Label("target", target),
-                      Label("engine", (info.engine if info else None) or "unknown"),
-                      Label("framework", "parity check")]
+            labels = [
+                Label("epic", "conformance"),
+                Label("feature", outcome.scenario.suite),
+                Label("story", outcome.scenario.name),
+                Label("target", target),
+                Label("engine", (info.engine if info else None) or "unknown"),
+                Label("framework", "parity check"),
+            ]
             labels += [Label("tag", tag) for tag in outcome.scenario.tags]
             result = TestResult(
-                uuid=str(uuid.uuid4()), name=f"{outcome.scenario.name} [{target}]",
-                fullName=full_name, historyId=hashlib.sha256(full_name.encode()).hexdigest()[:32],
-                status=_STATUS[verdict], labels=labels, start=now, stop=now,
+                uuid=str(uuid.uuid4()),
+                name=f"{outcome.scenario.name} [{target}]",
+                fullName=full_name,
+                historyId=hashlib.sha256(full_name.encode()).hexdigest()[:32],
+                status=_STATUS[verdict],
+                labels=labels,
+                start=now,
+                stop=now,
                 parameters=[Parameter("target", target), Parameter("seed", str(outcome.seed))],
                 statusDetails=StatusDetails(message=f"{verdict}: {outcome.headline}"),
             )

@@ -114,6 +114,13 @@ def _null(arg: str) -> Generator:
 
 
 _KINDS: dict[str, Callable[[str], Generator]] = {
-    "seq": _seq, "fmt": _fmt, "int": _int, "float": _float, "bool": _bool, "word": _word,
-    "choice": _choice, "const": _const, "null": _null,
+    "seq": _seq,
+    "fmt": _fmt,
+    "int": _int,
+    "float": _float,
+    "bool": _bool,
+    "word": _word,
+    "choice": _choice,
+    "const": _const,
+    "null": _null,
 }

@@ -35,22 +35,42 @@ from harness.targetset import parse_specs, started
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "check", help="run the suites on every target, print the parity matrix, write reports",
-        description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--target", default=None,
-                        help="comma list of sqlite, postgres, pocketbase, url=URL "
-                             "(default: pocketbase if installed, sqlite, postgres)")
-    parser.add_argument("--suite", action="append", default=None, metavar="NAME",
-                        help="only this suite (scenario file stem); repeatable")
-    parser.add_argument("--pg-dsn", default=None,
-                        help="PostgreSQL server (default $PARITY_PG_DSN, else embedded)")
-    parser.add_argument("--report-dir", type=Path, default=Path("reports/latest"),
-                        help="where parity.json and parity.md go (default reports/latest)")
+        "check",
+        help="run the suites on every target, print the parity matrix, write reports",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    parser.add_argument(
+        "--target",
+        default=None,
+        help="comma list of sqlite, postgres, pocketbase, url=URL "
+        "(default: pocketbase if installed, sqlite, postgres)",
+    )
+    parser.add_argument(
+        "--suite",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="only this suite (scenario file stem); repeatable",
+    )
+    parser.add_argument(
+        "--pg-dsn", default=None, help="PostgreSQL server (default $PARITY_PG_DSN, else embedded)"
+    )
+    parser.add_argument(
+        "--report-dir",
+        type=Path,
+        default=Path("reports/latest"),
+        help="where parity.json and parity.md go (default reports/latest)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for generated rows (default 0)")
-    parser.add_argument("--alluredir", type=Path, default=None,
-                        help="also write Allure results here")
-    parser.add_argument("--scenarios", type=Path, default=None,
-                        help="scenario directory (default suites/conformance/scenarios)")
+    parser.add_argument(
+        "--alluredir", type=Path, default=None, help="also write Allure results here"
+    )
+    parser.add_argument(
+        "--scenarios",
+        type=Path,
+        default=None,
+        help="scenario directory (default suites/conformance/scenarios)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -60,8 +80,9 @@ def run(args: argparse.Namespace) -> int:
     target_arg = ",".join(specs)
     try:
         registry = divergences.load()
-        scenarios = load_dir(args.scenarios or default_dir(),
-                             set(args.suite) if args.suite else None)
+        scenarios = load_dir(
+            args.scenarios or default_dir(), set(args.suite) if args.suite else None
+        )
         for scenario in scenarios:
             if scenario.divergence:
                 registry.get(scenario.divergence)  # unknown keys fail before anything starts
@@ -71,11 +92,15 @@ def run(args: argparse.Namespace) -> int:
     if not scenarios:
         console.print(f"[bold red]parity check:[/] no scenarios selected (suites {args.suite})")
         return 2
-    console.print(f"parity check: {len(scenarios)} scenarios on {target_arg} "
-                  f"(oracle {pick_oracle(specs)}, seed {args.seed})")
+    console.print(
+        f"parity check: {len(scenarios)} scenarios on {target_arg} "
+        f"(oracle {pick_oracle(specs)}, seed {args.seed})"
+    )
     try:
-        with tempfile.TemporaryDirectory(prefix="parity-check-") as tmp, \
-                started(specs, Path(tmp), pg_dsn=args.pg_dsn) as run_targets:
+        with (
+            tempfile.TemporaryDirectory(prefix="parity-check-") as tmp,
+            started(specs, Path(tmp), pg_dsn=args.pg_dsn) as run_targets,
+        ):
             for label, info in run_targets.infos.items():
                 console.print(f"  {label}: {info.version}")
             outcomes = _run_all(scenarios, run_targets.sessions, args.seed, registry, console)
@@ -85,12 +110,14 @@ def run(args: argparse.Namespace) -> int:
         return 2
     failed = [o for o in outcomes if o.failed]
     for outcome in failed:
-        console.print(render_repro(outcome, target_arg), markup=False, highlight=False,
-                      soft_wrap=True)
+        console.print(
+            render_repro(outcome, target_arg), markup=False, highlight=False, soft_wrap=True
+        )
         console.print()
     report.print_matrix(outcomes, console, outcomes[0].oracle if outcomes else None)
-    report.write_reports(outcomes, infos, registry, args.report_dir, seed=args.seed,
-                         targets=target_arg)
+    report.write_reports(
+        outcomes, infos, registry, args.report_dir, seed=args.seed, targets=target_arg
+    )
     console.print(f"reports: {args.report_dir / 'parity.json'}, {args.report_dir / 'parity.md'}")
     if args.alluredir is not None:
         try:
@@ -101,27 +128,45 @@ def run(args: argparse.Namespace) -> int:
         except ImportError:
             console.print("[yellow]allure: allure-pytest is not installed; skipped[/]")
     if failed:
-        console.print(f"[bold red]FAIL[/]: {len(failed)} of {len(outcomes)} scenarios "
-                      "diverged unexpectedly, had a fixed divergence, or errored")
+        console.print(
+            f"[bold red]FAIL[/]: {len(failed)} of {len(outcomes)} scenarios "
+            "diverged unexpectedly, had a fixed divergence, or errored"
+        )
         return 1
-    console.print(f"[bold green]OK[/]: {len(outcomes)} scenarios agree "
-                  "(or differ only as registered divergences)")
+    console.print(
+        f"[bold green]OK[/]: {len(outcomes)} scenarios agree "
+        "(or differ only as registered divergences)"
+    )
     return 0
 
 
-def _run_all(scenarios: list[Scenario], sessions: Mapping[str, Session], seed: int,
-             registry: divergences.Registry, console: Console) -> list[Outcome]:
+def _run_all(
+    scenarios: list[Scenario],
+    sessions: Mapping[str, Session],
+    seed: int,
+    registry: divergences.Registry,
+    console: Console,
+) -> list[Outcome]:
     """Run everything; a live bar on a terminal, one line per scenario in CI logs."""
     outcomes: list[Outcome] = []
     if not console.is_terminal:
         for n, scenario in enumerate(scenarios, 1):
             outcomes.append(run_differential(scenario, sessions, seed, registry))
             verdicts = " ".join(f"{t}={v}" for t, v in outcomes[-1].verdicts.items())
-            console.print(f"[{n}/{len(scenarios)}] {outcomes[-1].headline:<16} {scenario.name}"
-                          f"  ({verdicts})", markup=False, highlight=False, soft_wrap=True)
+            console.print(
+                f"[{n}/{len(scenarios)}] {outcomes[-1].headline:<16} {scenario.name}  ({verdicts})",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
         return outcomes
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TextColumn("[red]{task.fields[failed]} failing"))
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("[red]{task.fields[failed]} failing"),
+    )
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("scenarios", total=len(scenarios), failed=0)
         for scenario in scenarios:

@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="parity",
-        description="Dual-engine (SQLite / PostgreSQL) parity harness for PocketBase-style backends.",
+        description="Dual-engine (SQLite / PostgreSQL) parity harness for PocketBase backends.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     server_cli.add_serve_parser(sub)

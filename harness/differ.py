@@ -52,8 +52,12 @@ class Outcome:
     def headline(self) -> str:
         """AGREE, KNOWN DIVERGENCE, FIXED DIVERGENCE, DIVERGE or ERROR (worst wins)."""
         verdicts = set(self.verdicts.values())
-        for verdict, text in (("error", "ERROR"), ("diverge", "DIVERGE"),
-                              ("fixed", "FIXED DIVERGENCE"), ("known", "KNOWN DIVERGENCE")):
+        for verdict, text in (
+            ("error", "ERROR"),
+            ("diverge", "DIVERGE"),
+            ("fixed", "FIXED DIVERGENCE"),
+            ("known", "KNOWN DIVERGENCE"),
+        ):
             if verdict in verdicts:
                 return text
         return "AGREE"
@@ -66,15 +70,17 @@ def pick_oracle(names: Sequence[str]) -> str:
     return names[0]
 
 
-def run_differential(scenario: Scenario, sessions: Mapping[str, Session], seed: int,
-                     registry: Registry) -> Outcome:
+def run_differential(
+    scenario: Scenario, sessions: Mapping[str, Session], seed: int, registry: Registry
+) -> Outcome:
     """Run ``scenario`` on every session (in order, sequentially) and judge the results."""
     transcripts = {name: run_scenario(scenario, s, seed, name) for name, s in sessions.items()}
     return judge(scenario, seed, transcripts, registry)
 
 
-def judge(scenario: Scenario, seed: int, transcripts: Mapping[str, Transcript],
-          registry: Registry) -> Outcome:
+def judge(
+    scenario: Scenario, seed: int, transcripts: Mapping[str, Transcript], registry: Registry
+) -> Outcome:
     names = list(transcripts)
     divergence = registry.get(scenario.divergence) if scenario.divergence else None
     oracle = pick_oracle(names)

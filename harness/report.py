@@ -25,8 +25,14 @@ from harness.repro import render_repro
 from harness.targets.base import TargetInfo
 
 VERDICT_ORDER = ("agree", "diverge", "known", "fixed", "error", "oracle")
-_STYLE = {"agree": "green", "diverge": "bold red", "known": "yellow", "fixed": "bold magenta",
-          "error": "bold red", "oracle": "cyan"}
+_STYLE = {
+    "agree": "green",
+    "diverge": "bold red",
+    "known": "yellow",
+    "fixed": "bold magenta",
+    "error": "bold red",
+    "oracle": "cyan",
+}
 
 
 def matrix(outcomes: Sequence[Outcome]) -> dict[str, dict[str, dict[str, int]]]:
@@ -53,24 +59,39 @@ def print_matrix(outcomes: Sequence[Outcome], console: Console, oracle: str | No
         cells = []
         for target in targets:
             counts = row.get(target, {})
-            worst = next((v for v in ("error", "diverge", "fixed", "known") if counts.get(v)),
-                         "agree")
+            worst = next(
+                (v for v in ("error", "diverge", "fixed", "known") if counts.get(v)), "agree"
+            )
             cells.append(f"[{_STYLE[worst]}]{cell_text(counts)}[/]")
         table.add_row(suite, *cells)
     console.print(table)
 
 
-def write_reports(outcomes: Sequence[Outcome], infos: Mapping[str, TargetInfo],
-                  registry: Registry, directory: Path, *, seed: int, targets: str) -> None:
+def write_reports(
+    outcomes: Sequence[Outcome],
+    infos: Mapping[str, TargetInfo],
+    registry: Registry,
+    directory: Path,
+    *,
+    seed: int,
+    targets: str,
+) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     data = report_data(outcomes, infos, registry, seed=seed, targets=targets)
-    (directory / "parity.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n",
-                                           encoding="utf-8")
+    (directory / "parity.json").write_text(
+        json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     (directory / "parity.md").write_text(render_markdown(data), encoding="utf-8")
 
 
-def report_data(outcomes: Sequence[Outcome], infos: Mapping[str, TargetInfo],
-                registry: Registry, *, seed: int, targets: str) -> dict[str, Any]:
+def report_data(
+    outcomes: Sequence[Outcome],
+    infos: Mapping[str, TargetInfo],
+    registry: Registry,
+    *,
+    seed: int,
+    targets: str,
+) -> dict[str, Any]:
     oracle = outcomes[0].oracle if outcomes else None
     return {
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -97,32 +118,58 @@ def report_data(outcomes: Sequence[Outcome], infos: Mapping[str, TargetInfo],
 
 
 def render_markdown(data: Mapping[str, Any]) -> str:
-    status = "PASS: every scenario agrees or is a known divergence" if data["ok"] else \
-        "FAIL: unexpected divergences, fixed divergences or errors"
-    out = [f"# Parity report ({data['generated']})", "", f"**{status}.** Seed {data['seed']};"
-           f" oracle `{data['oracle']}`.", "", "## Targets", "",
-           "| target | kind | engine | version |", "|---|---|---|---|"]
+    status = (
+        "PASS: every scenario agrees or is a known divergence"
+        if data["ok"]
+        else "FAIL: unexpected divergences, fixed divergences or errors"
+    )
+    out = [
+        f"# Parity report ({data['generated']})",
+        "",
+        f"**{status}.** Seed {data['seed']}; oracle `{data['oracle']}`.",
+        "",
+        "## Targets",
+        "",
+        "| target | kind | engine | version |",
+        "|---|---|---|---|",
+    ]
     for t in data["targets"]:
         out.append(f"| {t['label']} | {t['kind']} | {t['engine'] or '-'} | {t['version']} |")
     targets = [t["label"] for t in data["targets"]]
-    out += ["", "## Matrix (suite x target)", "", "| suite | " + " | ".join(targets) + " |",
-            "|---" * (len(targets) + 1) + "|"]
+    out += [
+        "",
+        "## Matrix (suite x target)",
+        "",
+        "| suite | " + " | ".join(targets) + " |",
+        "|---" * (len(targets) + 1) + "|",
+    ]
     for suite, row in data["matrix"].items():
-        out.append(f"| {suite} | " + " | ".join(cell_text(row.get(t, {})) for t in targets)
-                   + " |")
+        out.append(f"| {suite} | " + " | ".join(cell_text(row.get(t, {})) for t in targets) + " |")
     failing = [s for s in data["scenarios"] if s["headline"] not in ("AGREE", "KNOWN DIVERGENCE")]
     out += ["", f"## Unexpected results ({len(failing)})", ""]
     out += [line for s in failing for line in ("```text", s["repro"], "```", "")] or ["None.", ""]
     known = [s for s in data["scenarios"] if s["headline"] == "KNOWN DIVERGENCE"]
     out += [f"## Known divergences seen in this run ({len(known)})", ""]
     out += [f"- {s['name']}: `{s['divergence']}`" for s in known] or ["None."]
-    out += ["", "## Divergence registry", "",
-            "Where a target differs from PocketBase on purpose or by engine "
-            "(`harness/divergences.toml`).", ""]
+    out += [
+        "",
+        "## Divergence registry",
+        "",
+        "Where a target differs from PocketBase on purpose or by engine "
+        "(`harness/divergences.toml`).",
+        "",
+    ]
     for d in data["registry"]:
-        out += [f"### `{d['key']}`: {d['title']}", "",
-                f"*{d['kind']}*; deviating targets: {', '.join(d['targets'])}.", "",
-                d["explanation"], "", "Evidence:", ""]
+        out += [
+            f"### `{d['key']}`: {d['title']}",
+            "",
+            f"*{d['kind']}*; deviating targets: {', '.join(d['targets'])}.",
+            "",
+            d["explanation"],
+            "",
+            "Evidence:",
+            "",
+        ]
         out += [f"- {e}" for e in d["evidence"]]
         out += [f"- <{link}>" for link in d["links"]] + [""]
     return "\n".join(out)

@@ -42,17 +42,21 @@ def render_repro(outcome: Outcome, targets: str | None = None) -> str:
     scenario, oracle = outcome.scenario, outcome.oracle
     reference = outcome.transcripts[oracle]
     verdicts = " ".join(f"{name}={verdict}" for name, verdict in outcome.verdicts.items())
-    out = [f"==== PARITY {outcome.headline}: {scenario.name} ====",
-           f"verdict: {outcome.headline} ({verdicts}; oracle {oracle})",
-           f"seed: {outcome.seed}",
-           f"-- schema and rows (suite {scenario.suite}; BASE=<server url>) --",
-           _login_line("SUPERUSER_TOKEN", "/api/collections/_superusers/auth-with-password",
-                       dumps({"identity": SUPERUSER_EMAIL, "password": SUPERUSER_PASSWORD}))]
+    out = [
+        f"==== PARITY {outcome.headline}: {scenario.name} ====",
+        f"verdict: {outcome.headline} ({verdicts}; oracle {oracle})",
+        f"seed: {outcome.seed}",
+        f"-- schema and rows (suite {scenario.suite}; BASE=<server url>) --",
+        _login_line(
+            "SUPERUSER_TOKEN",
+            "/api/collections/_superusers/auth-with-password",
+            dumps({"identity": SUPERUSER_EMAIL, "password": SUPERUSER_PASSWORD}),
+        ),
+    ]
     out += [_setup_line(req) for req in reference.setup]
     out += [f"-- requests: {scenario.name} --"]
     if reference.user_login is not None:
-        out.append(_login_line("USER_TOKEN", reference.user_login.path,
-                               reference.user_login.body))
+        out.append(_login_line("USER_TOKEN", reference.user_login.path, reference.user_login.body))
     for exchange in reference.exchanges:
         out += [f"# {exchange.step} ({exchange.actor})", _curl(exchange)]
     out += ["-- responses --"]
@@ -67,8 +71,11 @@ def render_repro(outcome: Outcome, targets: str | None = None) -> str:
         out.append("(no differences)")
     out += ["-- known divergence --"]
     div = outcome.divergence
-    out.append(f"{div.key}: {div.title} ({div.kind}; deviating: {', '.join(div.targets)})"
-               if div else "none")
+    out.append(
+        f"{div.key}: {div.title} ({div.kind}; deviating: {', '.join(div.targets)})"
+        if div
+        else "none"
+    )
     specs = targets or ",".join(_spec(label) for label in outcome.transcripts)
     out += ["-- re-run --", rerun_command(scenario, outcome.seed, specs)]
     return "\n".join(out)
@@ -95,13 +102,16 @@ def _responses(outcome: Outcome) -> list[str]:
             exchange = transcript.exchanges[index]
             role = " (oracle)" if name == outcome.oracle else ""
             same = name != outcome.oracle and not any(
-                line.startswith(f"{exchange.step} ") for line in outcome.diffs.get(name, []))
-            lines.append(f"  {name}{role}: {_status(exchange)}"
-                         + (" (same as oracle)" if same else ""))
+                line.startswith(f"{exchange.step} ") for line in outcome.diffs.get(name, [])
+            )
+            lines.append(
+                f"  {name}{role}: {_status(exchange)}" + (" (same as oracle)" if same else "")
+            )
             if not same:
                 lines += [f"    {line}" for line in _body(exchange)]
-            lines += [f"    sql: {st.get('sql')}  -- params {st.get('params')}"
-                      for st in exchange.sql]
+            lines += [
+                f"    sql: {st.get('sql')}  -- params {st.get('params')}" for st in exchange.sql
+            ]
     return lines
 
 
@@ -120,26 +130,32 @@ def _body(exchange: Exchange) -> list[str]:
 
 
 def _login_line(var: str, path: str, body: str) -> str:
-    return (f"{var}=$(curl -sS -X POST \"$BASE\"{shlex.quote(path)} "
-            f"-H 'Content-Type: application/json' --data-raw {shlex.quote(body)} "
-            f"| {_TOKEN_FROM_JSON})")
+    return (
+        f'{var}=$(curl -sS -X POST "$BASE"{shlex.quote(path)} '
+        f"-H 'Content-Type: application/json' --data-raw {shlex.quote(body)} "
+        f"| {_TOKEN_FROM_JSON})"
+    )
 
 
 def _setup_line(request: SetupRequest) -> str:
-    line = (f"curl -sS -X {request.method} \"$BASE\"{shlex.quote(request.path)} "
-            f"-H \"Authorization: $SUPERUSER_TOKEN\" -H 'Content-Type: application/json' "
-            f"--data-raw {shlex.quote(request.body)}")
+    line = (
+        f'curl -sS -X {request.method} "$BASE"{shlex.quote(request.path)} '
+        f"-H \"Authorization: $SUPERUSER_TOKEN\" -H 'Content-Type: application/json' "
+        f"--data-raw {shlex.quote(request.body)}"
+    )
     return line + (f"  # {request.created}" if request.created else "")
 
 
 def _curl(exchange: Exchange) -> str:
-    parts = [f"curl -sS -X {exchange.method} \"$BASE\"{shlex.quote(exchange.path)}"]
+    parts = [f'curl -sS -X {exchange.method} "$BASE"{shlex.quote(exchange.path)}']
     if exchange.actor in _TOKEN_VARS and "Authorization" not in exchange.headers:
-        parts.append(f"-H \"Authorization: {_TOKEN_VARS[exchange.actor]}\"")
+        parts.append(f'-H "Authorization: {_TOKEN_VARS[exchange.actor]}"')
     parts += [f"-H {shlex.quote(f'{k}: {v}')}" for k, v in exchange.headers.items()]
     if exchange.body_sent is not None:
-        parts += ["-H 'Content-Type: application/json'",
-                  f"--data-raw {shlex.quote(exchange.body_sent)}"]
+        parts += [
+            "-H 'Content-Type: application/json'",
+            f"--data-raw {shlex.quote(exchange.body_sent)}",
+        ]
     return " ".join(parts)
 
 
@@ -148,16 +164,25 @@ def _curl(exchange: Exchange) -> str:
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "repro", help="re-run one scenario on the targets and print its repro block",
-        description="Re-run one scenario by name (as printed in a repro block) with a seed.")
+        "repro",
+        help="re-run one scenario on the targets and print its repro block",
+        description="Re-run one scenario by name (as printed in a repro block) with a seed.",
+    )
     parser.add_argument("name", help="scenario name, e.g. 'GET list records (guest)'")
     parser.add_argument("--seed", type=int, default=0, help="seed for generated rows (default 0)")
-    parser.add_argument("--target", default=None,
-                        help="comma list: sqlite,postgres,pocketbase,url=URL "
-                             "(default: pocketbase if installed, sqlite, postgres)")
+    parser.add_argument(
+        "--target",
+        default=None,
+        help="comma list: sqlite,postgres,pocketbase,url=URL "
+        "(default: pocketbase if installed, sqlite, postgres)",
+    )
     parser.add_argument("--pg-dsn", default=None, help="PostgreSQL server to use")
-    parser.add_argument("--scenarios", type=Path, default=None,
-                        help="scenario directory (default suites/conformance/scenarios)")
+    parser.add_argument(
+        "--scenarios",
+        type=Path,
+        default=None,
+        help="scenario directory (default suites/conformance/scenarios)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -176,8 +201,10 @@ def run(args: argparse.Namespace) -> int:
         scenario = find_scenario(load_dir(args.scenarios or default_dir()), args.name)
         registry = divergences.load()
         specs = parse_specs(args.target)
-        with tempfile.TemporaryDirectory(prefix="parity-repro-") as tmp, \
-                started(specs, Path(tmp), pg_dsn=args.pg_dsn) as run_targets:
+        with (
+            tempfile.TemporaryDirectory(prefix="parity-repro-") as tmp,
+            started(specs, Path(tmp), pg_dsn=args.pg_dsn) as run_targets,
+        ):
             outcome = run_differential(scenario, run_targets.sessions, args.seed, registry)
     except (ScenarioError, divergences.RegistryError, TargetStartError) as exc:
         print(f"parity repro: {exc}", file=sys.stderr)

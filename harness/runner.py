@@ -112,8 +112,14 @@ def run_scenario(scenario: Scenario, session: Session, seed: int, name: str = ""
     return transcript
 
 
-def _setup(scenario: Scenario, session: Session, seed: int, ctx: dict[str, Any],
-           norm: Normaliser, transcript: Transcript) -> None:
+def _setup(
+    scenario: Scenario,
+    session: Session,
+    seed: int,
+    ctx: dict[str, Any],
+    norm: Normaliser,
+    transcript: Transcript,
+) -> None:
     for spec in scenario.collections:
         body = render({"name": scenario.collection_name(spec.name), **spec.definition}, ctx)
         created = _admin(session, "POST", "/api/collections", body)
@@ -144,15 +150,34 @@ def _run_step(step: Step, session: Session, ctx: dict[str, Any], norm: Normalise
         path = str(render(step.path, ctx))
         query = {k: _query_text(render(v, ctx)) for k, v in step.query.items()}
         headers = {k: str(render(v, ctx)) for k, v in step.headers.items()}
-        body_sent = (json.dumps(render(step.body, ctx), ensure_ascii=False)
-                     if step.has_body else step.raw_body)
+        body_sent = (
+            json.dumps(render(step.body, ctx), ensure_ascii=False)
+            if step.has_body
+            else step.raw_body
+        )
     except TemplateError as exc:
-        return Exchange(step.id, step.actor, step.method, step.path, step.path, None,
-                        error=str(exc), key_order=step.key_order)
+        return Exchange(
+            step.id,
+            step.actor,
+            step.method,
+            step.path,
+            step.path,
+            None,
+            error=str(exc),
+            key_order=step.key_order,
+        )
     if query:
         path += "?" + urlencode(query, quote_via=quote)
-    exchange = Exchange(step.id, step.actor, step.method, path, norm.text(path), body_sent,
-                        dict(headers), key_order=step.key_order)
+    exchange = Exchange(
+        step.id,
+        step.actor,
+        step.method,
+        path,
+        norm.text(path),
+        body_sent,
+        dict(headers),
+        key_order=step.key_order,
+    )
     if body_sent is not None:
         headers.setdefault("Content-Type", "application/json")
     if step.actor == "superuser":
@@ -161,8 +186,11 @@ def _run_step(step: Step, session: Session, ctx: dict[str, Any], norm: Normalise
         headers.setdefault("Authorization", ctx["user"]["token"])
     try:
         response = session.client.request(
-            step.method, path, headers=headers,
-            content=body_sent.encode() if body_sent is not None else None)
+            step.method,
+            path,
+            headers=headers,
+            content=body_sent.encode() if body_sent is not None else None,
+        )
     except httpx.HTTPError as exc:
         exchange.error = f"{type(exc).__name__}: {exc}"
         return exchange
@@ -176,8 +204,9 @@ def _run_step(step: Step, session: Session, ctx: dict[str, Any], norm: Normalise
 
 def row_id(scenario: Scenario, collection: str, index: int) -> str:
     """A fixed 15-char ``[a-z0-9]`` id for a setup row, so repro scripts run on any server."""
-    digest = int.from_bytes(hashlib.sha256(f"{scenario.name}|{collection}|{index}".encode())
-                            .digest()[:12], "big")
+    digest = int.from_bytes(
+        hashlib.sha256(f"{scenario.name}|{collection}|{index}".encode()).digest()[:12], "big"
+    )
     chars = []
     for _ in range(15):
         digest, rem = divmod(digest, 36)
@@ -189,8 +218,9 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _admin(session: Session, method: str, path: str, body: Any,
-           anonymous: bool = False) -> dict[str, Any]:
+def _admin(
+    session: Session, method: str, path: str, body: Any, anonymous: bool = False
+) -> dict[str, Any]:
     headers = {} if anonymous else {"Authorization": session.superuser_token()}
     response = session.client.request(method, path, json=body, headers=headers)
     if response.status_code >= 300:
@@ -207,9 +237,12 @@ def _cleanup(scenario: Scenario, session: Session) -> None:
         raise SetupError(f"GET /api/collections -> {listing.status_code} {listing.text[:300]}")
     left = [c["name"] for c in listing.json()["items"] if c["name"].startswith(scenario.prefix)]
     while left:
-        failed = [n for n in reversed(left)
-                  if session.client.delete(f"/api/collections/{n}", headers=auth).status_code
-                  not in (204, 404)]
+        failed = [
+            n
+            for n in reversed(left)
+            if session.client.delete(f"/api/collections/{n}", headers=auth).status_code
+            not in (204, 404)
+        ]
         if len(failed) == len(left):
             raise SetupError(f"could not delete collections {failed}")
         left = list(reversed(failed))

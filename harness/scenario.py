@@ -164,8 +164,14 @@ class _Names(Mapping[str, str]):
 
 def template_context(scenario: Scenario, seed: int) -> dict[str, Any]:
     """The state templates read; the runner fills collid/records/steps/user as it goes."""
-    return {"coll": _Names(scenario), "collid": {}, "records": {}, "steps": {}, "user": {},
-            "seed": seed}
+    return {
+        "coll": _Names(scenario),
+        "collid": {},
+        "records": {},
+        "steps": {},
+        "user": {},
+        "seed": seed,
+    }
 
 
 def render(value: Any, context: Mapping[str, Any]) -> Any:
@@ -205,10 +211,29 @@ def _as_text(value: Any) -> str:
 
 # --- loading ----------------------------------------------------------------------------
 
-_SCENARIO_KEYS = {"name", "tags", "divergence", "collections", "records", "generate", "steps",
-                  "user", "description"}
-_STEP_KEYS = {"id", "actor", "method", "path", "query", "body", "body_json", "raw_body",
-              "headers", "key_order"}
+_SCENARIO_KEYS = {
+    "name",
+    "tags",
+    "divergence",
+    "collections",
+    "records",
+    "generate",
+    "steps",
+    "user",
+    "description",
+}
+_STEP_KEYS = {
+    "id",
+    "actor",
+    "method",
+    "path",
+    "query",
+    "body",
+    "body_json",
+    "raw_body",
+    "headers",
+    "key_order",
+}
 
 
 def default_dir() -> Path:
@@ -253,8 +278,9 @@ def _scenario(raw: dict[str, Any], path: Path) -> Scenario:
     for c in raw.get("collections", []):
         definition = {k: v for k, v in c.items() if k != "name"}
         collections.append(CollectionSpec(c["name"], definition))
-    records = [RecordSpec(r["collection"], _json_or(r, "data", {}, where))
-               for r in raw.get("records", [])]
+    records = [
+        RecordSpec(r["collection"], _json_or(r, "data", {}, where)) for r in raw.get("records", [])
+    ]
     try:
         generate = [_generate.GenerateSpec.from_toml(g, where) for g in raw.get("generate", [])]
     except _generate.GenerateError as exc:
@@ -264,10 +290,18 @@ def _scenario(raw: dict[str, Any], path: Path) -> Scenario:
         raise ScenarioError(f"{where}: no steps")
     if len({s.id for s in steps}) != len(steps):
         raise ScenarioError(f"{where}: step ids must be unique")
-    scenario = Scenario(name=name, suite=path.stem, tags=tuple(raw.get("tags", ())),
-                        divergence=raw.get("divergence"), collections=tuple(collections),
-                        records=tuple(records), generate=tuple(generate), steps=tuple(steps),
-                        user=raw.get("user"), description=raw.get("description", ""))
+    scenario = Scenario(
+        name=name,
+        suite=path.stem,
+        tags=tuple(raw.get("tags", ())),
+        divergence=raw.get("divergence"),
+        collections=tuple(collections),
+        records=tuple(records),
+        generate=tuple(generate),
+        steps=tuple(steps),
+        user=raw.get("user"),
+        description=raw.get("description", ""),
+    )
     if any(s.actor == "user" for s in steps):
         try:
             scenario.user_ref()
@@ -288,10 +322,17 @@ def _step(raw: dict[str, Any], index: int, where: str) -> Step:
     key_order = raw.get("key_order", "none" if "fields" in query else "records")
     if key_order not in KEY_ORDERS:
         raise ScenarioError(f"{where} step {index}: key_order must be one of {KEY_ORDERS}")
-    return Step(id=raw.get("id", f"step{index + 1}"), actor=actor,
-                method=raw.get("method", "GET").upper(), path=raw["path"], query=query,
-                body=_json_or(raw, "body", _NO_BODY, where), raw_body=raw.get("raw_body"),
-                headers=dict(raw.get("headers", {})), key_order=key_order)
+    return Step(
+        id=raw.get("id", f"step{index + 1}"),
+        actor=actor,
+        method=raw.get("method", "GET").upper(),
+        path=raw["path"],
+        query=query,
+        body=_json_or(raw, "body", _NO_BODY, where),
+        raw_body=raw.get("raw_body"),
+        headers=dict(raw.get("headers", {})),
+        key_order=key_order,
+    )
 
 
 def _json_or(raw: Mapping[str, Any], key: str, default: Any, where: str) -> Any:

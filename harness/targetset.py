@@ -52,8 +52,13 @@ class Started:
 
 
 @contextlib.contextmanager
-def started(specs: Sequence[str], workdir: Path, *, pg_dsn: str | None = None,
-            pg_database: str | None = None) -> Iterator[Started]:
+def started(
+    specs: Sequence[str],
+    workdir: Path,
+    *,
+    pg_dsn: str | None = None,
+    pg_database: str | None = None,
+) -> Iterator[Started]:
     """Start every target (raising ``TargetStartError`` naming the one that failed).
 
     ``pg_dsn`` names a PostgreSQL server (default: ``$PARITY_PG_DSN``, else an embedded one
@@ -67,7 +72,8 @@ def started(specs: Sequence[str], workdir: Path, *, pg_dsn: str | None = None,
         target_dsn = pg_dsn
         if "postgres" in specs and pg_database != "":
             target_dsn = stack.enter_context(
-                _database(workdir, pg_dsn, pg_database or f"pp_{os.getpid()}"))
+                _database(workdir, pg_dsn, pg_database or f"pp_{os.getpid()}")
+            )
         for spec, label in zip(specs, labels(specs), strict=True):
             target = _make(spec, label, workdir, target_dsn)
             try:

@@ -58,8 +58,12 @@ def wrk(url: str, *, duration: int, connections: int, script: Path | None) -> di
     p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50_ms": _ms(p50), "p99_ms": _ms(p99),
-            "non_2xx": float(errors.group(1)) if errors else 0.0}
+    return {
+        "rps": rps,
+        "p50_ms": _ms(p50),
+        "p99_ms": _ms(p99),
+        "non_2xx": float(errors.group(1)) if errors else 0.0,
+    }
 
 
 def _ms(match: re.Match[str] | None) -> float:
@@ -74,8 +78,10 @@ def prepare(target: Target, rows: int) -> None:
     with httpx.Client(base_url=target.base_url, headers={"Authorization": token}, timeout=30) as c:
         c.post("/api/collections", json=COLLECTION).raise_for_status()
         for i in range(rows):
-            c.post("/api/collections/bench/records",
-                   json={"title": f"row {i}", "n": i, "ok": i % 2 == 0}).raise_for_status()
+            c.post(
+                "/api/collections/bench/records",
+                json={"title": f"row {i}", "n": i, "ok": i % 2 == 0},
+            ).raise_for_status()
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -93,11 +99,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             console.print(f"  seeding {args.rows} rows")
             prepare(target, args.rows)
             console.print("  list (wrk)")
-            listing = wrk(target.base_url + LIST_QUERY, duration=args.duration,
-                          connections=args.connections, script=None)
+            listing = wrk(
+                target.base_url + LIST_QUERY,
+                duration=args.duration,
+                connections=args.connections,
+                script=None,
+            )
             console.print("  create (wrk)")
-            create = wrk(target.base_url + "/api/collections/bench/records",
-                         duration=args.duration, connections=args.connections, script=script)
+            create = wrk(
+                target.base_url + "/api/collections/bench/records",
+                duration=args.duration,
+                connections=args.connections,
+                script=script,
+            )
             results[spec] = {"create": create, "list": listing, "version": target.info().version}
         finally:
             target.stop()
@@ -107,14 +121,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def report(results: dict[str, Any]) -> None:
     base = results.get("pocketbase")
     table = Table(title="records throughput (wrk -t2, loopback, same machine)")
-    for column in ("target", "create/s", "create p50 ms", "list/s", "list p50 ms",
-                   "create vs PB", "list vs PB"):
+    for column in (
+        "target",
+        "create/s",
+        "create p50 ms",
+        "list/s",
+        "list p50 ms",
+        "create vs PB",
+        "list vs PB",
+    ):
         table.add_column(column, justify="right")
     for name, r in results.items():
         ratio_c = f"{r['create']['rps'] / base['create']['rps']:.2f}x" if base else "-"
         ratio_l = f"{r['list']['rps'] / base['list']['rps']:.2f}x" if base else "-"
-        table.add_row(name, f"{r['create']['rps']:.0f}", f"{r['create']['p50_ms']:.2f}",
-                      f"{r['list']['rps']:.0f}", f"{r['list']['p50_ms']:.2f}", ratio_c, ratio_l)
+        table.add_row(
+            name,
+            f"{r['create']['rps']:.0f}",
+            f"{r['create']['p50_ms']:.2f}",
+            f"{r['list']['rps']:.0f}",
+            f"{r['list']['p50_ms']:.2f}",
+            ratio_c,
+            ratio_l,
+        )
     Console().print(table)
 
 

@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from reference_impl.core.auth import AuthContext, issue_token, strip_bearer, unverified_claims, verify_token
+from reference_impl.core.auth import (
+    AuthContext,
+    issue_token,
+    strip_bearer,
+    unverified_claims,
+    verify_token,
+)
 from reference_impl.core.collection import SUPERUSERS, Collection
 from reference_impl.core.records import RecordService
 from reference_impl.core.store import CollectionStore
@@ -49,8 +55,9 @@ class App:
         return AuthContext(record=record, collection_id=coll.id, collection_name=coll.name)
 
     def token_for(self, coll: Collection, record: dict[str, Any]) -> str:
-        return issue_token(record["id"], coll.id, record["tokenKey"] + coll.token_secret,
-                           coll.token_duration)
+        return issue_token(
+            record["id"], coll.id, record["tokenKey"] + coll.token_secret, coll.token_duration
+        )
 
     def superuser_count(self) -> int:
         coll = self.store.find(SUPERUSERS)
@@ -58,15 +65,14 @@ class App:
         from reference_impl.core.records import ListQuery
 
         superuser = AuthContext({"id": ""}, coll.id, SUPERUSERS)
-        return int(self.records.list(coll, ListQuery(per_page=1), superuser)["totalItems"])
+        return int(self.records.list_records(coll, ListQuery(per_page=1), superuser)["totalItems"])
 
     def upsert_superuser(self, email: str, password: str) -> str:
         """Create the superuser or reset its password; returns "created" or "updated"."""
         coll = self.store.find(SUPERUSERS)
         assert coll is not None
         actor = AuthContext({"id": ""}, coll.id, SUPERUSERS)
-        body = {"email": email, "password": password, "passwordConfirm": password,
-                "verified": True}
+        body = {"email": email, "password": password, "passwordConfirm": password, "verified": True}
         existing = self.records.find_by_email(coll, email)
         if existing is None:
             self.records.create(coll, body, actor)

@@ -13,16 +13,35 @@ from reference_impl.app import App
 
 
 def _engine_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--engine", choices=("sqlite", "postgres"), default="sqlite",
-                        help="storage engine (default: sqlite)")
-    parser.add_argument("--dir", default="pb_data", type=Path,
-                        help="data directory (SQLite file, embedded PostgreSQL data)")
-    parser.add_argument("--pg-dsn", default=None,
-                        help="PostgreSQL DSN (else PARITY_PG_DSN, else the embedded server)")
-    parser.add_argument("--pg", choices=("embedded", "container"), default="embedded",
-                        help="where PostgreSQL comes from when no DSN is given")
-    parser.add_argument("--id-mode", choices=("pocketbase", "uuid7"), default="pocketbase",
-                        help="record ids: PocketBase's 15 chars [a-z0-9] or UUID v7")
+    parser.add_argument(
+        "--engine",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="storage engine (default: sqlite)",
+    )
+    parser.add_argument(
+        "--dir",
+        default="pb_data",
+        type=Path,
+        help="data directory (SQLite file, embedded PostgreSQL data)",
+    )
+    parser.add_argument(
+        "--pg-dsn",
+        default=None,
+        help="PostgreSQL DSN (else PARITY_PG_DSN, else the embedded server)",
+    )
+    parser.add_argument(
+        "--pg",
+        choices=("embedded", "container"),
+        default="embedded",
+        help="where PostgreSQL comes from when no DSN is given",
+    )
+    parser.add_argument(
+        "--id-mode",
+        choices=("pocketbase", "uuid7"),
+        default="pocketbase",
+        help="record ids: PocketBase's 15 chars [a-z0-9] or UUID v7",
+    )
 
 
 def add_serve_parser(sub: Any) -> None:
@@ -49,8 +68,9 @@ def opened_app(args: argparse.Namespace) -> Iterator[App]:
     from reference_impl.db.provision import ProvisionError
 
     try:
-        engine, server = open_engine(args.engine, args.dir, pg_dsn=args.pg_dsn,
-                                     pg_container=args.pg == "container")
+        engine, server = open_engine(
+            args.engine, args.dir, pg_dsn=args.pg_dsn, pg_container=args.pg == "container"
+        )
     except (ProvisionError, ConnectionFailed) as exc:
         print(f"parity: cannot open the {args.engine} engine: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
@@ -84,12 +104,24 @@ def serve(args: argparse.Namespace) -> int:
     host, _, port = args.http.rpartition(":")
     with opened_app(args) as app:
         if app.superuser_count() == 0:
-            print("No superuser yet. Create one with:\n"
-                  f"  parity superuser upsert EMAIL PASSWORD --dir {args.dir} "
-                  f"--engine {args.engine}", file=sys.stderr)
-        print(f"Server started at http://{host or '127.0.0.1'}:{port} "
-              f"({app.engine.version()})", file=sys.stderr, flush=True)
-        config = uvicorn.Config(create_app(app), host=host or "127.0.0.1", port=int(port),
-                                log_level="warning", access_log=False, lifespan="off")
+            print(
+                "No superuser yet. Create one with:\n"
+                f"  parity superuser upsert EMAIL PASSWORD --dir {args.dir} "
+                f"--engine {args.engine}",
+                file=sys.stderr,
+            )
+        print(
+            f"Server started at http://{host or '127.0.0.1'}:{port} ({app.engine.version()})",
+            file=sys.stderr,
+            flush=True,
+        )
+        config = uvicorn.Config(
+            create_app(app),
+            host=host or "127.0.0.1",
+            port=int(port),
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+        )
         uvicorn.Server(config).run()
     return 0

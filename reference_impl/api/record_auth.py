@@ -27,18 +27,25 @@ async def auth_methods(request: Request) -> Response:
     mfa, otp = coll.auth.get("mfa", {}), coll.auth.get("otp", {})
     enabled = bool(password.get("enabled"))
     identity = list(password.get("identityFields", []))
-    return respond(request, {
-        "password": {"identityFields": identity, "enabled": enabled},
-        "oauth2": {"providers": [], "enabled": False},
-        "mfa": {"enabled": bool(mfa.get("enabled")),
-                "duration": mfa.get("duration", 0) if mfa.get("enabled") else 0},
-        "otp": {"enabled": bool(otp.get("enabled")),
-                "duration": otp.get("duration", 0) if otp.get("enabled") else 0},
-        # legacy keys kept by PocketBase for older SDKs
-        "authProviders": [],
-        "usernamePassword": enabled and "username" in identity,
-        "emailPassword": enabled and "email" in identity,
-    })
+    return respond(
+        request,
+        {
+            "password": {"identityFields": identity, "enabled": enabled},
+            "oauth2": {"providers": [], "enabled": False},
+            "mfa": {
+                "enabled": bool(mfa.get("enabled")),
+                "duration": mfa.get("duration", 0) if mfa.get("enabled") else 0,
+            },
+            "otp": {
+                "enabled": bool(otp.get("enabled")),
+                "duration": otp.get("duration", 0) if otp.get("enabled") else 0,
+            },
+            # legacy keys kept by PocketBase for older SDKs
+            "authProviders": [],
+            "usernamePassword": enabled and "username" in identity,
+            "emailPassword": enabled and "email" in identity,
+        },
+    )
 
 
 async def auth_with_password(request: Request) -> Response:
@@ -51,7 +58,9 @@ async def auth_with_password(request: Request) -> Response:
     if not isinstance(password, str) or not password:
         errors["password"] = e.REQUIRED
     if errors:
-        raise ValidationFailed(errors).to_api("An error occurred while validating the submitted data.")
+        raise ValidationFailed(errors).to_api(
+            "An error occurred while validating the submitted data."
+        )
     app = app_of(request)
 
     def work() -> dict[str, object]:
@@ -59,8 +68,10 @@ async def auth_with_password(request: Request) -> Response:
         if record is None or not check_password(str(password), record.get("password", "")):
             raise e.bad_request("Failed to authenticate.")
         actor = AuthContext(record=record, collection_id=coll.id, collection_name=coll.name)
-        return {"record": app.records.export(coll, record, actor),
-                "token": app.token_for(coll, record)}
+        return {
+            "record": app.records.export(coll, record, actor),
+            "token": app.token_for(coll, record),
+        }
 
     result, sql = await call(request, work)
     return respond(request, result, sql)
@@ -73,8 +84,11 @@ async def auth_refresh(request: Request) -> Response:
         raise e.unauthorized(e.MSG_REQUIRES_AUTH)
     if auth.collection_id != coll.id:
         raise e.forbidden(
-            f"The request requires auth record from {auth.collection_name} collection.")
+            f"The request requires auth record from {auth.collection_name} collection."
+        )
     app = app_of(request)
     record = auth.record
-    return respond(request, {"record": app.records.export(coll, record, auth),
-                             "token": app.token_for(coll, record)})
+    return respond(
+        request,
+        {"record": app.records.export(coll, record, auth), "token": app.token_for(coll, record)},
+    )

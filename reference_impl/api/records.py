@@ -10,8 +10,20 @@ from reference_impl.core import errors as e
 from reference_impl.core.collection import Collection
 from reference_impl.core.records import ListQuery
 
-_BOOL_TEXT = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
-              "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
+_BOOL_TEXT = {
+    "1": True,
+    "t": True,
+    "T": True,
+    "TRUE": True,
+    "true": True,
+    "True": True,
+    "0": False,
+    "f": False,
+    "F": False,
+    "FALSE": False,
+    "false": False,
+    "False": False,
+}
 
 
 def _collection(request: Request, message: str) -> Collection:
@@ -35,16 +47,23 @@ def list_query(request: Request) -> ListQuery:
     skip = q.get("skipTotal", "")
     if skip and skip not in _BOOL_TEXT:
         raise e.bad_request()
-    return ListQuery(page=_int(q.get("page"), 1), per_page=_int(q.get("perPage"), 30),
-                     sort=q.get("sort", ""), filter=q.get("filter", ""),
-                     skip_total=_BOOL_TEXT.get(skip, False), expand=q.get("expand", ""))
+    return ListQuery(
+        page=_int(q.get("page"), 1),
+        per_page=_int(q.get("perPage"), 30),
+        sort=q.get("sort", ""),
+        filter=q.get("filter", ""),
+        skip_total=_BOOL_TEXT.get(skip, False),
+        expand=q.get("expand", ""),
+    )
 
 
 async def list_records(request: Request) -> Response:
     coll = _collection(request, "Missing collection context.")
     query = list_query(request)
     auth = auth_of(request)
-    result, sql = await call(request, lambda: app_of(request).records.list(coll, query, auth))
+    result, sql = await call(
+        request, lambda: app_of(request).records.list_records(coll, query, auth)
+    )
     return respond(request, result, sql)
 
 
@@ -54,7 +73,8 @@ async def view_record(request: Request) -> Response:
     record_id = request.path_params["id"]
     expand = request.query_params.get("expand", "")
     result, sql = await call(
-        request, lambda: app_of(request).records.view(coll, record_id, auth, expand))
+        request, lambda: app_of(request).records.view(coll, record_id, auth, expand)
+    )
     return respond(request, result, sql)
 
 
@@ -67,8 +87,11 @@ async def create_record(request: Request) -> Response:
 
     def work() -> dict[str, object]:
         created = records.create(coll, body, auth)
-        return records.view(coll, str(created["id"]), None if auth is None else auth,
-                            expand) if expand else created
+        return (
+            records.view(coll, str(created["id"]), None if auth is None else auth, expand)
+            if expand
+            else created
+        )
 
     result, sql = await call(request, work)
     return respond(request, result, sql)
@@ -80,7 +103,8 @@ async def update_record(request: Request) -> Response:
     body = await read_json(request)
     record_id = request.path_params["id"]
     result, sql = await call(
-        request, lambda: app_of(request).records.update(coll, record_id, body, auth))
+        request, lambda: app_of(request).records.update(coll, record_id, body, auth)
+    )
     return respond(request, result, sql)
 
 

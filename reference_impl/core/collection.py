@@ -34,19 +34,36 @@ def collection_id(type_: str, name: str) -> str:
 
 
 def id_field() -> Field:
-    return Field("text", "id", {
-        "autogeneratePattern": "[a-z0-9]{15}", "max": 15, "min": 15, "pattern": "^[a-z0-9]+$",
-        "primaryKey": True, "required": True, "system": True,
-    })
+    return Field(
+        "text",
+        "id",
+        {
+            "autogeneratePattern": "[a-z0-9]{15}",
+            "max": 15,
+            "min": 15,
+            "pattern": "^[a-z0-9]+$",
+            "primaryKey": True,
+            "required": True,
+            "system": True,
+        },
+    )
 
 
 def auth_system_fields() -> list[Field]:
     return [
         Field("password", "password", {"hidden": True, "min": 8, "required": True, "system": True}),
-        Field("text", "tokenKey", {
-            "autogeneratePattern": "[a-zA-Z0-9]{50}", "hidden": True, "max": 60, "min": 30,
-            "required": True, "system": True,
-        }),
+        Field(
+            "text",
+            "tokenKey",
+            {
+                "autogeneratePattern": "[a-zA-Z0-9]{50}",
+                "hidden": True,
+                "max": 60,
+                "min": 30,
+                "required": True,
+                "system": True,
+            },
+        ),
         Field("email", "email", {"required": True, "system": True}),
         Field("bool", "emailVisibility", {"system": True}),
         Field("bool", "verified", {"system": True}),
@@ -115,10 +132,17 @@ class Collection:
         from reference_impl.core.fields import to_datetime
 
         return cls(
-            id=data["id"], name=data["name"], type=data["type"], system=bool(data["system"]),
-            fields=fields, indexes=list(data.get("indexes", [])), rules=rules, auth=auth,
+            id=data["id"],
+            name=data["name"],
+            type=data["type"],
+            system=bool(data["system"]),
+            fields=fields,
+            indexes=list(data.get("indexes", [])),
+            rules=rules,
+            auth=auth,
             token_secret=data.get("authTokenSecret", ""),
-            created=to_datetime(data.get("created")), updated=to_datetime(data.get("updated")),
+            created=to_datetime(data.get("created")),
+            updated=to_datetime(data.get("updated")),
         )
 
 
@@ -176,7 +200,9 @@ def from_input(
         new_fields: list[Field] = []
         raw_fields = payload["fields"]
         if not isinstance(raw_fields, list):
-            raise ValidationFailed({"fields": field_error("validation_invalid_value", "Invalid value.")})
+            raise ValidationFailed(
+                {"fields": field_error("validation_invalid_value", "Invalid value.")}
+            )
         by_name: dict[str, Field] = {}
         for item in raw_fields:
             f = field_from_input(item)
@@ -185,13 +211,16 @@ def from_input(
             by_name[f.name] = f  # a repeated name: the later definition wins (as PocketBase)
         # Given fields keep their order; a missing ``id`` goes first and missing auth system
         # fields go last (verified on PocketBase 0.40.6).
-        system = {sf.name: sf for sf in [id_field()] + (auth_system_fields() if coll.is_auth
-                                                         else [])}
+        system = {
+            sf.name: sf for sf in [id_field()] + (auth_system_fields() if coll.is_auth else [])
+        }
         for f in by_name.values():
             sf = system.pop(f.name, None)
             if sf is not None and sf.type == f.type:
-                sf.options = {**sf.options, **{k: v for k, v in f.options.items()
-                                               if k not in {"system", "primaryKey"}}}
+                sf.options = {
+                    **sf.options,
+                    **{k: v for k, v in f.options.items() if k not in {"system", "primaryKey"}},
+                }
                 f = sf
             new_fields.append(f)
         if "id" in system:
@@ -225,7 +254,12 @@ def from_input(
                     "validation_invalid_rule", f"Invalid rule. Raw error: {problem}."
                 )
     for key in _AUTH_DEFAULTS:
-        if coll.is_auth and key in payload and key not in AUTH_RULES and isinstance(payload[key], dict):
+        if (
+            coll.is_auth
+            and key in payload
+            and key not in AUTH_RULES
+            and isinstance(payload[key], dict)
+        ):
             coll.auth[key] = {**coll.auth.get(key, {}), **payload[key]}
     if errors:
         raise ValidationFailed(errors)

@@ -22,7 +22,15 @@ from reference_impl.core.jsonfmt import go_float
 from reference_impl.db.dialect import Kind
 
 FIELD_NAME_RE = re.compile(r"^\w+$")
-RESERVED_FIELD_NAMES = {"null", "true", "false", "_rowid_", "collectionId", "collectionName", "expand"}
+RESERVED_FIELD_NAMES = {
+    "null",
+    "true",
+    "false",
+    "_rowid_",
+    "collectionId",
+    "collectionName",
+    "expand",
+}
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 TEXT_DEFAULT_MAX = 5000
 
@@ -31,8 +39,14 @@ _WITH_HELP = {**_COMMON, "help": "", "required": False}
 
 # Every option key PocketBase serialises per type, with its default (keys come out sorted).
 DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
-    "text": {**_WITH_HELP, "autogeneratePattern": "", "max": 0, "min": 0, "pattern": "",
-             "primaryKey": False},
+    "text": {
+        **_WITH_HELP,
+        "autogeneratePattern": "",
+        "max": 0,
+        "min": 0,
+        "pattern": "",
+        "primaryKey": False,
+    },
     "number": {**_WITH_HELP, "max": None, "min": None, "onlyInt": False},
     "bool": {**_WITH_HELP},
     "email": {**_WITH_HELP, "exceptDomains": [], "onlyDomains": []},
@@ -42,10 +56,21 @@ DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
     "autodate": {**_COMMON, "onCreate": True, "onUpdate": False},
     "select": {**_WITH_HELP, "maxSelect": 1, "values": []},
     "json": {**_WITH_HELP, "maxSize": 0},
-    "relation": {**_WITH_HELP, "cascadeDelete": False, "collectionId": "", "maxSelect": 1,
-                 "minSelect": 0},
-    "file": {**_WITH_HELP, "maxSelect": 1, "maxSize": 0, "mimeTypes": [], "protected": False,
-             "thumbs": []},
+    "relation": {
+        **_WITH_HELP,
+        "cascadeDelete": False,
+        "collectionId": "",
+        "maxSelect": 1,
+        "minSelect": 0,
+    },
+    "file": {
+        **_WITH_HELP,
+        "maxSelect": 1,
+        "maxSize": 0,
+        "mimeTypes": [],
+        "protected": False,
+        "thumbs": [],
+    },
     "password": {**_WITH_HELP, "cost": 0, "max": 0, "min": 0, "pattern": ""},
     "geoPoint": {**_WITH_HELP},
 }
@@ -163,12 +188,16 @@ class Field:
             allowed = self.opt("values") or []
             for item in value if isinstance(value, list) else [value] if value else []:
                 if item not in allowed:
-                    return field_error("validation_invalid_value", f"Invalid value {item}.",
-                                       {"value": item})
+                    return field_error(
+                        "validation_invalid_value", f"Invalid value {item}.", {"value": item}
+                    )
             max_select = int(self.opt("maxSelect") or 1)
             if isinstance(value, list) and len(value) > max_select:
-                return field_error("validation_too_many_values",
-                                   f"Select no more than {max_select}.", {"maxSelect": max_select})
+                return field_error(
+                    "validation_too_many_values",
+                    f"Select no more than {max_select}.",
+                    {"maxSelect": max_select},
+                )
         return None
 
     def _validate_domain(self, value: str) -> dict[str, Any] | None:
@@ -179,8 +208,9 @@ class Field:
         only, excluded = self.opt("onlyDomains") or [], self.opt("exceptDomains") or []
         what = "Email" if self.type == "email" else "Url"
         if (only and domain not in only) or domain in excluded:
-            return field_error(f"validation_{what.lower()}_domain_not_allowed",
-                               f"{what} domain is not allowed.")
+            return field_error(
+                f"validation_{what.lower()}_domain_not_allowed", f"{what} domain is not allowed."
+            )
         return None
 
     def _validate_text(self, value: str) -> dict[str, Any] | None:
@@ -194,13 +224,17 @@ class Field:
         # PocketBase's password field reports the limits without params.
         params = self.type != "password"
         if minimum and length < minimum:
-            return field_error("validation_min_text_constraint",
-                               f"Must be at least {minimum} character(s).",
-                               {"min": minimum} if params else None)
+            return field_error(
+                "validation_min_text_constraint",
+                f"Must be at least {minimum} character(s).",
+                {"min": minimum} if params else None,
+            )
         if maximum and length > maximum:
-            return field_error("validation_max_text_constraint",
-                               f"Must be no more than {maximum} character(s).",
-                               {"max": maximum} if params else None)
+            return field_error(
+                "validation_max_text_constraint",
+                f"Must be no more than {maximum} character(s).",
+                {"max": maximum} if params else None,
+            )
         pattern = self.opt("pattern")
         if pattern and not re.search(pattern, value):
             return field_error("validation_invalid_format", "Invalid value format.")
@@ -208,19 +242,24 @@ class Field:
 
     def _validate_number(self, value: int | float) -> dict[str, Any] | None:
         if isinstance(value, float) and not math.isfinite(value):
-            return field_error("validation_not_a_number",
-                               "The submitted number is not properly formatted.")
+            return field_error(
+                "validation_not_a_number", "The submitted number is not properly formatted."
+            )
         if self.opt("onlyInt") and not float(value).is_integer():
             return field_error("validation_only_int_constraint", "Decimal numbers are not allowed.")
         minimum, maximum = self.opt("min"), self.opt("max")
         if minimum is not None and value < minimum:
-            return field_error("validation_min_number_constraint",
-                               f"Must be greater or equal than {go_number(minimum)}.",
-                               {"min": minimum})
+            return field_error(
+                "validation_min_number_constraint",
+                f"Must be greater or equal than {go_number(minimum)}.",
+                {"min": minimum},
+            )
         if maximum is not None and value > maximum:
-            return field_error("validation_max_number_constraint",
-                               f"Must be less or equal than {go_number(maximum)}.",
-                               {"max": maximum})
+            return field_error(
+                "validation_max_number_constraint",
+                f"Must be less or equal than {go_number(maximum)}.",
+                {"max": maximum},
+            )
         return None
 
 

@@ -13,6 +13,7 @@ parentheses. Relations, JSON paths, ``?`` operators, modifiers and functions rai
 
 from __future__ import annotations
 
+import operator
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -218,6 +219,7 @@ class BoolOp:
 
 Node = Cmp | IsEmpty | DateText | Like | BoolOp | Const
 
+_ORDERING = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _FLIP = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 _CANONICAL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}Z$")
 _NUMERIC_TEXT = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
@@ -244,7 +246,9 @@ def _resolve_group(group: Group, scope: Scope) -> Node:
     # fexpr is flat; PocketBase emits it as one SQL expression, so AND binds tighter than OR.
     ors: list[list[Node]] = [[]]
     for join, item in group.items:
-        node = _resolve_group(item, scope) if isinstance(item, Group) else _resolve_expr(item, scope)
+        node = (
+            _resolve_group(item, scope) if isinstance(item, Group) else _resolve_expr(item, scope)
+        )
         if join == "||":
             ors.append([])
         ors[-1].append(node)
@@ -260,7 +264,7 @@ def _operand(op: Operand, scope: Scope) -> Col | Val | None:
         return Val(op.value, Kind.NUMBER)
     name = op.name
     if name.startswith("@request."):
-        return _request_value(name[len("@request."):], scope)
+        return _request_value(name[len("@request.") :], scope)
     if name.startswith("@"):
         raise FilterError(f"{name} is not supported in this build")
     field = scope.fields.get(name)
@@ -286,9 +290,15 @@ def _request_value(path: str, scope: Scope) -> Val | None:
     if path == "context":
         return Val(scope.context, Kind.TEXT)
     if path.startswith("auth."):
-        key = path[len("auth."):]
-        if key not in {"id", "collectionId", "collectionName", "email", "verified",
-                       "emailVisibility"}:
+        key = path[len("auth.") :]
+        if key not in {
+            "id",
+            "collectionId",
+            "collectionName",
+            "email",
+            "verified",
+            "emailVisibility",
+        }:
             raise FilterError(f"@request.auth.{key} is not supported yet")
         if scope.auth is None:
             return None
@@ -317,6 +327,7 @@ def _resolve_expr(expr: Expr, scope: Scope) -> Node:
                 raise FilterError("comparing fields of different types is not supported yet")
             return Cmp(op, left, right)
         return _compare_column(op, left, right)
+    assert not isinstance(right, Col)
     return Const(_compare_static(op, left, right))
 
 
@@ -341,8 +352,11 @@ def _compare_column(op: str, col: Col, value: Val | None) -> Node:
         number = 1 if value.value is True else 0 if value.value is False else _as_number(value)
         if number is None:
             return Const(_number_vs_text(op))
-        matches = [b for b in (False, True) if _compare_static(op, Val(int(b), Kind.NUMBER),
-                                                              Val(number, Kind.NUMBER))]
+        matches = [
+            b
+            for b in (False, True)
+            if _compare_static(op, Val(int(b), Kind.NUMBER), Val(number, Kind.NUMBER))
+        ]
         if len(matches) != 1:
             return Const(bool(matches))
         return Cmp("=", col, Val(matches[0], Kind.BOOL))
@@ -395,15 +409,12 @@ def _compare_static(op: str, left: Val | None, right: Val | None) -> bool:
         return equal if op == "=" else not equal
     if left is None or right is None:
         return False
-    lk, rk = _static_key(left), _static_key(right)
-    if type(lk[1]) is not type(lk[1]) or lk[0] != rk[0]:
-        return {"<": lk[0] < rk[0], "<=": lk[0] <= rk[0], ">": lk[0] > rk[0],
-                ">=": lk[0] >= rk[0]}[op]
-    a, b = lk[1], rk[1]
-    return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+    # Tuples compare the storage class first (numbers before text), then the value.
+    result: bool = _ORDERING[op](_static_key(left), _static_key(right))
+    return result
 
 
-def _static_key(value: Val) -> tuple[int, Any]:
+def _static_key(value: Val) -> tuple[int, float | str]:
     """SQLite's storage-class order: numbers (0) before text (1)."""
     if value.kind in (Kind.NUMBER, Kind.BOOL):
         return (0, float(value.value))
@@ -448,8 +459,11 @@ def parse_sort(text: str, scope: Scope) -> list[SortTerm]:
         if name in (RANDOM, ROWID):
             out.append((name, descending, None, None))
             continue
-        if re.match(r"^\w+\.\w+$", name) and scope.relations and \
-                name.split(".")[0] in scope.relations:
+        if (
+            re.match(r"^\w+\.\w+$", name)
+            and scope.relations
+            and name.split(".")[0] in scope.relations
+        ):
             rel, column = name.split(".")
             table, target_fields = scope.relations[rel]
             target = target_fields.get(column)

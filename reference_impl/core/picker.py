@@ -33,7 +33,9 @@ def parse_fields(text: str) -> dict[str, Any]:
 
 def _split_top_level(text: str) -> list[str]:
     """Split on commas outside parentheses (``title:excerpt(3,true)`` stays whole)."""
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for char in text:
         if char == "," and depth == 0:
             parts.append("".join(current))

@@ -50,7 +50,9 @@ def uuid7() -> str:
     """RFC 9562 UUIDv7: 48-bit ms timestamp, then random bits (time-ordered ids)."""
     ms = int(datetime.now(UTC).timestamp() * 1000)
     rand = secrets.randbits(74)
-    value = (ms << 80) | (0x7 << 76) | ((rand >> 62) << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
+    value = (
+        (ms << 80) | (0x7 << 76) | ((rand >> 62) << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
+    )
     return str(uuid.UUID(int=value))
 
 
@@ -65,8 +67,13 @@ class ListQuery:
 
 
 class RecordService:
-    def __init__(self, store: CollectionStore, *, id_mode: str = "pocketbase",
-                 clock: Callable[[], datetime] | None = None):
+    def __init__(
+        self,
+        store: CollectionStore,
+        *,
+        id_mode: str = "pocketbase",
+        clock: Callable[[], datetime] | None = None,
+    ):
         self.store = store
         self.engine = store.engine
         self.dialect = store.engine.dialect
@@ -84,9 +91,12 @@ class RecordService:
             listable = target is not None and (is_super or target.rule("listRule") == "")
             if target is not None and listable and not f.multiple:
                 relations[f.name] = (target.name, {t.name: t for t in target.fields})
-        return Scope(fields={f.name: f for f in coll.fields},
-                     auth=auth.rule_values() if auth else None,
-                     allow_hidden=rules or is_super, relations=relations)
+        return Scope(
+            fields={f.name: f for f in coll.fields},
+            auth=auth.rule_values() if auth else None,
+            allow_hidden=rules or is_super,
+            relations=relations,
+        )
 
     def _rule_nodes(self, coll: Collection, rule: str, auth: AuthContext | None) -> list[Node]:
         """The rule as WHERE conditions; raises 403 for a superuser-only (null) rule."""
@@ -106,18 +116,41 @@ class RecordService:
         return list(coll.fields)
 
     # -- reading -------------------------------------------------------------------------
-    def _fetch(self, tx: Tx, coll: Collection, where: list[Node], sort: Sequence[Any] = (),
-               limit: int | None = None, offset: int = 0, lock: bool = False
-               ) -> list[dict[str, Any]]:
+    def _fetch(
+        self,
+        tx: Tx,
+        coll: Collection,
+        where: list[Node],
+        sort: Sequence[Any] = (),
+        limit: int | None = None,
+        offset: int = 0,
+        lock: bool = False,
+    ) -> list[dict[str, Any]]:
         fields = self._columns(coll)
-        sql, params = select_sql(self.dialect, coll.name, [f.name for f in fields], where, sort,
-                                 limit=limit, offset=offset, lock=lock)
+        sql, params = select_sql(
+            self.dialect,
+            coll.name,
+            [f.name for f in fields],
+            where,
+            sort,
+            limit=limit,
+            offset=offset,
+            lock=lock,
+        )
         rows = tx.fetchall(sql, params)
-        return [{f.name: self.dialect.from_db(f.kind, raw) for f, raw in zip(fields, row, strict=True)}
-                for row in rows]
+        return [
+            {f.name: self.dialect.from_db(f.kind, raw) for f, raw in zip(fields, row, strict=True)}
+            for row in rows
+        ]
 
-    def _by_id(self, tx: Tx, coll: Collection, record_id: str,
-               extra: list[Node] | None = None, lock: bool = False) -> dict[str, Any] | None:
+    def _by_id(
+        self,
+        tx: Tx,
+        coll: Collection,
+        record_id: str,
+        extra: list[Node] | None = None,
+        lock: bool = False,
+    ) -> dict[str, Any] | None:
         from reference_impl.core.filter import Cmp, Col, Val
 
         where: list[Node] = [Cmp("=", Col("id", Kind.TEXT), Val(record_id, Kind.TEXT))]
@@ -133,11 +166,14 @@ class RecordService:
         from reference_impl.core.filter import Cmp, Col, Val
 
         with self.engine.transaction() as tx:
-            rows = self._fetch(tx, coll, [Cmp("=", Col("email", Kind.TEXT), Val(email, Kind.TEXT))],
-                               limit=1)
+            rows = self._fetch(
+                tx, coll, [Cmp("=", Col("email", Kind.TEXT), Val(email, Kind.TEXT))], limit=1
+            )
         return rows[0] if rows else None
 
-    def list(self, coll: Collection, query: ListQuery, auth: AuthContext | None) -> dict[str, Any]:
+    def list_records(
+        self, coll: Collection, query: ListQuery, auth: AuthContext | None
+    ) -> dict[str, Any]:
         is_super = auth is not None and auth.is_superuser
         where = self._rule_nodes(coll, "listRule", auth)
         for text in (query.filter, query.sort):
@@ -162,8 +198,9 @@ class RecordService:
         per_page = query.per_page if query.per_page > 0 else 30
         per_page = min(per_page, 1000)
         with self.engine.transaction() as tx:
-            records = self._fetch(tx, coll, where, sort, limit=per_page,
-                                  offset=(page - 1) * per_page)
+            records = self._fetch(
+                tx, coll, where, sort, limit=per_page, offset=(page - 1) * per_page
+            )
             if query.skip_total:
                 total, pages = -1, -1
             else:
@@ -174,11 +211,17 @@ class RecordService:
             items = [self.export(coll, r, auth) for r in records]
             if query.expand:
                 self._expand(tx, coll, records, items, query.expand, auth, 1)
-        return {"items": items, "page": page, "perPage": per_page, "totalItems": total,
-                "totalPages": pages}
+        return {
+            "items": items,
+            "page": page,
+            "perPage": per_page,
+            "totalItems": total,
+            "totalPages": pages,
+        }
 
-    def view(self, coll: Collection, record_id: str, auth: AuthContext | None,
-             expand: str = "") -> dict[str, Any]:
+    def view(
+        self, coll: Collection, record_id: str, auth: AuthContext | None, expand: str = ""
+    ) -> dict[str, Any]:
         rule = self._rule_nodes(coll, "viewRule", auth)
         with self.engine.transaction() as tx:
             record = self._by_id(tx, coll, record_id, rule)
@@ -190,8 +233,9 @@ class RecordService:
         return out
 
     # -- output --------------------------------------------------------------------------
-    def export(self, coll: Collection, record: dict[str, Any], auth: AuthContext | None
-               ) -> dict[str, Any]:
+    def export(
+        self, coll: Collection, record: dict[str, Any], auth: AuthContext | None
+    ) -> dict[str, Any]:
         is_super = auth is not None and auth.is_superuser
         out: dict[str, Any] = {"collectionId": coll.id, "collectionName": coll.name}
         for f in coll.fields:
@@ -218,9 +262,16 @@ class RecordService:
                 del out["email"]
         return dict(sorted(out.items()))
 
-    def _expand(self, tx: Tx, coll: Collection, records: list[dict[str, Any]],
-                outputs: list[dict[str, Any]], spec: str, auth: AuthContext | None,
-                depth: int) -> None:
+    def _expand(
+        self,
+        tx: Tx,
+        coll: Collection,
+        records: list[dict[str, Any]],
+        outputs: list[dict[str, Any]],
+        spec: str,
+        auth: AuthContext | None,
+        depth: int,
+    ) -> None:
         """Attach ``expand`` for each relation path (``rel``, ``rel.nested``, back-relations
         ``<coll>_via_<field>``), fetching targets under their viewRule. A path that cannot be
         expanded (unknown, or denied by the rule) is silently left out, as in PocketBase."""
@@ -246,8 +297,15 @@ class RecordService:
             all_related = {r["id"]: r for rows in related_by_owner.values() for r in rows}
             exported = {rid: self.export(target, r, auth) for rid, r in all_related.items()}
             if nested and all_related:
-                self._expand(tx, target, list(all_related.values()), list(exported.values()),
-                             ",".join(nested), auth, depth + 1)
+                self._expand(
+                    tx,
+                    target,
+                    list(all_related.values()),
+                    list(exported.values()),
+                    ",".join(nested),
+                    auth,
+                    depth + 1,
+                )
             f = coll.get_field(name)
             single = via is None and f is not None and not f.multiple
             for r, out in zip(records, outputs, strict=True):
@@ -261,8 +319,9 @@ class RecordService:
                 out.clear()
                 out.update(items)
 
-    def _expand_target(self, coll: Collection, name: str, auth: AuthContext | None
-                       ) -> tuple[Collection, list[Node], Field | None] | None:
+    def _expand_target(
+        self, coll: Collection, name: str, auth: AuthContext | None
+    ) -> tuple[Collection, list[Node], Field | None] | None:
         f = coll.get_field(name)
         via: Field | None = None
         if f is not None and f.type == "relation":
@@ -283,34 +342,51 @@ class RecordService:
             return None
         return target, rule, via
 
-    def _forward(self, tx: Tx, coll: Collection, name: str, target: Collection,
-                 rule: list[Node], records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    def _forward(
+        self,
+        tx: Tx,
+        coll: Collection,
+        name: str,
+        target: Collection,
+        rule: list[Node],
+        records: list[dict[str, Any]],
+    ) -> dict[str, list[dict[str, Any]]]:
         from reference_impl.core.filter import BoolOp, Cmp, Col, Val
 
-        wanted = {r["id"]: (r[name] if isinstance(r[name], list) else [r[name]] if r[name] else [])
-                  for r in records}
+        wanted = {
+            r["id"]: (r[name] if isinstance(r[name], list) else [r[name]] if r[name] else [])
+            for r in records
+        }
         ids = list(dict.fromkeys(i for ids in wanted.values() for i in ids))
         if not ids:
             return {}
-        id_nodes: list[Node] = [BoolOp("OR", tuple(
-            Cmp("=", Col("id", Kind.TEXT), Val(i, Kind.TEXT)) for i in ids))]
+        id_nodes: list[Node] = [
+            BoolOp("OR", tuple(Cmp("=", Col("id", Kind.TEXT), Val(i, Kind.TEXT)) for i in ids))
+        ]
         found = {r["id"]: r for r in self._fetch(tx, target, id_nodes + rule)}
         return {owner: [found[i] for i in ids if i in found] for owner, ids in wanted.items()}
 
-    def _backward(self, tx: Tx, target: Collection, via: Field, rule: list[Node],
-                  records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    def _backward(
+        self,
+        tx: Tx,
+        target: Collection,
+        via: Field,
+        rule: list[Node],
+        records: list[dict[str, Any]],
+    ) -> dict[str, list[dict[str, Any]]]:
         owners = {r["id"] for r in records}
         out: dict[str, list[dict[str, Any]]] = {}
         for row in self._fetch(tx, target, list(rule)):
             value = row[via.name]
-            for owner in (value if isinstance(value, list) else [value]):
+            for owner in value if isinstance(value, list) else [value]:
                 if owner in owners:
                     out.setdefault(owner, []).append(row)
         return out
 
     # -- writing -------------------------------------------------------------------------
-    def create(self, coll: Collection, body: dict[str, Any], auth: AuthContext | None
-               ) -> dict[str, Any]:
+    def create(
+        self, coll: Collection, body: dict[str, Any], auth: AuthContext | None
+    ) -> dict[str, Any]:
         is_super = auth is not None and auth.is_superuser
         rule_text = coll.rule("createRule")
         if rule_text is None and not is_super:
@@ -318,8 +394,9 @@ class RecordService:
         record = {f.name: f.zero() for f in coll.fields}
         raw_id = body.get("id")
         errors: dict[str, Any] = {}
-        record_id = "" if raw_id in (None, "") else (raw_id if isinstance(raw_id, str) else
-                                                     str(raw_id))
+        record_id = (
+            "" if raw_id in (None, "") else (raw_id if isinstance(raw_id, str) else str(raw_id))
+        )
         if record_id:
             problem = self._validate_id(coll, record_id)
             if problem:
@@ -335,8 +412,11 @@ class RecordService:
         self._validate(coll, record, errors, creating=True)
         if errors:
             raise ValidationFailed(errors).to_api("Failed to create record.")
-        rule = [] if is_super or not (rule_text or "").strip() else self._rule_nodes(
-            coll, "createRule", auth)
+        rule = (
+            []
+            if is_super or not (rule_text or "").strip()
+            else self._rule_nodes(coll, "createRule", auth)
+        )
 
         def work(tx: Tx) -> dict[str, Any]:
             self._check_relations(tx, coll, record)
@@ -355,8 +435,9 @@ class RecordService:
         stored = run_in_transaction(self.engine, work, write=True)
         return self.export(coll, stored, auth)
 
-    def update(self, coll: Collection, record_id: str, body: dict[str, Any],
-               auth: AuthContext | None) -> dict[str, Any]:
+    def update(
+        self, coll: Collection, record_id: str, body: dict[str, Any], auth: AuthContext | None
+    ) -> dict[str, Any]:
         rule = self._rule_nodes(coll, "updateRule", auth)
 
         def work(tx: Tx) -> dict[str, Any]:
@@ -366,8 +447,9 @@ class RecordService:
                 raise e.not_found()
             errors: dict[str, Any] = {}
             if "id" in body and body["id"] != record_id:
-                errors["id"] = field_error("validation_pk_change",
-                                           "The record primary key cannot be changed.")
+                errors["id"] = field_error(
+                    "validation_pk_change", "The record primary key cannot be changed."
+                )
             self._apply_body(coll, record, body, errors, auth, creating=False)
             now = self.clock()
             for f in coll.fields:
@@ -414,8 +496,16 @@ class RecordService:
         assert id_field is not None
         return id_field.validate(record_id) if record_id else None
 
-    def _apply_body(self, coll: Collection, record: dict[str, Any], body: dict[str, Any],
-                    errors: dict[str, Any], auth: AuthContext | None, *, creating: bool) -> None:
+    def _apply_body(
+        self,
+        coll: Collection,
+        record: dict[str, Any],
+        body: dict[str, Any],
+        errors: dict[str, Any],
+        auth: AuthContext | None,
+        *,
+        creating: bool,
+    ) -> None:
         is_super = auth is not None and auth.is_superuser
         plain: list[tuple[Field, Any]] = []
         modifiers: list[tuple[Field, str, Any]] = []
@@ -447,8 +537,15 @@ class RecordService:
         if coll.is_auth:
             self._apply_auth_fields(coll, record, body, errors, creating=creating)
 
-    def _apply_auth_fields(self, coll: Collection, record: dict[str, Any], body: dict[str, Any],
-                           errors: dict[str, Any], *, creating: bool) -> None:
+    def _apply_auth_fields(
+        self,
+        coll: Collection,
+        record: dict[str, Any],
+        body: dict[str, Any],
+        errors: dict[str, Any],
+        *,
+        creating: bool,
+    ) -> None:
         password = record.get("password")
         if isinstance(password, tuple):
             plain = password[1]
@@ -461,8 +558,9 @@ class RecordService:
             if creating and not confirm:
                 errors["passwordConfirm"] = e.REQUIRED
             elif confirm != plain:
-                errors["passwordConfirm"] = field_error("validation_values_mismatch",
-                                                        "Values don't match.")
+                errors["passwordConfirm"] = field_error(
+                    "validation_values_mismatch", "Values don't match."
+                )
             record["password"] = hash_password(plain) if plain and not problem else ""
             record["tokenKey"] = new_token_key()
         elif creating:
@@ -471,8 +569,9 @@ class RecordService:
         if creating and not record.get("tokenKey"):
             record["tokenKey"] = new_token_key()
 
-    def _validate(self, coll: Collection, record: dict[str, Any], errors: dict[str, Any], *,
-                  creating: bool) -> None:
+    def _validate(
+        self, coll: Collection, record: dict[str, Any], errors: dict[str, Any], *, creating: bool
+    ) -> None:
         for f in coll.fields:
             if f.name in errors or f.name == "id" or f.type == "password":
                 continue
@@ -497,7 +596,8 @@ class RecordService:
             if not set(ids) <= found:
                 errors[f.name] = field_error(
                     "validation_missing_rel_records",
-                    "Failed to find all relation records with the provided ids.")
+                    "Failed to find all relation records with the provided ids.",
+                )
         if errors:
             raise ValidationFailed(errors).to_api("Failed to create record.")
 
@@ -510,13 +610,19 @@ class RecordService:
                 if f.type != "relation" or f.opt("collectionId") != coll.id:
                     continue
                 if f.multiple:
-                    cond: Node = Like(Col(f.name, Kind.TEXT), f"%\"{record_id}\"%", False)
-                    rows = self._fetch(tx, other, [cond]) if False else \
-                        [r for r in self._fetch(tx, other, []) if record_id in (r[f.name] or [])]
+                    cond: Node = Like(Col(f.name, Kind.TEXT), f'%"{record_id}"%', False)
+                    rows = (
+                        self._fetch(tx, other, [cond])
+                        if False
+                        else [
+                            r for r in self._fetch(tx, other, []) if record_id in (r[f.name] or [])
+                        ]
+                    )
                     del cond
                 else:
-                    rows = self._fetch(tx, other, [Cmp("=", Col(f.name, Kind.TEXT),
-                                                       Val(record_id, Kind.TEXT))])
+                    rows = self._fetch(
+                        tx, other, [Cmp("=", Col(f.name, Kind.TEXT), Val(record_id, Kind.TEXT))]
+                    )
                 for row in rows:
                     if row["id"] == record_id and other.id == coll.id:
                         continue
@@ -525,8 +631,9 @@ class RecordService:
                         sql, params = delete_sql(self.dialect, other.name, row["id"])
                     else:
                         new = [i for i in row[f.name] if i != record_id] if f.multiple else ""
-                        sql, params = update_sql(self.dialect, other.name, row["id"],
-                                                 [(f.name, f.kind, new)])
+                        sql, params = update_sql(
+                            self.dialect, other.name, row["id"], [(f.name, f.kind, new)]
+                        )
                     tx.execute(sql, params)
 
     def _unique_error(self, coll: Collection, exc: dberr.UniqueViolation, message: str) -> ApiError:

@@ -25,7 +25,7 @@ from reference_impl.core.collection import (
 from reference_impl.core.errors import ValidationFailed, field_error
 from reference_impl.core.fields import Field
 from reference_impl.core.filter import FilterError, Scope, compile_filter, parse_sort
-from reference_impl.db.dialect import Kind
+from reference_impl.db.dialect import Dialect, Kind
 from reference_impl.db.engine import Engine, Tx, run_in_transaction
 from reference_impl.db.render import (
     count_sql,
@@ -39,18 +39,34 @@ from reference_impl.db.render import (
 SYSTEM_TABLE = "_collections"
 # Columns of the system table besides ``id``: what the collections list can filter and sort
 # on, plus the full definition as JSON.
-SYSTEM_COLUMNS = [("name", Kind.TEXT), ("type", Kind.TEXT), ("system", Kind.BOOL),
-                  ("created", Kind.DATETIME_MS), ("updated", Kind.DATETIME_MS),
-                  ("data", Kind.JSON)]
-SYSTEM_FIELDS = {name: Field({Kind.TEXT: "text", Kind.BOOL: "bool",
-                              Kind.DATETIME_MS: "date", Kind.JSON: "json"}[kind], name)
-                 for name, kind in [("id", Kind.TEXT), *SYSTEM_COLUMNS]}
+SYSTEM_COLUMNS = [
+    ("name", Kind.TEXT),
+    ("type", Kind.TEXT),
+    ("system", Kind.BOOL),
+    ("created", Kind.DATETIME_MS),
+    ("updated", Kind.DATETIME_MS),
+    ("data", Kind.JSON),
+]
+SYSTEM_FIELDS = {
+    name: Field(
+        {Kind.TEXT: "text", Kind.BOOL: "bool", Kind.DATETIME_MS: "date", Kind.JSON: "json"}[kind],
+        name,
+    )
+    for name, kind in [("id", Kind.TEXT), *SYSTEM_COLUMNS]
+}
 
 
 def _row(coll: Collection) -> list[tuple[str, Kind, Any]]:
-    return [("name", Kind.TEXT, coll.name), ("type", Kind.TEXT, coll.type),
-            ("system", Kind.BOOL, coll.system), ("created", Kind.DATETIME_MS, coll.created),
-            ("updated", Kind.DATETIME_MS, coll.updated), ("data", Kind.JSON, coll.to_storage())]
+    return [
+        ("name", Kind.TEXT, coll.name),
+        ("type", Kind.TEXT, coll.type),
+        ("system", Kind.BOOL, coll.system),
+        ("created", Kind.DATETIME_MS, coll.created),
+        ("updated", Kind.DATETIME_MS, coll.updated),
+        ("data", Kind.JSON, coll.to_storage()),
+    ]
+
+
 _SIMPLE_INDEX = re.compile(
     r"^CREATE\s+(UNIQUE\s+)?INDEX\s+`?(\w+)`?\s+ON\s+`?(\w+)`?\s*\(([^)]*)\)\s*"
     r"(?:WHERE\s+`?(\w+)`?\s*!=\s*''\s*)?$",
@@ -109,8 +125,9 @@ class CollectionStore:
 
     # -- changes -------------------------------------------------------------------------
     def create(self, payload: Any) -> Collection:
-        coll = coll_mod.from_input(payload, existing=None, validate_rule=validate_rule,
-                                   now=self.clock())
+        coll = coll_mod.from_input(
+            payload, existing=None, validate_rule=validate_rule, now=self.clock()
+        )
         self._check_name_free(coll, creating=True)
         self._check_relations(coll)
         run_in_transaction(self.engine, lambda tx: self._create_in_tx(tx, coll), write=True)
@@ -118,8 +135,9 @@ class CollectionStore:
         return coll
 
     def update(self, existing: Collection, payload: Any) -> Collection:
-        coll = coll_mod.from_input(payload, existing=existing, validate_rule=validate_rule,
-                                   now=self.clock())
+        coll = coll_mod.from_input(
+            payload, existing=existing, validate_rule=validate_rule, now=self.clock()
+        )
         self._check_name_free(coll, creating=False)
         self._check_relations(coll)
 
@@ -134,8 +152,9 @@ class CollectionStore:
         self._remember(coll)
         return coll
 
-    def query(self, filter_text: str, sort_text: str, *, limit: int, offset: int,
-              count: bool) -> tuple[list[Collection], int]:
+    def query(
+        self, filter_text: str, sort_text: str, *, limit: int, offset: int, count: bool
+    ) -> tuple[list[Collection], int]:
         """The collections list: filter and sort on the system table's columns (through the
         same compiler as records), then map the ids back to the schema in memory."""
         dialect = self.engine.dialect
@@ -143,8 +162,9 @@ class CollectionStore:
         where = [compile_filter(filter_text, scope)] if filter_text.strip() else []
         sort = parse_sort(sort_text, scope)
         with self.engine.transaction() as tx:
-            sql, params = select_sql(dialect, SYSTEM_TABLE, ["id"], where, sort, limit=limit,
-                                     offset=offset)
+            sql, params = select_sql(
+                dialect, SYSTEM_TABLE, ["id"], where, sort, limit=limit, offset=offset
+            )
             ids = [row[0] for row in tx.fetchall(sql, params)]
             total = -1
             if count:
@@ -157,8 +177,12 @@ class CollectionStore:
 
     def referenced_by(self, coll: Collection) -> list[str]:
         """Names of other collections with a relation field pointing at ``coll``."""
-        return [other.name for other in self.all() if other.id != coll.id and any(
-            f.type == "relation" and f.opt("collectionId") == coll.id for f in other.fields)]
+        return [
+            other.name
+            for other in self.all()
+            if other.id != coll.id
+            and any(f.type == "relation" and f.opt("collectionId") == coll.id for f in other.fields)
+        ]
 
     def truncate(self, coll: Collection) -> None:
         dialect = self.engine.dialect
@@ -192,12 +216,18 @@ class CollectionStore:
         other = self.find(coll.name)
         taken = other is not None and (creating or other.id != coll.id)
         if taken or coll.name.lower() == SYSTEM_TABLE:
-            raise ValidationFailed({"name": field_error(
-                "validation_collection_name_exists",
-                "Collection name must be unique (case insensitive).")})
+            raise ValidationFailed(
+                {
+                    "name": field_error(
+                        "validation_collection_name_exists",
+                        "Collection name must be unique (case insensitive).",
+                    )
+                }
+            )
         if creating and self.find(coll.id) is not None:
-            raise ValidationFailed({"id": field_error("validation_not_unique",
-                                                      "Value must be unique.")})
+            raise ValidationFailed(
+                {"id": field_error("validation_not_unique", "Value must be unique.")}
+            )
 
     def _check_relations(self, coll: Collection) -> None:
         errors: dict[str, Any] = {}
@@ -205,9 +235,12 @@ class CollectionStore:
             if f.type == "relation":
                 target = f.opt("collectionId")
                 if not target or (self.find(target) is None and target != coll.id):
-                    errors[str(index)] = {"collectionId": field_error(
-                        "validation_field_relation_missing_collection",
-                        "The relation collection doesn't exist.")}
+                    errors[str(index)] = {
+                        "collectionId": field_error(
+                            "validation_field_relation_missing_collection",
+                            "The relation collection doesn't exist.",
+                        )
+                    }
         if errors:
             raise ValidationFailed({"fields": errors})
 
@@ -249,7 +282,7 @@ class CollectionStore:
                     tx.execute(statement)
 
 
-def _change_kind(dialect: Any, table: str, new: Field, old: Field) -> list[str]:
+def _change_kind(dialect: Dialect, table: str, new: Field, old: Field) -> list[str]:
     statements: list[str] = dialect.change_column_kind(table, new.name, old.kind, new.kind)
     if statements:
         return statements
@@ -257,7 +290,7 @@ def _change_kind(dialect: Any, table: str, new: Field, old: Field) -> list[str]:
     return dialect.drop_column(table, new.name) + dialect.add_column(table, new.name, new.kind)
 
 
-def _index_statements(dialect: Any, coll: Collection) -> list[str]:
+def _index_statements(dialect: Dialect, coll: Collection) -> list[str]:
     """Indexes PocketBase stores as SQLite DDL strings, for the simple shapes we can map."""
     statements = []
     for raw in coll.indexes:
@@ -266,8 +299,10 @@ def _index_statements(dialect: Any, coll: Collection) -> list[str]:
             continue
         unique, name, _table, cols, where_col = match.groups()
         columns = ", ".join(dialect.quote(c.strip(" `")) for c in cols.split(","))
-        text = (f"CREATE {'UNIQUE ' if unique else ''}INDEX {dialect.quote(name)} "
-                f"ON {dialect.quote(coll.name)} ({columns})")
+        text = (
+            f"CREATE {'UNIQUE ' if unique else ''}INDEX {dialect.quote(name)} "
+            f"ON {dialect.quote(coll.name)} ({columns})"
+        )
         if where_col:
             text += f" WHERE {dialect.quote(where_col)} != ''"
         statements.append(text)
@@ -275,9 +310,11 @@ def _index_statements(dialect: Any, coll: Collection) -> list[str]:
 
 
 def validate_rule(coll: Collection, text: str) -> str | None:
-    scope = Scope(fields={f.name: f for f in coll.fields},
-                  auth={"id": "x", "collectionId": "x", "collectionName": "x", "email": "x"},
-                  allow_hidden=True)
+    scope = Scope(
+        fields={f.name: f for f in coll.fields},
+        auth={"id": "x", "collectionId": "x", "collectionName": "x", "email": "x"},
+        allow_hidden=True,
+    )
     try:
         compile_filter(text, scope)
     except FilterError as exc:
@@ -290,13 +327,23 @@ def _superusers_collection(now: datetime) -> Collection:
     for f in fields:
         if f.name == "verified":
             pass
-    fields += [Field("autodate", "created", {"onCreate": True, "onUpdate": False}),
-               Field("autodate", "updated", {"onCreate": True, "onUpdate": True})]
+    fields += [
+        Field("autodate", "created", {"onCreate": True, "onUpdate": False}),
+        Field("autodate", "updated", {"onCreate": True, "onUpdate": True}),
+    ]
     cid = coll_mod.collection_id("auth", SUPERUSERS)
-    coll = Collection(id=cid, name=SUPERUSERS, type="auth", system=True, fields=fields,
-                      indexes=default_auth_indexes(cid, SUPERUSERS),
-                      rules={r: None for r in coll_mod.RULES + coll_mod.AUTH_RULES},
-                      auth=new_auth_options(superusers=True), created=now, updated=now)
+    coll = Collection(
+        id=cid,
+        name=SUPERUSERS,
+        type="auth",
+        system=True,
+        fields=fields,
+        indexes=default_auth_indexes(cid, SUPERUSERS),
+        rules={r: None for r in coll_mod.RULES + coll_mod.AUTH_RULES},
+        auth=new_auth_options(superusers=True),
+        created=now,
+        updated=now,
+    )
     coll.rules["authRule"] = ""
     import secrets
 
@@ -308,23 +355,55 @@ def _users_collection(now: datetime) -> Collection:
     import secrets
 
     owner = "id = @request.auth.id"
-    fields = [coll_mod.id_field(), *coll_mod.auth_system_fields(),
-              Field("text", "name", {"max": 255}),
-              Field("file", "avatar", {"maxSelect": 1, "mimeTypes": [
-                  "image/jpeg", "image/png", "image/svg+xml", "image/gif", "image/webp"]}),
-              Field("autodate", "created", {"onCreate": True, "onUpdate": False}),
-              Field("autodate", "updated", {"onCreate": True, "onUpdate": True})]
+    fields = [
+        coll_mod.id_field(),
+        *coll_mod.auth_system_fields(),
+        Field("text", "name", {"max": 255}),
+        Field(
+            "file",
+            "avatar",
+            {
+                "maxSelect": 1,
+                "mimeTypes": [
+                    "image/jpeg",
+                    "image/png",
+                    "image/svg+xml",
+                    "image/gif",
+                    "image/webp",
+                ],
+            },
+        ),
+        Field("autodate", "created", {"onCreate": True, "onUpdate": False}),
+        Field("autodate", "updated", {"onCreate": True, "onUpdate": True}),
+    ]
     return Collection(
-        id=USERS_ID, name="users", type="auth", fields=fields,
+        id=USERS_ID,
+        name="users",
+        type="auth",
+        fields=fields,
         indexes=default_auth_indexes(USERS_ID, "users"),
-        rules={"listRule": owner, "viewRule": owner, "createRule": "", "updateRule": owner,
-               "deleteRule": owner, "authRule": "", "manageRule": None},
-        auth=_users_auth_options(), token_secret=secrets.token_urlsafe(36), created=now,
-        updated=now)
+        rules={
+            "listRule": owner,
+            "viewRule": owner,
+            "createRule": "",
+            "updateRule": owner,
+            "deleteRule": owner,
+            "authRule": "",
+            "manageRule": None,
+        },
+        auth=_users_auth_options(),
+        token_secret=secrets.token_urlsafe(36),
+        created=now,
+        updated=now,
+    )
 
 
 def _users_auth_options() -> dict[str, Any]:
     auth = new_auth_options()
-    auth["oauth2"]["mappedFields"] = {"id": "", "name": "name", "username": "",
-                                      "avatarURL": "avatar"}
+    auth["oauth2"]["mappedFields"] = {
+        "id": "",
+        "name": "name",
+        "username": "",
+        "avatarURL": "avatar",
+    }
     return auth

@@ -42,7 +42,8 @@ def _printable(value: Any) -> Any:
 
 
 class Tx(Protocol):
-    dialect: Dialect
+    @property
+    def dialect(self) -> Dialect: ...
 
     def execute(self, sql: str, params: Params | None = None) -> int:
         """Run one statement; returns the number of rows it changed."""
@@ -56,9 +57,16 @@ class Tx(Protocol):
 
 
 class Engine(Protocol):
-    name: str
-    dialect: Dialect
-    INLINE: bool  # calls are local and short: callers may run them on an event loop
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    @property
+    def INLINE(self) -> bool:
+        """Calls are local and short: callers may run them on an event loop."""
+        ...
 
     def transaction(self, *, write: bool = False) -> AbstractContextManager[Tx]: ...
 

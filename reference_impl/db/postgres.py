@@ -61,21 +61,27 @@ class PostgresDialect(Dialect):
 
     def json_order_terms(self, expr: str, descending: bool) -> list[str]:
         kind = f"jsonb_typeof({expr})"
-        storage_class = (f"CASE WHEN {expr} IS NULL OR {kind} = 'null' THEN NULL "
-                         f"WHEN {kind} IN ('number', 'boolean') THEN 0 ELSE 1 END")
-        number = (f"CASE WHEN {kind} = 'number' THEN ({expr} #>> '{{}}')::numeric "
-                  f"WHEN {kind} = 'boolean' THEN CASE WHEN {expr} = 'true'::jsonb THEN 1 "
-                  "ELSE 0 END END")
-        text = (f"CASE WHEN {kind} = 'string' THEN {expr} #>> '{{}}' "
-                f"WHEN {kind} IN ('object', 'array') THEN {expr}::text END")
-        return [self.order_term(storage_class, descending), self.order_term(number, descending),
-                self.order_term(f'({text}) COLLATE "C"', descending)]
+        storage_class = (
+            f"CASE WHEN {expr} IS NULL OR {kind} = 'null' THEN NULL "
+            f"WHEN {kind} IN ('number', 'boolean') THEN 0 ELSE 1 END"
+        )
+        number = (
+            f"CASE WHEN {kind} = 'number' THEN ({expr} #>> '{{}}')::numeric "
+            f"WHEN {kind} = 'boolean' THEN CASE WHEN {expr} = 'true'::jsonb THEN 1 "
+            "ELSE 0 END END"
+        )
+        text = (
+            f"CASE WHEN {kind} = 'string' THEN {expr} #>> '{{}}' "
+            f"WHEN {kind} IN ('object', 'array') THEN {expr}::text END"
+        )
+        return [
+            self.order_term(storage_class, descending),
+            self.order_term(number, descending),
+            self.order_term(f'({text}) COLLATE "C"', descending),
+        ]
 
     def datetime_text(self, expr: str) -> str:
-        return (
-            f"coalesce(to_char({expr} AT TIME ZONE 'UTC', "
-            "'YYYY-MM-DD HH24:MI:SS.MS\"Z\"'), '')"
-        )
+        return f"coalesce(to_char({expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS\"Z\"'), '')"
 
     def text_of(self, expr: str, kind: Kind) -> str:
         if kind is Kind.BOOL:
@@ -215,7 +221,7 @@ class _PostgresTx:
     def execute(self, sql: str, params: Params | None = None) -> int:
         capture(sql, params)
         try:
-            cur = self._conn.execute(sql, params)  # type: ignore[arg-type]
+            cur = self._conn.execute(sql, params)
         except psycopg.Error as exc:
             raise translate(exc) from exc
         return max(cur.rowcount, 0)
@@ -223,14 +229,14 @@ class _PostgresTx:
     def fetchall(self, sql: str, params: Params | None = None) -> list[Row]:
         capture(sql, params)
         try:
-            return self._conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+            return self._conn.execute(sql, params).fetchall()
         except psycopg.Error as exc:
             raise translate(exc) from exc
 
     def fetchone(self, sql: str, params: Params | None = None) -> Row | None:
         capture(sql, params)
         try:
-            return self._conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
+            return self._conn.execute(sql, params).fetchone()
         except psycopg.Error as exc:
             raise translate(exc) from exc
 
@@ -238,7 +244,7 @@ class _PostgresTx:
         capture(sql, rows[0] if rows else None)
         try:
             with self._conn.cursor() as cur:
-                cur.executemany(sql, rows)  # type: ignore[arg-type]
+                cur.executemany(sql, rows)
         except psycopg.Error as exc:
             raise translate(exc) from exc
 

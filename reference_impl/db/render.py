@@ -13,7 +13,6 @@ from typing import Any
 from reference_impl.core.filter import (
     RANDOM,
     ROWID,
-    SortTerm,
     BoolOp,
     Cmp,
     Col,
@@ -22,6 +21,7 @@ from reference_impl.core.filter import (
     IsEmpty,
     Like,
     Node,
+    SortTerm,
     Val,
 )
 from reference_impl.db.dialect import Dialect, Kind
@@ -97,16 +97,19 @@ def select_sql(
         if join is not None and join.relation not in joined:
             joined.add(join.relation)
             alias = q(f"__rel_{join.relation}")
-            text += (f" LEFT JOIN {q(join.table)} AS {alias} "
-                     f"ON {alias}.{q('id')} = {sql.col(join.relation)}")
+            text += (
+                f" LEFT JOIN {q(join.table)} AS {alias} "
+                f"ON {alias}.{q('id')} = {sql.col(join.relation)}"
+            )
     conditions = [sql.node(node) for node in where]
     if conditions:
         text += " WHERE " + " AND ".join(f"({c})" for c in conditions)
     terms = []
     for name, descending, _kind, join in sort:
         if join is not None:
-            terms.append(dialect.order_term(f"{q('__rel_' + join.relation)}.{q(join.column)}",
-                                            descending))
+            terms.append(
+                dialect.order_term(f"{q('__rel_' + join.relation)}.{q(join.column)}", descending)
+            )
         elif name == RANDOM:
             terms.append(dialect.random_function())
         elif name == ROWID:
@@ -151,9 +154,14 @@ def update_sql(
     dialect: Dialect, table: str, record_id: str, values: Sequence[tuple[str, Kind, Any]]
 ) -> tuple[str, dict[str, Any]]:
     sql = Sql(dialect, table)
-    sets = ", ".join(f"{dialect.quote(name)} = {sql.bind(value, kind)}" for name, kind, value in values)
+    sets = ", ".join(
+        f"{dialect.quote(name)} = {sql.bind(value, kind)}" for name, kind, value in values
+    )
     where = sql.bind(record_id, Kind.TEXT)
-    return f"UPDATE {dialect.quote(table)} SET {sets} WHERE {dialect.quote('id')} = {where}", sql.params
+    return (
+        f"UPDATE {dialect.quote(table)} SET {sets} WHERE {dialect.quote('id')} = {where}",
+        sql.params,
+    )
 
 
 def delete_sql(dialect: Dialect, table: str, record_id: str) -> tuple[str, dict[str, Any]]:

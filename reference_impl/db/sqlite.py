@@ -67,7 +67,9 @@ class SqliteDialect(Dialect):
         return f":{name}"
 
     def create_table(self, table: str, columns: Sequence[tuple[str, Kind]]) -> list[str]:
-        cols = [f"{self.quote('id')} TEXT PRIMARY KEY DEFAULT ('r'||lower(hex(randomblob(7)))) NOT NULL"]
+        cols = [
+            f"{self.quote('id')} TEXT PRIMARY KEY DEFAULT ('r'||lower(hex(randomblob(7)))) NOT NULL"
+        ]
         cols += [self.column_ddl(name, kind) for name, kind in columns if name != "id"]
         return [f"CREATE TABLE {self.quote(table)} ({', '.join(cols)})"]
 

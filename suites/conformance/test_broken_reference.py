@@ -18,15 +18,32 @@ from typing import Any
 import pytest
 
 
-def _check(tmp_path: Path, pg_server: Any, override: str | None) -> subprocess.CompletedProcess[str]:
+def _check(
+    tmp_path: Path, pg_server: Any, override: str | None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "PARITY_DIALECT_OVERRIDE"}
     if override:
         env["PARITY_DIALECT_OVERRIDE"] = override
     return subprocess.run(
-        [sys.executable, "-m", "harness.cli", "check", "--target", "sqlite,postgres",
-         "--suite", "listing", "--pg-dsn", pg_server.admin_dsn,
-         "--report-dir", str(tmp_path / "report")],
-        capture_output=True, text=True, env={**env, "COLUMNS": "200"}, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "check",
+            "--target",
+            "sqlite,postgres",
+            "--suite",
+            "listing",
+            "--pg-dsn",
+            pg_server.admin_dsn,
+            "--report-dir",
+            str(tmp_path / "report"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**env, "COLUMNS": "200"},
+        timeout=600,
+    )
 
 
 @pytest.mark.slow

@@ -20,21 +20,28 @@ INCREMENTS = 100
 
 
 def test_concurrent_increments_are_not_lost(parity_targets: Started) -> None:
-    reference = {name: s for name, s in parity_targets.sessions.items()
-                 if parity_targets.infos[name].kind == "reference"}
+    reference = {
+        name: s
+        for name, s in parity_targets.sessions.items()
+        if parity_targets.infos[name].kind == "reference"
+    }
     if not reference:
         pytest.skip("no reference target selected")
     for name, session in reference.items():
         headers = {"Authorization": session.superuser_token()}
         base = session.target.base_url
         with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
-            coll = client.post("/api/collections", json={
-                "name": "race_counter", "fields": [{"name": "n", "type": "number"}]})
+            coll = client.post(
+                "/api/collections",
+                json={"name": "race_counter", "fields": [{"name": "n", "type": "number"}]},
+            )
             assert coll.status_code == 200, coll.text
             record = client.post("/api/collections/race_counter/records", json={"n": 0}).json()
             url = f"/api/collections/race_counter/records/{record['id']}"
 
-            def bump(_: int, url: str = url) -> int:
+            def bump(
+                _: int, url: str = url, base: str = base, headers: dict[str, str] = headers
+            ) -> int:
                 with httpx.Client(base_url=base, headers=headers, timeout=30) as c:
                     return c.patch(url, json={"n+": 1}).status_code
 

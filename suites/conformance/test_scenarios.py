@@ -21,9 +21,13 @@ SCENARIOS = load_dir(Path(__file__).parent / "scenarios")
 
 @pytest.mark.conformance
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
-def test_scenario(scenario: Scenario, parity_targets: Started,
-                  parity_registry: divergences.Registry, parity_seed: int,
-                  request: pytest.FixtureRequest) -> None:
+def test_scenario(
+    scenario: Scenario,
+    parity_targets: Started,
+    parity_registry: divergences.Registry,
+    parity_seed: int,
+    request: pytest.FixtureRequest,
+) -> None:
     if len(parity_targets.sessions) < 2:
         pytest.skip("needs at least two targets to compare (--engines / --target)")
     label_allure(scenario, parity_targets)

@@ -34,8 +34,10 @@ def _flatten(value: Any, path: str = "") -> dict[str, Any]:
 
 
 def test_sdk_crud_transcript_is_identical_on_every_target(parity_targets: Started) -> None:
-    transcripts = {name: run_sdk_crud(session.target, "sdk_crud")
-                   for name, session in parity_targets.sessions.items()}
+    transcripts = {
+        name: run_sdk_crud(session.target, "sdk_crud")
+        for name, session in parity_targets.sessions.items()
+    }
     names = list(transcripts)
     oracle = "pocketbase" if "pocketbase" in transcripts else names[0]
     expected = _flatten(transcripts[oracle])
@@ -44,8 +46,10 @@ def test_sdk_crud_transcript_is_identical_on_every_target(parity_targets: Starte
         got = _flatten(transcripts[name])
         for key in sorted(set(expected) | set(got)):
             if expected.get(key, "<missing>") != got.get(key, "<missing>"):
-                problems.append(f"{name} {key}: {oracle}={expected.get(key, '<missing>')!r} "
-                                f"{name}={got.get(key, '<missing>')!r}")
+                problems.append(
+                    f"{name} {key}: {oracle}={expected.get(key, '<missing>')!r} "
+                    f"{name}={got.get(key, '<missing>')!r}"
+                )
     assert problems == [], "\n".join(problems)
     # and the transcript is about something: the steps the SDK ran, with real outcomes
     steps = transcripts[oracle]["steps"]

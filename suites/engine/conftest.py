@@ -28,8 +28,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def engine(engine_name: str, tmp_path_factory: pytest.TempPathFactory,
-           request: pytest.FixtureRequest) -> Iterator[Engine]:
+def engine(
+    engine_name: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Engine]:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     if engine_name == "sqlite":
         from reference_impl.db.sqlite import SqliteEngine
@@ -54,4 +55,3 @@ def table() -> str:
 @pytest.fixture(scope="session")
 def engine_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("engine")
-

@@ -72,8 +72,9 @@ def test_value_roundtrips_exactly(engine: Engine, table: str, kind: Kind, value:
 
 
 def test_datetime_ms_truncates_microseconds_like_pocketbase(engine: Engine, table: str) -> None:
-    got = _roundtrip(engine, table, Kind.DATETIME_MS,
-                     datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=UTC))
+    got = _roundtrip(
+        engine, table, Kind.DATETIME_MS, datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+    )
     assert got == datetime(2024, 1, 2, 3, 4, 5, 123000, tzinfo=UTC)
 
 
@@ -84,8 +85,15 @@ def test_text_order_is_binary_and_nulls_sort_first(engine: Engine, table: str) -
     with engine.transaction(write=True) as tx:
         for i, word in enumerate(words):
             stamp = None if i % 2 else datetime(2024, 1, i + 1, tzinfo=UTC)
-            sql, params = insert_sql(d, table, [("id", Kind.TEXT, f"r{i}"), ("t", Kind.TEXT, word),
-                                                ("d", Kind.DATETIME_MS, stamp)])
+            sql, params = insert_sql(
+                d,
+                table,
+                [
+                    ("id", Kind.TEXT, f"r{i}"),
+                    ("t", Kind.TEXT, word),
+                    ("d", Kind.DATETIME_MS, stamp),
+                ],
+            )
             tx.execute(sql, params)
     with engine.transaction() as tx:
         sql, params = select_sql(d, table, ["t"], [], [("t", False, Kind.TEXT, None)])
@@ -106,18 +114,23 @@ def test_schema_changes_keep_values(engine: Engine, table: str) -> None:
         sql, params = insert_sql(d, table, [("id", Kind.TEXT, "r2"), ("a", Kind.TEXT, "")])
         tx.execute(sql, params)
     with engine.transaction(write=True) as tx:
-        for statement in (d.add_column(table, "n", Kind.NUMBER)
-                          + d.rename_column(table, "a", "b")
-                          + d.change_column_kind(table, "b", Kind.TEXT, Kind.JSON_ARRAY)):
+        for statement in (
+            d.add_column(table, "n", Kind.NUMBER)
+            + d.rename_column(table, "a", "b")
+            + d.change_column_kind(table, "b", Kind.TEXT, Kind.JSON_ARRAY)
+        ):
             tx.execute(statement)
     with engine.transaction() as tx:
         sql, params = select_sql(d, table, ["id", "b", "n"], [], [])
-        rows = [(r[0], d.from_db(Kind.JSON_ARRAY, r[1]), d.from_db(Kind.NUMBER, r[2]))
-                for r in tx.fetchall(sql, params)]
+        rows = [
+            (r[0], d.from_db(Kind.JSON_ARRAY, r[1]), d.from_db(Kind.NUMBER, r[2]))
+            for r in tx.fetchall(sql, params)
+        ]
     assert rows == [("r1", ["x"], 0), ("r2", [], 0)]
     with engine.transaction(write=True) as tx:
-        for statement in d.change_column_kind(table, "b", Kind.JSON_ARRAY, Kind.TEXT) + \
-                d.drop_column(table, "n"):
+        for statement in d.change_column_kind(
+            table, "b", Kind.JSON_ARRAY, Kind.TEXT
+        ) + d.drop_column(table, "n"):
             tx.execute(statement)
         sql, params = select_sql(d, table, ["b"], [], [])
         assert [r[0] for r in tx.fetchall(sql, params)] == ["x", ""]
@@ -140,16 +153,21 @@ def test_not_null_check_and_foreign_key_map_to_classes(engine: Engine, table: st
     d = engine.dialect
     q = d.quote
     with engine.transaction(write=True) as tx:
-        tx.execute(f"CREATE TABLE {q(table)} (id TEXT PRIMARY KEY, v INTEGER NOT NULL "
-                   f"CHECK (v >= 0))")
-        tx.execute(f"CREATE TABLE {q(table + '_c')} (id TEXT PRIMARY KEY, "
-                   f"p TEXT REFERENCES {q(table)} (id))")
+        tx.execute(
+            f"CREATE TABLE {q(table)} (id TEXT PRIMARY KEY, v INTEGER NOT NULL CHECK (v >= 0))"
+        )
+        tx.execute(
+            f"CREATE TABLE {q(table + '_c')} (id TEXT PRIMARY KEY, "
+            f"p TEXT REFERENCES {q(table)} (id))"
+        )
     p = d.placeholder
     cases = [
         (errors.NotNullViolation, f"INSERT INTO {q(table)} (id, v) VALUES ({p('a')}, NULL)"),
         (errors.CheckViolation, f"INSERT INTO {q(table)} (id, v) VALUES ({p('a')}, -1)"),
-        (errors.ForeignKeyViolation,
-         f"INSERT INTO {q(table + '_c')} (id, p) VALUES ({p('a')}, 'missing')"),
+        (
+            errors.ForeignKeyViolation,
+            f"INSERT INTO {q(table + '_c')} (id, p) VALUES ({p('a')}, 'missing')",
+        ),
     ]
     for cls, sql in cases:
         with pytest.raises(cls), engine.transaction(write=True) as tx:

@@ -16,13 +16,20 @@ ROOT = Path(__file__).resolve().parents[2]
 ENGINE_LAYER = ROOT / "reference_impl" / "db"
 DRIVERS = {"apsw", "sqlite3", "psycopg", "psycopg_pool", "psycopg2", "pysqlite3"}
 # Constructs that exist in only one dialect; "::" is PostgreSQL's cast.
-SQL_TOKENS = re.compile(r"json_each|json_extract|jsonb_|\bILIKE\b|\bPRAGMA\b|::|sqlite_schema|"
-                        r"information_schema|randomblob|COLLATE|NULLS (FIRST|LAST)")
+SQL_TOKENS = re.compile(
+    r"json_each|json_extract|jsonb_|\bILIKE\b|\bPRAGMA\b|::|sqlite_schema|"
+    r"information_schema|randomblob|COLLATE|NULLS (FIRST|LAST)"
+)
 
 
 def product_modules() -> list[Path]:
-    files = [*ROOT.joinpath("reference_impl").rglob("*.py"), *ROOT.joinpath("harness").rglob("*.py")]
-    return sorted(f for f in files if ENGINE_LAYER not in f.parents and "node_modules" not in f.parts)
+    files = [
+        *ROOT.joinpath("reference_impl").rglob("*.py"),
+        *ROOT.joinpath("harness").rglob("*.py"),
+    ]
+    return sorted(
+        f for f in files if ENGINE_LAYER not in f.parents and "node_modules" not in f.parts
+    )
 
 
 def violations(path: Path) -> list[str]:
@@ -41,7 +48,9 @@ def violations(path: Path) -> list[str]:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             match = SQL_TOKENS.search(node.value)
             if match:
-                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: engine SQL {match.group()!r}")
+                found.append(
+                    f"{path.relative_to(ROOT)}:{node.lineno}: engine SQL {match.group()!r}"
+                )
     return found
 
 
