@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reference_impl.core import errors as e
-from reference_impl.core.auth import AuthContext, hash_password, new_token_key
+from reference_impl.core.auth import AuthContext, hash_password, new_token_key, random_string
 from reference_impl.core.collection import Collection
 from reference_impl.core.errors import ApiError, ValidationFailed, field_error
 from reference_impl.core.fields import Field
@@ -43,7 +43,7 @@ _MODIFIER = re.compile(r"^(\+)?(\w+)([+-])?$")
 
 
 def new_record_id() -> str:
-    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(15))
+    return random_string(_ID_ALPHABET, 15)
 
 
 def uuid7() -> str:
@@ -137,11 +137,13 @@ class RecordService:
             offset=offset,
             lock=lock,
         )
-        rows = tx.fetchall(sql, params)
-        return [
-            {f.name: self.dialect.from_db(f.kind, raw) for f, raw in zip(fields, row, strict=True)}
-            for row in rows
-        ]
+        return [self._decode(fields, row) for row in tx.fetchall(sql, params)]
+
+    def _decode(self, fields: list[Field], row: Sequence[Any] | None) -> dict[str, Any]:
+        assert row is not None, "INSERT/UPDATE ... RETURNING returned no row"
+        return {
+            f.name: self.dialect.from_db(f.kind, raw) for f, raw in zip(fields, row, strict=True)
+        }
 
     def _by_id(
         self,
@@ -421,14 +423,16 @@ class RecordService:
         def work(tx: Tx) -> dict[str, Any]:
             self._check_relations(tx, coll, record)
             values = [(f.name, f.kind, record[f.name]) for f in coll.fields]
-            sql, params = insert_sql(self.dialect, coll.name, values)
+            fields = self._columns(coll)
+            sql, params = insert_sql(self.dialect, coll.name, values,
+                                     returning=[f.name for f in fields])
             try:
-                tx.execute(sql, params)
+                row = tx.fetchone(sql, params)
             except dberr.UniqueViolation as exc:
                 raise self._unique_error(coll, exc, "Failed to create record.") from exc
             if rule and self._by_id(tx, coll, record_id, rule) is None:
                 raise e.bad_request("Failed to create record.")
-            stored = self._by_id(tx, coll, record_id)
+            stored = self._decode(fields, row)
             assert stored is not None
             return stored
 
@@ -460,12 +464,14 @@ class RecordService:
                 raise ValidationFailed(errors).to_api("Failed to update record.")
             self._check_relations(tx, coll, record)
             values = [(f.name, f.kind, record[f.name]) for f in coll.fields if f.name != "id"]
-            sql, params = update_sql(self.dialect, coll.name, record_id, values)
+            fields = self._columns(coll)
+            sql, params = update_sql(self.dialect, coll.name, record_id, values,
+                                     returning=[f.name for f in fields])
             try:
-                tx.execute(sql, params)
+                row = tx.fetchone(sql, params)
             except dberr.UniqueViolation as exc:
                 raise self._unique_error(coll, exc, "Failed to update record.") from exc
-            stored = self._by_id(tx, coll, record_id)
+            stored = self._decode(fields, row)
             assert stored is not None
             return stored
 

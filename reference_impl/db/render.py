@@ -141,27 +141,39 @@ def count_sql(dialect: Dialect, table: str, where: Sequence[Node]) -> tuple[str,
     return text, sql.params
 
 
+def _returning(dialect: Dialect, columns: Sequence[str] | None) -> str:
+    # RETURNING: PostgreSQL always, SQLite since 3.35 (the pinned build is 3.54).
+    return f" RETURNING {', '.join(dialect.quote(c) for c in columns)}" if columns else ""
+
+
 def insert_sql(
-    dialect: Dialect, table: str, values: Sequence[tuple[str, Kind, Any]]
+    dialect: Dialect,
+    table: str,
+    values: Sequence[tuple[str, Kind, Any]],
+    *,
+    returning: Sequence[str] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     sql = Sql(dialect, table)
     names = ", ".join(dialect.quote(name) for name, _, _ in values)
     binds = ", ".join(sql.bind(value, kind) for _, kind, value in values)
-    return f"INSERT INTO {dialect.quote(table)} ({names}) VALUES ({binds})", sql.params
+    text = f"INSERT INTO {dialect.quote(table)} ({names}) VALUES ({binds})"
+    return text + _returning(dialect, returning), sql.params
 
 
 def update_sql(
-    dialect: Dialect, table: str, record_id: str, values: Sequence[tuple[str, Kind, Any]]
+    dialect: Dialect,
+    table: str,
+    record_id: str,
+    values: Sequence[tuple[str, Kind, Any]],
+    *,
+    returning: Sequence[str] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     sql = Sql(dialect, table)
-    sets = ", ".join(
-        f"{dialect.quote(name)} = {sql.bind(value, kind)}" for name, kind, value in values
-    )
+    q = dialect.quote
+    sets = ", ".join(f"{q(name)} = {sql.bind(value, kind)}" for name, kind, value in values)
     where = sql.bind(record_id, Kind.TEXT)
-    return (
-        f"UPDATE {dialect.quote(table)} SET {sets} WHERE {dialect.quote('id')} = {where}",
-        sql.params,
-    )
+    text = f"UPDATE {q(table)} SET {sets} WHERE {q('id')} = {where}"
+    return text + _returning(dialect, returning), sql.params
 
 
 def delete_sql(dialect: Dialect, table: str, record_id: str) -> tuple[str, dict[str, Any]]:
