@@ -199,16 +199,31 @@ class RecordService:
         page = query.page if query.page > 0 else 1
         per_page = query.per_page if query.per_page > 0 else 30
         per_page = min(per_page, 1000)
+        fields = self._columns(coll)
+        count = not query.skip_total
         with self.engine.transaction() as tx:
-            records = self._fetch(
-                tx, coll, where, sort, limit=per_page, offset=(page - 1) * per_page
+            # One statement for the page and the total (COUNT(*) OVER ()); a page past the
+            # end has no row to carry the total, so it falls back to a COUNT.
+            sql, params = select_sql(
+                self.dialect,
+                coll.name,
+                [f.name for f in fields],
+                where,
+                sort,
+                limit=per_page,
+                offset=(page - 1) * per_page,
+                with_total=count,
             )
-            if query.skip_total:
-                total, pages = -1, -1
-            else:
-                sql, params = count_sql(self.dialect, coll.name, where)
-                row = tx.fetchone(sql, params)
-                total = int(row[0]) if row else 0
+            rows = tx.fetchall(sql, params)
+            records = [self._decode(fields, row[: len(fields)]) for row in rows]
+            total = pages = -1
+            if count:
+                if rows:
+                    total = int(rows[0][-1])
+                else:
+                    sql, params = count_sql(self.dialect, coll.name, where)
+                    row = tx.fetchone(sql, params)
+                    total = int(row[0]) if row else 0
                 pages = math.ceil(total / per_page)
             items = [self.export(coll, r, auth) for r in records]
             if query.expand:
@@ -424,8 +439,9 @@ class RecordService:
             self._check_relations(tx, coll, record)
             values = [(f.name, f.kind, record[f.name]) for f in coll.fields]
             fields = self._columns(coll)
-            sql, params = insert_sql(self.dialect, coll.name, values,
-                                     returning=[f.name for f in fields])
+            sql, params = insert_sql(
+                self.dialect, coll.name, values, returning=[f.name for f in fields]
+            )
             try:
                 row = tx.fetchone(sql, params)
             except dberr.UniqueViolation as exc:
@@ -465,8 +481,9 @@ class RecordService:
             self._check_relations(tx, coll, record)
             values = [(f.name, f.kind, record[f.name]) for f in coll.fields if f.name != "id"]
             fields = self._columns(coll)
-            sql, params = update_sql(self.dialect, coll.name, record_id, values,
-                                     returning=[f.name for f in fields])
+            sql, params = update_sql(
+                self.dialect, coll.name, record_id, values, returning=[f.name for f in fields]
+            )
             try:
                 row = tx.fetchone(sql, params)
             except dberr.UniqueViolation as exc:

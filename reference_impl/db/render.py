@@ -87,9 +87,12 @@ def select_sql(
     limit: int | None = None,
     offset: int = 0,
     lock: bool = False,
+    with_total: bool = False,
 ) -> tuple[str, dict[str, Any]]:
+    """``with_total`` appends ``COUNT(*) OVER ()``: the number of matching rows before
+    LIMIT, in the same statement (window functions: SQLite >= 3.25, PostgreSQL)."""
     sql = Sql(dialect, table)
-    cols = ", ".join(sql.col(c) for c in columns)
+    cols = ", ".join(sql.col(c) for c in columns) + (", COUNT(*) OVER ()" if with_total else "")
     text = f"SELECT {cols} FROM {dialect.quote(table)}"
     q = dialect.quote
     joined: set[str] = set()
