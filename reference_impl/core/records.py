@@ -201,6 +201,7 @@ class RecordService:
         per_page = min(per_page, 1000)
         fields = self._columns(coll)
         count = not query.skip_total
+        in_window = count and self.dialect.TOTAL_IN_WINDOW
         with self.engine.transaction() as tx:
             # One statement for the page and the total (COUNT(*) OVER ()); a page past the
             # end has no row to carry the total, so it falls back to a COUNT.

@@ -91,6 +91,12 @@ class Dialect:
     transaction can change underneath it; read-modify-write needs ``SELECT ... FOR UPDATE``
     (otherwise concurrent ``n+`` increments are lost, testing.md 7.5)."""
 
+    TOTAL_IN_WINDOW: ClassVar[bool] = False
+    """How a list gets its page and its total fastest (a performance difference, same
+    results). SQLite: a separate ``COUNT(*)``; ``COUNT(*) OVER ()`` stops the sorter from
+    keeping only the top LIMIT rows (measured: 1353 -> 964 lists/s). PostgreSQL: one
+    statement with ``COUNT(*) OVER ()`` saves a network round trip (733 -> 894 lists/s)."""
+
     # -- types ---------------------------------------------------------------------------
     TYPE_MAPPING: ClassVar[dict[Kind, str]] = {}
     """Column DDL per kind, including default and nullability."""

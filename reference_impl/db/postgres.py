@@ -37,6 +37,7 @@ class PostgresDialect(Dialect):
     HAS_ROWID = False
     INT_DIVISION_BY_ZERO_IS_NULL = False
     ROW_LOCKS = True
+    TOTAL_IN_WINDOW = True
 
     TYPE_MAPPING: ClassVar[dict[Kind, str]] = {
         Kind.TEXT: "TEXT DEFAULT '' NOT NULL",
