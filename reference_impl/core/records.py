@@ -213,13 +213,13 @@ class RecordService:
                 sort,
                 limit=per_page,
                 offset=(page - 1) * per_page,
-                with_total=count,
+                with_total=in_window,
             )
             rows = tx.fetchall(sql, params)
             records = [self._decode(fields, row[: len(fields)]) for row in rows]
             total = pages = -1
             if count:
-                if rows:
+                if in_window and rows:
                     total = int(rows[0][-1])
                 else:
                     sql, params = count_sql(self.dialect, coll.name, where)
