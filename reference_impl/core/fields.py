@@ -14,6 +14,7 @@ import re
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlparse
 
@@ -38,6 +39,7 @@ _COMMON = {"hidden": False, "presentable": False, "system": False}
 _WITH_HELP = {**_COMMON, "help": "", "required": False}
 
 # Every option key PocketBase serialises per type, with its default (keys come out sorted).
+# maxSelect 0 (not given) means single, like 1.
 DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
     "text": {
         **_WITH_HELP,
@@ -54,18 +56,18 @@ DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
     "editor": {**_WITH_HELP, "convertURLs": False, "maxSize": 0},
     "date": {**_WITH_HELP, "max": "", "min": ""},
     "autodate": {**_COMMON, "onCreate": True, "onUpdate": False},
-    "select": {**_WITH_HELP, "maxSelect": 1, "values": []},
+    "select": {**_WITH_HELP, "maxSelect": 0, "values": []},
     "json": {**_WITH_HELP, "maxSize": 0},
     "relation": {
         **_WITH_HELP,
         "cascadeDelete": False,
         "collectionId": "",
-        "maxSelect": 1,
+        "maxSelect": 0,
         "minSelect": 0,
     },
     "file": {
         **_WITH_HELP,
-        "maxSelect": 1,
+        "maxSelect": 0,
         "maxSize": 0,
         "mimeTypes": [],
         "protected": False,
@@ -273,17 +275,30 @@ def to_text(raw: Any) -> str:
         return ""
     if isinstance(raw, bool):
         return "true" if raw else "false"
-    if isinstance(raw, int | float):
-        return go_number(raw)
+    if isinstance(raw, int):
+        return str(raw)
+    if isinstance(raw, float):
+        return fixed_float(raw)
     return str(raw)
+
+
+def fixed_float(value: float) -> str:
+    """``strconv.FormatFloat(f, 'f', -1, 64)`` (``cast.ToString``): the shortest digits, always
+    in fixed notation: 1e21 -> ``1000000000000000000000``, 1e-7 -> ``0.0000001``."""
+    if not math.isfinite(value):
+        return "+Inf" if value > 0 else "-Inf" if value < 0 else "NaN"
+    text = format(Decimal(repr(value)), "f")
+    if text.endswith(".0"):
+        text = text[:-2]
+    return "-0" if text == "0" and math.copysign(1.0, value) < 0 else text
 
 
 def to_number(raw: Any) -> int | float:
     if isinstance(raw, bool):
         return 1 if raw else 0
     if isinstance(raw, str):
-        try:
-            raw = float(raw.strip()) if raw.strip() else 0
+        try:  # strconv.ParseFloat: no surrounding whitespace
+            raw = float(raw) if raw and raw == raw.strip() else 0
         except ValueError:
             return 0
     if isinstance(raw, int):
@@ -369,12 +384,6 @@ def field_from_input(data: Any) -> Field | None:
     name = str(data.get("name", ""))
     allowed = DEFAULT_OPTIONS[type_]
     options = {k: v for k, v in data.items() if k in allowed or k == "id"}
-    if type_ == "select" and not options.get("maxSelect"):
-        options["maxSelect"] = 1
-    if type_ == "relation" and not options.get("maxSelect"):
-        options["maxSelect"] = 1
-    if type_ == "file" and not options.get("maxSelect"):
-        options["maxSelect"] = 1
     return Field(type_, name, options)
 
 

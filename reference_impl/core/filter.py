@@ -17,6 +17,7 @@ import operator
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from reference_impl.core.fields import Field, to_text
@@ -65,8 +66,8 @@ class Group:
 
 _TOKEN_RE = re.compile(
     r"""(?P<ws>[ \t\n]+)|(?P<comment>//[^\n]*)
-    |(?P<text>'(?:\\'|[^'])*'|"(?:\\"|[^"])*")
-    |(?P<num>-?\d+(?:\.\d+)?(?![\w.]))
+    |(?P<text>'(?:\\'|[^'\\]|\\(?!'))*+'|"(?:\\"|[^"\\]|\\(?!"))*+")
+    |(?P<num>(?:-?\d+(?:\.\d+)?|-\.\d+)(?![\w.]))
     |(?P<ident>[A-Za-z_@#][\w.:]*)
     |(?P<op>\?!=|\?>=|\?<=|\?!~|\?=|\?>|\?<|\?~|!=|>=|<=|!~|=|>|<|~)
     |(?P<join>&&|\|\|)|(?P<paren>[()])""",
@@ -154,7 +155,11 @@ class _Parser:
         if kind == "text":
             return Text(value)
         if kind == "num":
-            return Num(float(value) if "." in value else int(value))
+            number = float(value)
+            # PocketBase binds every number as float64; keep exact ints only inside int64.
+            if "." not in value and -(2**63) <= int(value) < 2**63:
+                return Num(int(value))
+            return Num(number)
         if kind == "ident":
             if self._peek() == ("paren", "("):
                 raise FilterError(f"function {value}() is not supported in this build")
@@ -317,8 +322,12 @@ def _resolve_expr(expr: Expr, scope: Scope) -> Node:
     if op in ("~", "!~"):
         if not isinstance(left, Col) or isinstance(right, Col):
             raise FilterError("~ needs a field on the left and a value on the right")
-        pattern = "" if right is None else to_text(right.value)
-        return Like(left, like_pattern(pattern), op == "!~")
+        if right is None:  # LIKE NULL is NULL: no row matches either way
+            return Const(False)
+        # true/false are the SQL literals 1/0 in PocketBase, and LIKE sees their text.
+        value = right.value
+        text = ("1" if value else "0") if right.kind is Kind.BOOL else to_text(value)
+        return Like(left, like_pattern(text), op == "!~")
     if not isinstance(left, Col) and isinstance(right, Col):
         left, right, op = right, left, _FLIP[op]
     if isinstance(left, Col):
@@ -362,7 +371,8 @@ def _compare_column(op: str, col: Col, value: Val | None) -> Node:
         return Cmp("=", col, Val(matches[0], Kind.BOOL))
     if kind is Kind.DATETIME_MS:
         if value.kind is not Kind.TEXT:
-            return Const(_number_vs_text(_FLIP[op]))  # stored dates are text > numbers
+            # The column has TEXT affinity: SQLite compares with the number's text ('5.0').
+            return DateText(op, col, _as_sqlite_text(value))
         if _CANONICAL_DATE.match(value.value):
             # Fixed-width layout: text order equals time order, so compare as timestamps.
             stamp = datetime.strptime(value.value.replace("Z", "+0000"), "%Y-%m-%d %H:%M:%S.%f%z")
@@ -376,13 +386,24 @@ def _as_sqlite_text(value: Val) -> str:
     if value.kind is Kind.BOOL:
         return "1" if value.value else "0"
     if value.kind is Kind.NUMBER:
-        text = format(float(value.value), ".15g")
-        if "e" in text:
-            mantissa, _, exp = text.partition("e")
-            mantissa = mantissa if "." in mantissa else mantissa + ".0"
-            return f"{mantissa}e{exp}"
-        return text if "." in text or "n" in text else text + ".0"
+        return sqlite_real_text(float(value.value))
     return str(value.value)
+
+
+def sqlite_real_text(number: float) -> str:
+    """SQLite's text for a REAL (PocketBase binds float64): the shortest round-trip digits,
+    fixed notation for exponents -4..16 with at least one decimal, else ``1.0e+17`` style;
+    -0.0 prints as 0.0 (verified on SQLite 3.54 and PocketBase 0.40.6)."""
+    if number == 0:
+        return "0.0"
+    digits = Decimal(repr(number))
+    exponent = digits.adjusted()
+    if -4 <= exponent < 17:
+        text = format(digits, "f")
+        return text if "." in text else text + ".0"
+    mantissa = format(digits.scaleb(-exponent), "f")
+    mantissa = mantissa if "." in mantissa else mantissa + ".0"
+    return f"{mantissa}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
 
 
 def _as_number(value: Val) -> int | float | None:
@@ -422,11 +443,43 @@ def _static_key(value: Val) -> tuple[int, float | str]:
 
 
 def like_pattern(value: str) -> str:
-    """PocketBase's ``~`` value: escaped and wrapped in ``%``, unless it has a raw ``%``."""
-    if re.search(r"(?<!\\)%", value):
+    """PocketBase's ``~`` value (``tools/search/filter.go``): used as is when it holds an
+    unescaped ``%``; otherwise unescaped ``\\``, ``%`` and ``_`` get a backslash and the
+    value is wrapped in ``%...%``."""
+    if _contains_unescaped(value, "%"):
         return value
-    escaped = re.sub(r"(?<!\\)([\\%_])", r"\\\1", value)
-    return f"%{escaped}%"
+    return f"%{_escape_unescaped(value, _LIKE_SPECIALS)}%"
+
+
+_LIKE_SPECIALS = "\\%_"
+
+
+def _contains_unescaped(text: str, char: str) -> bool:
+    previous = ""
+    for current in text:
+        if current == char and previous != "\\":
+            return True
+        # an escaped backslash escapes nothing after it
+        previous = "" if current == "\\" and previous == "\\" else current
+    return False
+
+
+def _escape_unescaped(text: str, specials: str) -> str:
+    """Right to left: a special character is paired with the character before it, which is
+    left alone when it is a backslash and otherwise gets one inserted (PocketBase's walk)."""
+    out: list[str] = []
+    pending = False
+    for index in range(len(text) - 1, -1, -1):
+        if pending:
+            if text[index] != "\\":
+                out.append("\\")
+            pending = False
+        else:
+            pending = text[index] in specials
+        out.append(text[index])
+        if index == 0 and pending:
+            out.append("\\")
+    return "".join(reversed(out))
 
 
 # -- sort ------------------------------------------------------------------------------------
@@ -451,9 +504,12 @@ def parse_sort(text: str, scope: Scope) -> list[SortTerm]:
     """``-n,title,author.name`` -> [(name, descending, kind, join)]; ``@random`` and
     ``@rowid`` have kind None. Relation paths: one level through a single relation."""
     out: list[SortTerm] = []
-    for raw in filter(None, (part.strip() for part in text.split(","))):
+    items = [part.strip() for part in text.split(",")] if text.strip() else []
+    for raw in items:
+        if not raw:
+            raise FilterError("empty sort item")
         descending = raw.startswith("-")
-        name = raw.lstrip("+-")
+        name = raw[1:] if raw[:1] in "+-" else raw
         if len(name) > 255:
             raise FilterError("sort field too long")
         if name in (RANDOM, ROWID):

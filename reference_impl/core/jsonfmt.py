@@ -44,32 +44,59 @@ def _needs_go_format(value: float) -> bool:
     return text.endswith(".0") or "e" in text
 
 
-def _prepare(value: Any) -> tuple[Any, bool]:
-    """Replace floats whose Python repr differs from Go's by sentinel strings."""
+def _prepare(value: Any) -> tuple[Any, bool, bool]:
+    """Replace floats whose Python repr differs from Go's by sentinel strings.
+
+    Returns (value, changed, tainted): ``tainted`` when a string already holds the
+    sentinel, in which case the fast path cannot tell ours from the user's.
+    """
     if isinstance(value, float):
         if _needs_go_format(value):
-            return _SENTINEL + go_float(value) + "\x00", True
-        return value, False
+            return _SENTINEL + go_float(value) + "\x00", True, False
+        return value, False, False
+    if isinstance(value, str):
+        return value, False, _SENTINEL in value
     if isinstance(value, dict):
-        changed = False
+        changed = tainted = False
         out: dict[str, Any] = {}
         for key, item in value.items():
-            out[key], flag = _prepare(item)
-            changed = changed or flag
-        return (out if changed else value), changed
-    if isinstance(value, list):
-        changed = False
+            out[key], flag, bad = _prepare(item)
+            changed, tainted = changed or flag, tainted or bad or _SENTINEL in key
+        return (out if changed else value), changed, tainted
+    if isinstance(value, list | tuple):
+        changed = tainted = False
         items = []
         for item in value:
-            new, flag = _prepare(item)
+            new, flag, bad = _prepare(item)
             items.append(new)
-            changed = changed or flag
-        return (items if changed else value), changed
-    return value, False
+            changed, tainted = changed or flag, tainted or bad
+        return (items if changed else value), changed, tainted
+    return value, False, False
+
+
+def _slow_dumps(value: Any, sort_keys: bool) -> str:
+    """Go's encoding without sentinels: for the rare payload whose text holds one."""
+    if isinstance(value, float):
+        return go_float(value) if _needs_go_format(value) else repr(value)
+    if isinstance(value, dict):
+        items = sorted(value.items()) if sort_keys else value.items()
+        return (
+            "{"
+            + ",".join(
+                f"{json.dumps(str(k), ensure_ascii=False)}:{_slow_dumps(v, sort_keys)}"
+                for k, v in items
+            )
+            + "}"
+        )
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_slow_dumps(v, sort_keys) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
 
 
 def dumps(value: Any, *, sort_keys: bool = False) -> str:
-    prepared, changed = _prepare(value)
+    prepared, changed, tainted = _prepare(value)
+    if changed and tainted:
+        return _slow_dumps(value, sort_keys)
     text = json.dumps(prepared, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys)
     if changed:
         text = _SENTINEL_RE.sub(r"\1", text)

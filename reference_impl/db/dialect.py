@@ -91,6 +91,11 @@ class Dialect:
     transaction can change underneath it; read-modify-write needs ``SELECT ... FOR UPDATE``
     (otherwise concurrent ``n+`` increments are lost, testing.md 7.5)."""
 
+    UNSET_DATE_IS_NULL: ClassVar[bool] = False
+    """SQLite stores an unset date as '' (PocketBase's zero), which sorts and compares below
+    every date text. PostgreSQL stores NULL in a TIMESTAMPTZ, which ``<`` never matches, so
+    ``d < x`` / ``d <= x`` add ``OR d IS NULL`` there."""
+
     TOTAL_IN_WINDOW: ClassVar[bool] = False
     """How a list gets its page and its total fastest (a performance difference, same
     results). SQLite: a separate ``COUNT(*)``; ``COUNT(*) OVER ()`` stops the sorter from

@@ -38,6 +38,7 @@ class PostgresDialect(Dialect):
     INT_DIVISION_BY_ZERO_IS_NULL = False
     ROW_LOCKS = True
     TOTAL_IN_WINDOW = True
+    UNSET_DATE_IS_NULL = True
 
     TYPE_MAPPING: ClassVar[dict[Kind, str]] = {
         Kind.TEXT: "TEXT DEFAULT '' NOT NULL",

@@ -70,6 +70,14 @@ class Sql:
             right = self.bind(node.right.value, _bind_kind(node.left, node.right))
         if node.op == "!=":
             return self.dialect.null_safe_equal(left, right, negate=True)
+        if (
+            node.op in ("<", "<=")
+            and node.left.kind is Kind.DATETIME_MS
+            and self.dialect.UNSET_DATE_IS_NULL
+            and isinstance(node.right, Val)
+        ):
+            # PocketBase's unset date is '', below every date: keep those rows here too.
+            return f"({left} {node.op} {right} OR {left} IS NULL)"
         return f"{left} {node.op} {right}"
 
 

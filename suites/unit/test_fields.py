@@ -57,9 +57,6 @@ def test_non_finite_numbers_are_a_validation_error(raw: str) -> None:
                                      "message": "The submitted number is not properly formatted."}
 
 
-@pytest.mark.xfail(strict=True, reason="bug: to_number strips whitespace before parsing; "
-                   "cast.ToFloat64 uses strconv.ParseFloat as is, so PocketBase 0.40.6 stores 0 "
-                   "for the number ' 7 '")
 def test_to_number_does_not_trim() -> None:
     assert to_number(" 7 ") == 0
 
@@ -87,7 +84,6 @@ TO_TEXT_BUG = ("bug: to_text formats floats with Go's JSON rule (exponent outsid
                "and PocketBase 0.40.6 stored the titles 1e21 and 1e-7 as these texts")
 
 
-@pytest.mark.xfail(strict=True, reason=TO_TEXT_BUG)
 @pytest.mark.parametrize(("raw", "text"), rows([
     (1e21, "1000000000000000000000"), (1e-7, "0.0000001"), (1.5e-7, "0.00000015"),
 ]))
@@ -95,7 +91,6 @@ def test_to_text_uses_fixed_notation(raw: float, text: str) -> None:
     assert to_text(raw) == text
 
 
-@pytest.mark.xfail(strict=True, reason=TO_TEXT_BUG)
 def test_a_text_field_given_a_large_number() -> None:
     assert Field("text", "title").cast(1e21) == "1000000000000000000000"
 
@@ -288,17 +283,10 @@ REQUIRED_INPUT: dict[str, dict[str, Any]] = {
     "relation": {"collectionId": "_pb_users_auth_"},
     "autodate": {"onCreate": True},
 }
-MAX_SELECT_BUG = ("bug: PocketBase keeps maxSelect 0 when it is not given (0 means single); "
-                  "DEFAULT_OPTIONS says 1 and field_from_input forces 1, so GET/POST "
-                  "/api/collections differ from PocketBase 0.40.6")
-
-
 def _json_params() -> list[Any]:
     out = []
     for type_ in POCKETBASE_FIELDS:
-        marks = [pytest.mark.xfail(strict=True, reason=MAX_SELECT_BUG)] \
-            if type_ in ("select", "relation", "file") else []
-        out.append(pytest.param(type_, id=type_, marks=marks))
+        out.append(pytest.param(type_, id=type_))
     return out
 
 
