@@ -121,7 +121,7 @@ def serve(args: argparse.Namespace) -> int:
             port=int(port),
             log_level="warning",
             access_log=False,
-            lifespan="off",
+            lifespan="on",
         )
         uvicorn.Server(config).run()
     return 0

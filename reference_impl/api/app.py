@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -104,7 +107,17 @@ def create_app(app: App) -> Starlette:
             )
         ],
     ]
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        # Threads beyond the engine's connections only queue for one while contending for
+        # the GIL: size the threadpool to the pool (measured: see loadtests/README.md).
+        workers = app.engine.pool_stats().get("pool_max")
+        if workers and not app.engine.INLINE:
+            anyio.to_thread.current_default_thread_limiter().total_tokens = workers + 2
+        yield
+
     web = Starlette(
+        lifespan=lifespan,
         routes=routes,
         exception_handlers={
             ApiError: _api_error,
