@@ -107,6 +107,7 @@ def create_app(app: App) -> Starlette:
             )
         ],
     ]
+
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         # Threads beyond the engine's connections only queue for one while contending for

@@ -217,12 +217,20 @@ class Like:
 
 
 @dataclass(frozen=True)
+class ArrayContains:
+    """A multi-value (JSON array) column holds ``value`` (relation bookkeeping)."""
+
+    col: Col
+    value: str
+
+
+@dataclass(frozen=True)
 class BoolOp:
     op: str  # "AND" | "OR"
     items: tuple[Node, ...]
 
 
-Node = Cmp | IsEmpty | DateText | Like | BoolOp | Const
+Node = Cmp | IsEmpty | DateText | Like | BoolOp | Const | ArrayContains
 
 _ORDERING = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _FLIP = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}

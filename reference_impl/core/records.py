@@ -627,26 +627,19 @@ class RecordService:
 
     def _detach_references(self, tx: Tx, coll: Collection, record_id: str) -> None:
         """Drop the deleted id from relation fields pointing at it (cascade when asked)."""
-        from reference_impl.core.filter import Cmp, Col, Like, Val
+        from reference_impl.core.filter import ArrayContains, Cmp, Col, Val
 
         for other in self.store.all():
             for f in other.fields:
                 if f.type != "relation" or f.opt("collectionId") != coll.id:
                     continue
-                if f.multiple:
-                    cond: Node = Like(Col(f.name, Kind.TEXT), f'%"{record_id}"%', False)
-                    rows = (
-                        self._fetch(tx, other, [cond])
-                        if False
-                        else [
-                            r for r in self._fetch(tx, other, []) if record_id in (r[f.name] or [])
-                        ]
-                    )
-                    del cond
-                else:
-                    rows = self._fetch(
-                        tx, other, [Cmp("=", Col(f.name, Kind.TEXT), Val(record_id, Kind.TEXT))]
-                    )
+                col = Col(f.name, f.kind)
+                holds: Node = (
+                    ArrayContains(col, record_id)
+                    if f.multiple
+                    else Cmp("=", col, Val(record_id, Kind.TEXT))
+                )
+                rows = self._fetch(tx, other, [holds], lock=True)
                 for row in rows:
                     if row["id"] == record_id and other.id == coll.id:
                         continue

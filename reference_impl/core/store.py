@@ -324,9 +324,6 @@ def validate_rule(coll: Collection, text: str) -> str | None:
 
 def _superusers_collection(now: datetime) -> Collection:
     fields = [coll_mod.id_field(), *coll_mod.auth_system_fields()]
-    for f in fields:
-        if f.name == "verified":
-            pass
     fields += [
         Field("autodate", "created", {"onCreate": True, "onUpdate": False}),
         Field("autodate", "updated", {"onCreate": True, "onUpdate": True}),

@@ -161,6 +161,11 @@ class Dialect:
         boolean < array < object), so it spells the same key out."""
         return [self.order_term(f"json_extract({expr}, '$')", descending)]
 
+    def json_array_contains(self, expr: str, value: str) -> str:
+        """A JSON array column holds the text ``value``. SQLite: ``json_each`` over the
+        array; PostgreSQL: jsonb containment ``@>`` (GIN-indexable)."""
+        return f"EXISTS (SELECT 1 FROM json_each({expr}) WHERE value = {value})"
+
     def for_update(self) -> str:
         """Suffix locking the selected rows until the write transaction ends."""
         return " FOR UPDATE" if self.ROW_LOCKS else ""

@@ -82,6 +82,9 @@ class PostgresDialect(Dialect):
             self.order_term(f'({text}) COLLATE "C"', descending),
         ]
 
+    def json_array_contains(self, expr: str, value: str) -> str:
+        return f"{expr} @> jsonb_build_array(CAST({value} AS TEXT))"
+
     def datetime_text(self, expr: str) -> str:
         return f"coalesce(to_char({expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS\"Z\"'), '')"
 

@@ -13,6 +13,7 @@ from typing import Any
 from reference_impl.core.filter import (
     RANDOM,
     ROWID,
+    ArrayContains,
     BoolOp,
     Cmp,
     Col,
@@ -58,6 +59,8 @@ class Sql:
             return f"{left} {node.op} {self.bind(node.text, Kind.TEXT)}"
         if isinstance(node, Cmp):
             return self._cmp(node)
+        if isinstance(node, ArrayContains):
+            return d.json_array_contains(self.col(node.col.name), self.bind(node.value, Kind.TEXT))
         raise TypeError(f"unknown node {node!r}")
 
     def _cmp(self, node: Cmp) -> str:
