@@ -35,7 +35,6 @@ from reference_impl.db.engine import Params, Row, capture
 PRAGMAS = (
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",
-    "PRAGMA busy_timeout = 10000",
     "PRAGMA foreign_keys = ON",
     "PRAGMA temp_store = MEMORY",
     "PRAGMA cache_size = -32000",
@@ -218,7 +217,7 @@ class SqliteEngine:
     # (A writer in *another* process can still make busy_timeout wait.)
     INLINE = True
 
-    def __init__(self, path: Path, *, pool_size: int = 4):
+    def __init__(self, path: Path, *, pool_size: int = 4, busy_timeout_ms: int = 10_000):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.dialect = SqliteDialect()
@@ -227,6 +226,7 @@ class SqliteEngine:
         self._size = pool_size
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._busy_timeout_ms = busy_timeout_ms
         self._idle.put(self._connect())
 
     def _connect(self) -> apsw.Connection:
@@ -234,6 +234,7 @@ class SqliteEngine:
         conn.enable_load_extension(True)
         for pragma in PRAGMAS:
             conn.execute(pragma)
+        conn.setbusytimeout(self._busy_timeout_ms)  # waits for writers in other processes
         with self._lock:
             self._all.append(conn)
         return conn
