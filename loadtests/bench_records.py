@@ -13,6 +13,7 @@ Workloads (as in the issue): POST a small record; GET
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import re
 import shutil
@@ -146,6 +147,37 @@ def report(results: dict[str, Any]) -> None:
     Console().print(table)
 
 
+def html_report(results: dict[str, Any]) -> str:
+    """A self-contained page: one horizontal bar chart (inline SVG) per workload."""
+    colours = {"pocketbase": "#6b7280", "sqlite": "#2563eb", "postgres": "#16a34a"}
+    charts = []
+    for workload, label in (("create", "records created / s"), ("list", "lists served / s")):
+        top = max(r[workload]["rps"] for r in results.values()) or 1.0
+        bars = []
+        for i, (name, r) in enumerate(results.items()):
+            rps = r[workload]["rps"]
+            width = 420 * rps / top
+            y = 10 + i * 34
+            bars.append(
+                f'<text x="0" y="{y + 17}" font-size="13">{html.escape(name)}</text>'
+                f'<rect x="110" y="{y}" width="{width:.1f}" height="24" '
+                f'fill="{colours.get(name, "#9333ea")}"/>'
+                f'<text x="{116 + width:.1f}" y="{y + 17}" font-size="13">{rps:,.0f} '
+                f"(p50 {r[workload]['p50_ms']:.1f} ms)</text>"
+            )
+        height = 20 + 34 * len(results)
+        charts.append(f"<h2>{label}</h2><svg width='720' height='{height}'>{''.join(bars)}</svg>")
+    versions = "".join(
+        f"<li>{html.escape(n)}: {html.escape(r['version'])}</li>" for n, r in results.items()
+    )
+    return (
+        "<!doctype html><meta charset='utf-8'><title>records throughput</title>"
+        "<body style='font-family:sans-serif'><h1>Records throughput</h1>"
+        "<p>wrk -t2, loopback, one machine, one run; same load generator for every target."
+        f"</p><ul>{versions}</ul>{''.join(charts)}</body>"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=5)
@@ -153,12 +185,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--targets", default="sqlite,postgres,pocketbase")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--html", type=Path, default=None, help="write a bar-chart page here")
     args = parser.parse_args(argv)
     results = run(args)
     report(results)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))
+    if args.html:
+        args.html.parent.mkdir(parents=True, exist_ok=True)
+        args.html.write_text(html_report(results))
     return 0
 
 
