@@ -120,6 +120,9 @@ def diff_exchange(a: Exchange, b: Exchange) -> list[str]:
     lines = [] if a.status == b.status else [f"status: {a.status} != {b.status}"]
     if a.norm_path != b.norm_path:
         lines.append(f"request path: {a.norm_path} != {b.norm_path}")
+    for name in a.captured:
+        if a.captured[name] != b.captured.get(name):
+            lines.append(f"header {name}: {a.captured[name]!r} != {b.captured.get(name)!r}")
     return lines + diff_values(a.body, b.body, a.key_order)
 
 

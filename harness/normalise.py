@@ -19,6 +19,12 @@ across all of that run's responses. The rules, and why each value is or is not r
   at least a day away from the run.
 - **JWTs** become ``<token:TYPE>`` (the ``type`` claim: ``auth``, ``file``, ...); the claims
   hold random ids and ``exp``, the type is contract.
+- **Uploaded file names** (``<sanitised name>_<10 random [a-z0-9]>.<ext>``, PocketBase's
+  ``normalizeName``) keep the sanitised name and extension, which are contract; the random
+  part becomes ``<rnd:N>`` in order of first appearance, in bodies, paths and captured
+  headers alike (``FILE_NAME_RE``). Only names with an extension are recognised, and a
+  name shorter than 3 characters gets a second random part that stays raw: scenarios
+  upload names like ``hello.txt``.
 - **Volatile keys** (``VOLATILE_KEYS``: secrets and durations) become a fixed placeholder.
 - **Numbers** are parsed exactly (ints as ``int``, fractions as ``Decimal``), never floats:
   PocketBase's float64 rounding of 2^53+1 is a difference we must see.
@@ -46,6 +52,8 @@ FIELD_ID_RE = re.compile(
 TIMESTAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}Z")
 JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 BCRYPT_RE = re.compile(r"^\$2[abxy]\$\d{2}\$[./A-Za-z0-9]{53}$")
+# <name>_<random>.<ext>: the random part is group 1; the name before it is [a-z0-9_].
+FILE_NAME_RE = re.compile(r"(?<=[a-z0-9])_([a-z0-9]{10})(?=\.[A-Za-z0-9*+=#-])")
 TIMESTAMP_WINDOW = timedelta(days=1)
 INLINE_WIDTH = 88  # dumps(indent=...) writes containers this short on one line
 
@@ -122,6 +130,7 @@ class Normaliser:
 
     def __init__(self, now: datetime | None = None) -> None:
         self.ids: dict[str, str] = {}
+        self.file_parts: dict[str, str] = {}  # random part of a stored file name -> <rnd:N>
         self._now = now
 
     def register_id(self, value: str) -> str:
@@ -147,6 +156,7 @@ class Normaliser:
             return "<hash>"
         value = JWT_RE.sub(_token_placeholder, value)
         value = TIMESTAMP_RE.sub(self._timestamp, value)
+        value = FILE_NAME_RE.sub(self._file_part, value)
         for raw, placeholder in self.ids.items():
             if raw in value:
                 value = value.replace(raw, placeholder)
@@ -178,6 +188,12 @@ class Normaliser:
         if isinstance(value, str):
             return self.text(value)
         return value
+
+    def _file_part(self, match: re.Match[str]) -> str:
+        placeholder = self.file_parts.setdefault(
+            match.group(1), f"<rnd:{len(self.file_parts) + 1}>"
+        )
+        return "_" + placeholder
 
     def _timestamp(self, match: re.Match[str]) -> str:
         raw = match.group(0)

@@ -108,6 +108,7 @@ def _responses(outcome: Outcome) -> list[str]:
                 f"  {name}{role}: {_status(exchange)}" + (" (same as oracle)" if same else "")
             )
             if not same:
+                lines += [f"    {k}: {v}" for k, v in exchange.captured.items()]
                 lines += [f"    {line}" for line in _body(exchange)]
             lines += [
                 f"    sql: {st.get('sql')}  -- params {st.get('params')}" for st in exchange.sql
@@ -156,6 +157,18 @@ def _curl(exchange: Exchange) -> str:
             "-H 'Content-Type: application/json'",
             f"--data-raw {shlex.quote(exchange.body_sent)}",
         ]
+    for name, value in exchange.form_sent or []:
+        parts.append(f"--form-string {shlex.quote(f'{name}={value}')}")
+    for f in exchange.files_sent or []:
+        # bash process substitution gives curl the content as a file; the part keeps the
+        # scenario's file name and type.
+        source = (
+            f"<(printf %s {shlex.quote(f.content)})"
+            if f.repeat == 1
+            else f"<(python3 -c 'import sys; sys.stdout.write(sys.argv[1] * {f.repeat})' "
+            f"{shlex.quote(f.content)})"
+        )
+        parts.append(f'-F "{f.field}=@"{source}{shlex.quote(f";filename={f.name};type={f.type}")}')
     return " ".join(parts)
 
 

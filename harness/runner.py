@@ -19,11 +19,20 @@ import httpx
 
 from harness.http import superuser_token
 from harness.normalise import Json, Normaliser, loads
-from harness.scenario import KeyOrder, Scenario, Step, TemplateError, render, template_context
+from harness.scenario import (
+    FilePart,
+    KeyOrder,
+    Scenario,
+    Step,
+    TemplateError,
+    render,
+    template_context,
+)
 from harness.targets.base import Target
 
 SQL_HEADER = "X-Parity-Sql"  # reference server with PARITY_DEBUG_SQL=1: [{sql, params}, ...]
 TIMEOUT = 30.0
+BOUNDARY = "parity-multipart-boundary"  # fixed: the same request bytes on every target
 
 
 @dataclass
@@ -54,6 +63,13 @@ class Exchange:
     sql: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     key_order: KeyOrder = "records"
+    form_sent: list[tuple[str, str]] | None = None  # multipart text parts, as sent
+    files_sent: list[FilePart] | None = None  # multipart file parts, as sent
+    captured: dict[str, str | None] = field(default_factory=dict)  # normalised resp. headers
+
+    @property
+    def multipart(self) -> bool:
+        return self.form_sent is not None
 
 
 @dataclass
@@ -155,6 +171,7 @@ def _run_step(step: Step, session: Session, ctx: dict[str, Any], norm: Normalise
             if step.has_body
             else step.raw_body
         )
+        form, files = _render_form(step, ctx) if step.multipart else (None, None)
     except TemplateError as exc:
         return Exchange(
             step.id,
@@ -177,9 +194,15 @@ def _run_step(step: Step, session: Session, ctx: dict[str, Any], norm: Normalise
         body_sent,
         dict(headers),
         key_order=step.key_order,
+        form_sent=form,
+        files_sent=files,
     )
+    content = body_sent.encode() if body_sent is not None else None
     if body_sent is not None:
         headers.setdefault("Content-Type", "application/json")
+    elif form is not None:
+        headers.setdefault("Content-Type", f"multipart/form-data; boundary={BOUNDARY}")
+        content = multipart_body(form, files or [])
     if step.actor == "superuser":
         headers.setdefault("Authorization", session.superuser_token())
     elif step.actor == "user":
@@ -189,7 +212,7 @@ def _run_step(step: Step, session: Session, ctx: dict[str, Any], norm: Normalise
             step.method,
             path,
             headers=headers,
-            content=body_sent.encode() if body_sent is not None else None,
+            content=content,
         )
     except httpx.HTTPError as exc:
         exchange.error = f"{type(exc).__name__}: {exc}"
@@ -199,7 +222,39 @@ def _run_step(step: Step, session: Session, ctx: dict[str, Any], norm: Normalise
     exchange.status = response.status_code
     exchange.body = norm.body(raw) if not isinstance(raw, str) else norm.text(raw)
     exchange.sql = _sql(response)
+    exchange.captured = {
+        name: None if response.headers.get(name) is None else norm.text(response.headers[name])
+        for name in step.capture_headers
+    }
     return exchange
+
+
+def _render_form(step: Step, ctx: dict[str, Any]) -> tuple[list[tuple[str, str]], list[FilePart]]:
+    form: list[tuple[str, str]] = []
+    for key, value in step.form.items():
+        for item in value if isinstance(value, list) else [value]:
+            form.append((key, _query_text(render(item, ctx))))
+    files = [
+        FilePart(f.field, f.name, _query_text(render(f.content, ctx)), f.type, f.repeat)
+        for f in step.files
+    ]
+    return form, files
+
+
+def multipart_body(form: list[tuple[str, str]], files: list[FilePart]) -> bytes:
+    """``multipart/form-data`` with the fixed ``BOUNDARY``: text parts, then file parts."""
+    out = bytearray()
+    for name, value in form:
+        out += f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+        out += value.encode() + b"\r\n"
+    for f in files:
+        out += (
+            f"--{BOUNDARY}\r\nContent-Disposition: form-data; "
+            f'name="{f.field}"; filename="{f.name}"\r\nContent-Type: {f.type}\r\n\r\n'
+        ).encode()
+        out += f.content.encode() * f.repeat + b"\r\n"
+    out += f"--{BOUNDARY}--\r\n".encode()
+    return bytes(out)
 
 
 def row_id(scenario: Scenario, collection: str, index: int) -> str:

@@ -31,6 +31,14 @@ key of ``parity repro``. Example (a literal block):
     query = { sort = "j" }
     # body = {...} | body_json = '...' | raw_body = '{"broken'; headers = {...}
     # key_order = "records" (default; "none" when query has `fields`) | "all" | "none"
+    # capture_headers = ["content-type"]  # response headers to compare (lower case)
+
+    [[scenario.steps]]                 # a multipart/form-data request (instead of a body)
+    method = "POST"
+    path = "/api/collections/{{ coll.docs }}/records"
+    form = { title = "a", "@jsonPayload" = '{"n": 1}' }   # text parts (a list repeats)
+    files = [{ field = "doc", name = "a.txt", content = "hello", type = "text/plain" }]
+    # a file part: `repeat = N` sends the content N times (large files); type is optional
 
 Collection names are prefixed per scenario (``p`` + 6 hex of a hash of the name), so many
 scenarios share one server and clean up only what is theirs. Setup rows get deterministic
@@ -42,6 +50,7 @@ name), ``{{ collid.posts }}`` (its id, for relation fields), ``{{ records.posts.
 of the first posts row), ``{{ steps.create.body.id }}`` (``status`` or any part of an
 earlier step's ``body``), ``{{ user.id }}`` / ``{{ user.email }}``, ``{{ prefix }}``,
 ``{{ seed }}``. A string that is exactly one template takes the value's JSON type.
+Templates also work in ``form`` values and file ``content``.
 """
 
 from __future__ import annotations
@@ -75,6 +84,17 @@ class TemplateError(LookupError):
 
 
 @dataclass(frozen=True)
+class FilePart:
+    """One file of a multipart step: sent as ``content * repeat`` under ``field``."""
+
+    field: str
+    name: str
+    content: str = ""
+    type: str = "application/octet-stream"
+    repeat: int = 1
+
+
+@dataclass(frozen=True)
 class Step:
     id: str
     actor: Actor
@@ -85,10 +105,17 @@ class Step:
     raw_body: str | None = None  # sent verbatim as application/json (malformed JSON tests)
     headers: Mapping[str, str] = field(default_factory=dict)
     key_order: KeyOrder = "records"
+    form: Mapping[str, str | list[str]] = field(default_factory=dict)  # multipart text parts
+    files: tuple[FilePart, ...] = ()  # multipart file parts
+    capture_headers: tuple[str, ...] = ()  # response headers compared across targets
 
     @property
     def has_body(self) -> bool:
         return self.body is not _NO_BODY
+
+    @property
+    def multipart(self) -> bool:
+        return bool(self.form or self.files)
 
 
 @dataclass(frozen=True)
@@ -233,7 +260,11 @@ _STEP_KEYS = {
     "raw_body",
     "headers",
     "key_order",
+    "form",
+    "files",
+    "capture_headers",
 }
+_FILE_KEYS = {"field", "name", "content", "type", "repeat"}
 
 
 def default_dir() -> Path:
@@ -315,8 +346,10 @@ def _step(raw: dict[str, Any], index: int, where: str) -> Step:
     actor = raw.get("actor", "superuser")
     if actor not in ACTORS:
         raise ScenarioError(f"{where} step {index}: actor must be one of {ACTORS}")
-    if len({"body", "body_json", "raw_body"} & set(raw)) > 1:
-        raise ScenarioError(f"{where} step {index}: give one of body, body_json, raw_body")
+    if len({"body", "body_json", "raw_body"} & set(raw)) + bool({"form", "files"} & set(raw)) > 1:
+        raise ScenarioError(
+            f"{where} step {index}: give one of body, body_json, raw_body, form/files"
+        )
     query = {k: str(v) if not isinstance(v, str) else v for k, v in raw.get("query", {}).items()}
     # PocketBase re-marshals `fields` output from a map, so key order is random there.
     key_order = raw.get("key_order", "none" if "fields" in query else "records")
@@ -332,7 +365,17 @@ def _step(raw: dict[str, Any], index: int, where: str) -> Step:
         raw_body=raw.get("raw_body"),
         headers=dict(raw.get("headers", {})),
         key_order=key_order,
+        form=dict(raw.get("form", {})),
+        files=tuple(_file_part(f, f"{where} step {index}") for f in raw.get("files", [])),
+        capture_headers=tuple(h.lower() for h in raw.get("capture_headers", [])),
     )
+
+
+def _file_part(raw: Mapping[str, Any], where: str) -> FilePart:
+    _no_unknown(raw, _FILE_KEYS, f"{where} file")
+    if "field" not in raw or "name" not in raw:
+        raise ScenarioError(f"{where}: a file needs `field` and `name`")
+    return FilePart(**raw)
 
 
 def _json_or(raw: Mapping[str, Any], key: str, default: Any, where: str) -> Any:

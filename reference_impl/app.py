@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from reference_impl.core.auth import (
@@ -19,6 +20,8 @@ from reference_impl.core.auth import (
     verify_token,
 )
 from reference_impl.core.collection import SUPERUSERS, Collection
+from reference_impl.core.file_storage import FileStorage
+from reference_impl.core.files import FILE_TOKEN_DURATION, file_token_claims, issue_file_token
 from reference_impl.core.records import RecordService
 from reference_impl.core.store import CollectionStore
 from reference_impl.db.engine import Engine
@@ -29,10 +32,15 @@ class App:
     engine: Engine
     id_mode: str = "pocketbase"
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # Uploaded files (``<data dir>/storage`` for ``parity serve``); None: a temporary dir.
+    storage_dir: Path | None = None
 
     def __post_init__(self) -> None:
         self.store = CollectionStore(self.engine, clock=self.clock)
-        self.records = RecordService(self.store, id_mode=self.id_mode, clock=self.clock)
+        self.storage = FileStorage(self.storage_dir)
+        self.records = RecordService(
+            self.store, id_mode=self.id_mode, clock=self.clock, storage=self.storage
+        )
 
     def bootstrap(self) -> bool:
         """Check the connection, create missing system tables; True on a fresh database."""
@@ -53,6 +61,29 @@ class App:
         if record is None or not verify_token(token, record["tokenKey"] + coll.token_secret):
             return None
         return AuthContext(record=record, collection_id=coll.id, collection_name=coll.name)
+
+    def authenticate_file_token(self, token: str) -> AuthContext | None:
+        """The auth record behind a ``?token=`` file token; None when invalid or expired."""
+        claims = file_token_claims(token) if token else None
+        if claims is None:
+            return None
+        coll = self.store.find(str(claims.get("collectionId", "")))
+        if coll is None or not coll.is_auth:
+            return None
+        record = self.records.find_auth_record(coll, str(claims.get("id", "")))
+        if record is None or not verify_token(token, record["tokenKey"] + coll.token_secret):
+            return None
+        return AuthContext(record=record, collection_id=coll.id, collection_name=coll.name)
+
+    def file_token_for(self, auth: AuthContext) -> str:
+        """A short-lived file token (PocketBase signs it with its own fileToken secret; one
+        secret per collection here, the ``type`` claim keeps auth and file tokens apart)."""
+        coll = self.store.find(auth.collection_id)
+        assert coll is not None
+        duration = int(coll.auth.get("fileToken", {}).get("duration", FILE_TOKEN_DURATION))
+        return issue_file_token(
+            auth.id, coll.id, auth.record["tokenKey"] + coll.token_secret, duration
+        )
 
     def token_for(self, coll: Collection, record: dict[str, Any]) -> str:
         return issue_token(

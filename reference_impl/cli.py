@@ -23,7 +23,7 @@ def _engine_args(parser: argparse.ArgumentParser) -> None:
         "--dir",
         default="pb_data",
         type=Path,
-        help="data directory (SQLite file, embedded PostgreSQL data)",
+        help="data directory (SQLite file, embedded PostgreSQL data, uploaded files)",
     )
     parser.add_argument(
         "--pg-dsn",
@@ -74,7 +74,8 @@ def opened_app(args: argparse.Namespace) -> Iterator[App]:
     except (ProvisionError, ConnectionFailed) as exc:
         print(f"parity: cannot open the {args.engine} engine: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
-    app = App(engine, id_mode=args.id_mode)
+    # Uploaded files live next to the database, as PocketBase's pb_data/storage.
+    app = App(engine, id_mode=args.id_mode, storage_dir=Path(args.dir) / "storage")
     try:
         app.bootstrap()
         yield app

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from reference_impl.api._form import form_values, read_multipart
 from reference_impl.app import App
 from reference_impl.core import errors as e
 from reference_impl.core.auth import AuthContext
@@ -48,32 +49,24 @@ def require_superuser(auth: AuthContext | None) -> None:
 
 
 async def read_json(request: Request, *, malformed: str = e.MSG_BAD_REQUEST) -> dict[str, Any]:
-    """The body as a JSON object; ``{}`` when empty. Multipart is not in this build."""
+    """The body as a JSON object; ``{}`` when empty.
+
+    Form bodies (urlencoded or multipart) become the same object as PocketBase's
+    ``BindBody`` makes: values inferred like JSON (``_form.infer_value``), repeated keys as
+    lists, ``@jsonPayload`` merged on top; a multipart body's files come back in a
+    :class:`~reference_impl.core.files.FormBody` for the record service.
+    """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        return await read_multipart(request, malformed)
     raw = await request.body()
     if not raw.strip():
         return {}
     if content_type == "application/x-www-form-urlencoded":
         from urllib.parse import parse_qsl
 
-        form: dict[str, Any] = {}
-        for key, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
-            form[key] = (
-                [*form[key], value]
-                if key in form and isinstance(form[key], list)
-                else [form[key], value]
-                if key in form
-                else value
-            )
-        payload = form.pop("@jsonPayload", None)
-        if isinstance(payload, str):
-            try:
-                extra = json.loads(payload)
-            except ValueError as exc:
-                raise e.bad_request(malformed) from exc
-            if isinstance(extra, dict):
-                form.update(extra)
-        return form
+        pairs = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
+        return form_values(pairs, malformed)
     if content_type not in ("", "application/json"):
         raise e.bad_request("Unsupported Content-Type.")
     try:
@@ -106,7 +99,8 @@ def respond(
 ) -> Response:
     from reference_impl.core.picker import parse_fields, pick
 
-    fields = request.query_params.get("fields", "")
+    # PocketBase reads the first ``fields`` parameter; Starlette's .get() returns the last.
+    fields = next(iter(request.query_params.getlist("fields")), "")
     if fields and payload is not None:
         tree = parse_fields(fields)
         if isinstance(payload, dict) and "items" in payload and "perPage" in payload:

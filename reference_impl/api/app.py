@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from reference_impl.api import collections, record_auth, records
+from reference_impl.api import collections, files, record_auth, records
 from reference_impl.api._http import JSON, auth_of, error_response, require_superuser
 from reference_impl.app import App
 from reference_impl.core import errors as e
@@ -87,6 +87,8 @@ def create_app(app: App) -> Starlette:
         Route(
             "/api/collections/{collection}/auth-methods", record_auth.auth_methods, methods=["GET"]
         ),
+        Route("/api/files/token", files.file_token, methods=["POST"]),
+        Route("/api/files/{collection}/{recordId}/{filename}", files.download, methods=["GET"]),
         Route(
             "/api/collections/{collection}/truncate",
             collections.truncate_collection,

@@ -107,12 +107,24 @@ async def delete_collection(request: Request) -> Response:
             "Failed to delete collection probably due to existing reference "
             f"in {', '.join(referrers)}."
         )
-    _, sql = await call(request, lambda: app_of(request).store.delete(coll))
+    app = app_of(request)
+
+    def work() -> None:
+        app.store.delete(coll)
+        app.storage.delete_collection(coll.id)  # after the commit: the files go with the rows
+
+    _, sql = await call(request, work)
     return respond(request, None, sql, status=204)
 
 
 async def truncate_collection(request: Request) -> Response:
     require_superuser(auth_of(request))
     coll = _find(request)
-    _, sql = await call(request, lambda: app_of(request).store.truncate(coll))
+    app = app_of(request)
+
+    def work() -> None:
+        app.store.truncate(coll)
+        app.storage.delete_collection(coll.id)
+
+    _, sql = await call(request, work)
     return respond(request, None, sql, status=204)

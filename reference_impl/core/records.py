@@ -19,10 +19,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reference_impl.core import errors as e
+from reference_impl.core import files
 from reference_impl.core.auth import AuthContext, hash_password, new_token_key, random_string
 from reference_impl.core.collection import Collection
 from reference_impl.core.errors import ApiError, ValidationFailed, field_error
 from reference_impl.core.fields import Field
+from reference_impl.core.file_storage import FileStorage
 from reference_impl.core.filter import FilterError, Node, Scope, compile_filter, parse_sort
 from reference_impl.core.store import CollectionStore
 from reference_impl.db import errors as dberr
@@ -73,8 +75,10 @@ class RecordService:
         *,
         id_mode: str = "pocketbase",
         clock: Callable[[], datetime] | None = None,
+        storage: FileStorage | None = None,
     ):
         self.store = store
+        self.storage = storage or FileStorage()
         self.engine = store.engine
         self.dialect = store.engine.dialect
         self.id_mode = id_mode
@@ -430,6 +434,7 @@ class RecordService:
         self._validate(coll, record, errors, creating=True)
         if errors:
             raise ValidationFailed(errors).to_api("Failed to create record.")
+        uploads = self._finalize_files(coll, record)
         rule = (
             []
             if is_super or not (rule_text or "").strip()
@@ -453,19 +458,28 @@ class RecordService:
             assert stored is not None
             return stored
 
-        stored = run_in_transaction(self.engine, work, write=True)
+        # Files are written before the row (PocketBase uploads, then inserts) and removed
+        # again when the row is not committed.
+        self.storage.save(coll.id, record_id, uploads)
+        try:
+            stored = run_in_transaction(self.engine, work, write=True)
+        except BaseException:
+            self.storage.discard(coll.id, record_id, uploads)
+            raise
         return self.export(coll, stored, auth)
 
     def update(
         self, coll: Collection, record_id: str, body: dict[str, Any], auth: AuthContext | None
     ) -> dict[str, Any]:
         rule = self._rule_nodes(coll, "updateRule", auth)
+        written: list[files.Upload] = []  # uploads saved by the (last) attempt of work()
 
-        def work(tx: Tx) -> dict[str, Any]:
+        def work(tx: Tx) -> tuple[dict[str, Any], list[str]]:
             # Locked: modifiers (n+, tags+) are read-modify-write and must not lose updates.
             record = self._by_id(tx, coll, record_id, rule, lock=True)
             if record is None:
                 raise e.not_found()
+            old_files = {f.name: record[f.name] for f in coll.fields if f.type == "file"}
             errors: dict[str, Any] = {}
             if "id" in body and body["id"] != record_id:
                 errors["id"] = field_error(
@@ -476,10 +490,13 @@ class RecordService:
             for f in coll.fields:
                 if f.type == "autodate" and f.opt("onUpdate"):
                     record[f.name] = now
-            self._validate(coll, record, errors, creating=False)
+            self._validate(coll, record, errors, creating=False, old=old_files)
             if errors:
                 raise ValidationFailed(errors).to_api("Failed to update record.")
             self._check_relations(tx, coll, record)
+            uploads = self._finalize_files(coll, record)
+            self.storage.save(coll.id, record_id, uploads)
+            written[:] = uploads
             values = [(f.name, f.kind, record[f.name]) for f in coll.fields if f.name != "id"]
             fields = self._columns(coll)
             sql, params = update_sql(
@@ -491,22 +508,32 @@ class RecordService:
                 raise self._unique_error(coll, exc, "Failed to update record.") from exc
             stored = self._decode(fields, row)
             assert stored is not None
-            return stored
+            new_files = [stored[name] for name in old_files]
+            return stored, files.dropped_names(old_files.values(), new_files)
 
-        stored = run_in_transaction(self.engine, work, write=True)
+        try:
+            stored, dropped = run_in_transaction(self.engine, work, write=True)
+        except BaseException:
+            self.storage.discard(coll.id, record_id, written)
+            raise
+        self.storage.delete(coll.id, record_id, dropped)  # replaced/removed: after commit
         return self.export(coll, stored, auth)
 
     def delete(self, coll: Collection, record_id: str, auth: AuthContext | None) -> None:
         rule = self._rule_nodes(coll, "deleteRule", auth)
 
-        def work(tx: Tx) -> None:
+        def work(tx: Tx) -> list[tuple[str, str]]:
             if self._by_id(tx, coll, record_id, rule) is None:
                 raise e.not_found()
-            self._detach_references(tx, coll, record_id)
+            deleted = [(coll.id, record_id)]
+            self._detach_references(tx, coll, record_id, deleted)
             sql, params = delete_sql(self.dialect, coll.name, record_id)
             tx.execute(sql, params)
+            return deleted
 
-        run_in_transaction(self.engine, work, write=True)
+        # The files of the record (and of cascade-deleted ones) go once the rows are gone.
+        for collection_id, deleted_id in run_in_transaction(self.engine, work, write=True):
+            self.storage.delete_record(collection_id, deleted_id)
 
     # -- helpers -------------------------------------------------------------------------
     def _validate_id(self, coll: Collection, record_id: str) -> dict[str, Any] | None:
@@ -531,6 +558,12 @@ class RecordService:
         creating: bool,
     ) -> None:
         is_super = auth is not None and auth.is_superuser
+        if isinstance(body, files.FormBody):
+            merged = dict(body)
+            for file_field in coll.fields:
+                if file_field.type == "file":
+                    files.merge_uploads(file_field, merged, body.uploads)
+            body = merged
         plain: list[tuple[Field, Any]] = []
         modifiers: list[tuple[Field, str, Any]] = []
         for key, raw in body.items():
@@ -554,10 +587,15 @@ class RecordService:
         for f, raw in plain:
             if f.type == "password":
                 record[f.name] = ("__plain__", raw if isinstance(raw, str) else "")
+            elif f.type == "file":
+                record[f.name] = files.normalize(f, raw)
             else:
                 record[f.name] = f.cast(raw)
         for f, mod, raw in modifiers:
-            record[f.name] = _apply_modifier(f, record[f.name], mod, raw)
+            if f.type == "file":
+                record[f.name] = files.apply_modifier(f, record[f.name], mod, raw)
+            else:
+                record[f.name] = _apply_modifier(f, record[f.name], mod, raw)
         if coll.is_auth:
             self._apply_auth_fields(coll, record, body, errors, creating=creating)
 
@@ -594,14 +632,34 @@ class RecordService:
             record["tokenKey"] = new_token_key()
 
     def _validate(
-        self, coll: Collection, record: dict[str, Any], errors: dict[str, Any], *, creating: bool
+        self,
+        coll: Collection,
+        record: dict[str, Any],
+        errors: dict[str, Any],
+        *,
+        creating: bool,
+        old: dict[str, Any] | None = None,
     ) -> None:
+        """``old``: the stored values of the file fields (only those may be sent as names)."""
         for f in coll.fields:
             if f.name in errors or f.name == "id" or f.type == "password":
                 continue
-            problem = f.validate(record[f.name])
+            if f.type == "file":
+                problem = files.validate(f, record[f.name], (old or {}).get(f.name, f.zero()))
+            else:
+                problem = f.validate(record[f.name])
             if problem:
                 errors[f.name] = problem
+
+    @staticmethod
+    def _finalize_files(coll: Collection, record: dict[str, Any]) -> list[files.Upload]:
+        """Replace uploads by their generated names in ``record``; return the uploads."""
+        uploads: list[files.Upload] = []
+        for f in coll.fields:
+            if f.type == "file":
+                record[f.name], new = files.finalize(f, record[f.name])
+                uploads += new
+        return uploads
 
     def _check_relations(self, tx: Tx, coll: Collection, record: dict[str, Any]) -> None:
         errors: dict[str, Any] = {}
@@ -625,8 +683,15 @@ class RecordService:
         if errors:
             raise ValidationFailed(errors).to_api("Failed to create record.")
 
-    def _detach_references(self, tx: Tx, coll: Collection, record_id: str) -> None:
-        """Drop the deleted id from relation fields pointing at it (cascade when asked)."""
+    def _detach_references(
+        self,
+        tx: Tx,
+        coll: Collection,
+        record_id: str,
+        deleted: list[tuple[str, str]] | None = None,
+    ) -> None:
+        """Drop the deleted id from relation fields pointing at it (cascade when asked);
+        cascade-deleted rows are added to ``deleted`` as (collection id, record id)."""
         from reference_impl.core.filter import ArrayContains, Cmp, Col, Val
 
         for other in self.store.all():
@@ -644,8 +709,10 @@ class RecordService:
                     if row["id"] == record_id and other.id == coll.id:
                         continue
                     if f.opt("cascadeDelete"):
-                        self._detach_references(tx, other, row["id"])
+                        self._detach_references(tx, other, row["id"], deleted)
                         sql, params = delete_sql(self.dialect, other.name, row["id"])
+                        if deleted is not None:
+                            deleted.append((other.id, row["id"]))
                     else:
                         new = [i for i in row[f.name] if i != record_id] if f.multiple else ""
                         sql, params = update_sql(

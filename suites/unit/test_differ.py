@@ -132,3 +132,12 @@ def test_scenarios_load_and_reference_registered_divergences() -> None:
     for scenario in scenarios:
         if scenario.divergence:
             registry.get(scenario.divergence)
+
+
+def test_captured_response_headers_are_compared() -> None:
+    a, b = transcript(PB, "hello"), transcript(SL, "hello")
+    a.exchanges[0].captured = {"content-type": "text/plain", "content-disposition": None}
+    b.exchanges[0].captured = {"content-type": "text/html", "content-disposition": None}
+    assert diff_transcripts(a, b) == [
+        "list header content-type: 'text/plain' != 'text/html'"
+    ]

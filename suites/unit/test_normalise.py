@@ -104,3 +104,16 @@ def test_pretty_dumps_keeps_short_containers_inline() -> None:
         "  ]",
         "}",
     ])
+
+
+def test_random_part_of_stored_file_names_is_numbered_by_first_appearance() -> None:
+    norm = Normaliser(NOW)
+    body = {"doc": "hello_world_derxqecjp9.TXT", "docs": ["a_b_0123456789.tar.gz"],
+            "message": '"hello_world_derxqecjp9.TXT" mime type must be one of: image/png.'}
+    assert norm.body(body) == {"doc": "hello_world_<rnd:1>.TXT", "docs": ["a_b_<rnd:2>.tar.gz"],
+                               "message": '"hello_world_<rnd:1>.TXT" mime type must be one '
+                                          "of: image/png."}
+    assert norm.text("/api/files/c/r/a_b_0123456789.tar.gz") == "/api/files/c/r/a_b_<rnd:2>.tar.gz"
+    # no extension, or not 10 characters after the underscore: not a stored file name
+    assert norm.text("p1a2b3c_attachment") == "p1a2b3c_attachment"
+    assert norm.text("p1a2b3c_attachments.x") == "p1a2b3c_attachments.x"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from harness.runner import row_id
+from harness.runner import BOUNDARY, multipart_body, row_id
 from harness.scenario import (
+    FilePart,
     ScenarioError,
     TemplateError,
     load_file,
@@ -124,3 +126,42 @@ def test_setup_row_ids_are_deterministic() -> None:
     first = row_id(scenario, "posts", 0)
     assert first == row_id(scenario, "posts", 0) != row_id(scenario, "posts", 1)
     assert len(first) == 15 and first.isalnum() and first == first.lower()
+
+
+MULTIPART = '''
+[[scenario]]
+name = "POST upload (superuser)"
+
+[[scenario.steps]]
+method = "POST"
+path = "/r"
+form = { title = "a", tags = ["x", "y"] }
+files = [{ field = "doc", name = "a.txt", content = "hi", type = "text/plain", repeat = 2 }]
+capture_headers = ["Content-Type"]
+'''
+
+
+def test_multipart_steps_load_and_encode(tmp_path: Path) -> None:
+    [scenario] = load_file(write(tmp_path, MULTIPART, stem="files"))
+    step = scenario.steps[0]
+    assert step.multipart and not step.has_body
+    assert step.files == (FilePart("doc", "a.txt", "hi", "text/plain", 2),)
+    assert step.capture_headers == ("content-type",)
+    body = multipart_body([("title", "a"), ("tags", "x")], list(step.files)).decode()
+    assert body == (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="title"\r\n\r\na\r\n'
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="tags"\r\n\r\nx\r\n'
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="doc"; filename="a.txt"\r\n'
+        f"Content-Type: text/plain\r\n\r\nhihi\r\n--{BOUNDARY}--\r\n"
+    )
+
+
+@pytest.mark.parametrize(("files", "message"), [
+    ('files = []\nbody = {}', "give one of body, body_json, raw_body, form/files"),
+    ('files = [{ field = "doc" }]', "a file needs `field` and `name`"),
+    ('files = [{ field = "d", name = "n", size = 3 }]', "unknown keys ['size']"),
+])  # fmt: skip
+def test_invalid_multipart_steps(tmp_path: Path, files: str, message: str) -> None:
+    text = re.sub(r"(?m)^files = .*$", lambda _: files, MULTIPART)
+    with pytest.raises(ScenarioError, match=re.escape(message)):
+        load_file(write(tmp_path, text, stem="files"))
