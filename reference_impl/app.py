@@ -21,7 +21,7 @@ from reference_impl.core.auth import (
 )
 from reference_impl.core.collection import SUPERUSERS, Collection
 from reference_impl.core.file_storage import FileStorage
-from reference_impl.core.files import FILE_TOKEN_DURATION, file_token_claims, issue_file_token
+from reference_impl.core.files import FILE_TOKEN_DURATION
 from reference_impl.core.records import RecordService
 from reference_impl.core.store import CollectionStore
 from reference_impl.db.engine import Engine
@@ -48,23 +48,15 @@ class App:
 
     # -- auth ------------------------------------------------------------------------------
     def authenticate(self, header: str | None) -> AuthContext | None:
-        if not header:
-            return None
-        token = strip_bearer(header)
-        claims = unverified_claims(token)
-        if claims is None:
-            return None
-        coll = self.store.find(str(claims.get("collectionId", "")))
-        if coll is None or not coll.is_auth:
-            return None
-        record = self.records.find_auth_record(coll, str(claims.get("id", "")))
-        if record is None or not verify_token(token, record["tokenKey"] + coll.token_secret):
-            return None
-        return AuthContext(record=record, collection_id=coll.id, collection_name=coll.name)
+        """The caller of an ``Authorization`` header; None (a guest) when invalid or expired."""
+        return self._token_owner(strip_bearer(header), "auth") if header else None
 
     def authenticate_file_token(self, token: str) -> AuthContext | None:
         """The auth record behind a ``?token=`` file token; None when invalid or expired."""
-        claims = file_token_claims(token) if token else None
+        return self._token_owner(token, "file") if token else None
+
+    def _token_owner(self, token: str, kind: str) -> AuthContext | None:
+        claims = unverified_claims(token, kind=kind)
         if claims is None:
             return None
         coll = self.store.find(str(claims.get("collectionId", "")))
@@ -81,9 +73,8 @@ class App:
         coll = self.store.find(auth.collection_id)
         assert coll is not None
         duration = int(coll.auth.get("fileToken", {}).get("duration", FILE_TOKEN_DURATION))
-        return issue_file_token(
-            auth.id, coll.id, auth.record["tokenKey"] + coll.token_secret, duration
-        )
+        key = auth.record["tokenKey"] + coll.token_secret
+        return issue_token(auth.id, coll.id, key, duration, kind="file")
 
     def token_for(self, coll: Collection, record: dict[str, Any]) -> str:
         return issue_token(

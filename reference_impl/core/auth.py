@@ -79,23 +79,29 @@ class AuthContext:
         }
 
 
-def issue_token(record_id: str, collection_id: str, key: str, duration: int) -> str:
-    claims = {
+def issue_token(
+    record_id: str, collection_id: str, key: str, duration: int, *, kind: str = "auth"
+) -> str:
+    """``kind="auth"`` (refreshable) or ``"file"`` (PocketBase's ``NewFileToken``)."""
+    claims: dict[str, Any] = {
         "collectionId": collection_id,
         "exp": int(time.time()) + duration,
         "id": record_id,
-        "refreshable": True,
-        "type": "auth",
     }
+    if kind == "auth":
+        claims["refreshable"] = True
+    claims["type"] = kind
     return jwt.encode(claims, key, algorithm="HS256")
 
 
-def unverified_claims(token: str) -> dict[str, Any] | None:
+def unverified_claims(token: str, *, kind: str = "auth") -> dict[str, Any] | None:
+    """The claims of a token of ``kind``, before its signature is checked (the key depends
+    on the record it names); ``None`` for anything else."""
     try:
         claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:
         return None
-    if not isinstance(claims, dict) or claims.get("type") != "auth":
+    if not isinstance(claims, dict) or claims.get("type") != kind:
         return None
     return claims
 

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
-
-import jwt
 
 from reference_impl.core import _mimetype
 from reference_impl.core.auth import random_string
@@ -257,24 +254,3 @@ def field_holding(fields: Iterable[Field], record: dict[str, Any], filename: str
     return None
 
 
-# -- file tokens -------------------------------------------------------------------------
-def issue_file_token(record_id: str, collection_id: str, key: str, duration: int) -> str:
-    """PocketBase's ``NewFileToken``: claims ``collectionId, exp, id, type=file``."""
-    claims = {
-        "collectionId": collection_id,
-        "exp": int(time.time()) + duration,
-        "id": record_id,
-        "type": "file",
-    }
-    return jwt.encode(claims, key, algorithm="HS256")
-
-
-def file_token_claims(token: str) -> dict[str, Any] | None:
-    """The unverified claims of a file token; ``None`` for anything else (auth tokens too)."""
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        return None
-    if not isinstance(claims, dict) or claims.get("type") != "file":
-        return None
-    return claims
