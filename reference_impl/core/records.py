@@ -20,6 +20,7 @@ from typing import Any
 
 from reference_impl.core import errors as e
 from reference_impl.core import files
+from reference_impl.core._expand import expand_records
 from reference_impl.core.auth import AuthContext, hash_password, new_token_key, random_string
 from reference_impl.core.collection import Collection
 from reference_impl.core.errors import ApiError, ValidationFailed, field_error
@@ -40,7 +41,6 @@ from reference_impl.db.render import (
 )
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
-MAX_EXPAND_DEPTH = 6
 _MODIFIER = re.compile(r"^(\+)?(\w+)([+-])?$")
 
 
@@ -232,7 +232,7 @@ class RecordService:
                 pages = math.ceil(total / per_page)
             items = [self.export(coll, r, auth) for r in records]
             if query.expand:
-                self._expand(tx, coll, records, items, query.expand, auth, 1)
+                expand_records(self, tx, coll, records, items, query.expand, auth, 1)
         return {
             "items": items,
             "page": page,
@@ -251,7 +251,7 @@ class RecordService:
                 raise e.not_found()
             out = self.export(coll, record, auth)
             if expand:
-                self._expand(tx, coll, [record], [out], expand, auth, 1)
+                expand_records(self, tx, coll, [record], [out], expand, auth, 1)
         return out
 
     # -- output --------------------------------------------------------------------------
@@ -284,128 +284,6 @@ class RecordService:
                 del out["email"]
         return dict(sorted(out.items()))
 
-    def _expand(
-        self,
-        tx: Tx,
-        coll: Collection,
-        records: list[dict[str, Any]],
-        outputs: list[dict[str, Any]],
-        spec: str,
-        auth: AuthContext | None,
-        depth: int,
-    ) -> None:
-        """Attach ``expand`` for each relation path (``rel``, ``rel.nested``, back-relations
-        ``<coll>_via_<field>``), fetching targets under their viewRule. A path that cannot be
-        expanded (unknown, or denied by the rule) is silently left out, as in PocketBase."""
-        paths: dict[str, list[str]] = {}
-        for raw in filter(None, (p.strip() for p in spec.split(","))):
-            head, _, rest = raw.partition(".")
-            paths.setdefault(head, [])
-            if rest:
-                paths[head].append(rest)
-        if depth > MAX_EXPAND_DEPTH:
-            return
-        for name, nested in paths.items():
-            resolved = self._expand_target(coll, name, auth)
-            if resolved is None:
-                continue
-            target, rule, via = resolved
-            for out in outputs:
-                out.setdefault("expand", {})
-            if via is None:
-                related_by_owner = self._forward(tx, coll, name, target, rule, records)
-            else:
-                related_by_owner = self._backward(tx, target, via, rule, records)
-            all_related = {r["id"]: r for rows in related_by_owner.values() for r in rows}
-            exported = {rid: self.export(target, r, auth) for rid, r in all_related.items()}
-            if nested and all_related:
-                self._expand(
-                    tx,
-                    target,
-                    list(all_related.values()),
-                    list(exported.values()),
-                    ",".join(nested),
-                    auth,
-                    depth + 1,
-                )
-            f = coll.get_field(name)
-            single = via is None and f is not None and not f.multiple
-            for r, out in zip(records, outputs, strict=True):
-                found = [exported[x["id"]] for x in related_by_owner.get(r["id"], [])]
-                if found:
-                    out["expand"][name] = found[0] if single else found
-        for out in outputs:
-            if "expand" in out:
-                out["expand"] = dict(sorted(out["expand"].items()))
-                items = sorted(out.items())
-                out.clear()
-                out.update(items)
-
-    def _expand_target(
-        self, coll: Collection, name: str, auth: AuthContext | None
-    ) -> tuple[Collection, list[Node], Field | None] | None:
-        f = coll.get_field(name)
-        via: Field | None = None
-        if f is not None and f.type == "relation":
-            target = self.store.find(str(f.opt("collectionId")))
-        elif "_via_" in name:
-            target_name, _, field_name = name.partition("_via_")
-            target = self.store.find(target_name)
-            via = target.get_field(field_name) if target else None
-            if via is None or via.type != "relation" or via.opt("collectionId") != coll.id:
-                return None
-        else:
-            return None
-        if target is None:
-            return None
-        try:
-            rule = self._rule_nodes(target, "viewRule", auth)
-        except ApiError:
-            return None
-        return target, rule, via
-
-    def _forward(
-        self,
-        tx: Tx,
-        coll: Collection,
-        name: str,
-        target: Collection,
-        rule: list[Node],
-        records: list[dict[str, Any]],
-    ) -> dict[str, list[dict[str, Any]]]:
-        from reference_impl.core.filter import BoolOp, Cmp, Col, Val
-
-        wanted = {
-            r["id"]: (r[name] if isinstance(r[name], list) else [r[name]] if r[name] else [])
-            for r in records
-        }
-        ids = list(dict.fromkeys(i for ids in wanted.values() for i in ids))
-        if not ids:
-            return {}
-        id_nodes: list[Node] = [
-            BoolOp("OR", tuple(Cmp("=", Col("id", Kind.TEXT), Val(i, Kind.TEXT)) for i in ids))
-        ]
-        found = {r["id"]: r for r in self._fetch(tx, target, id_nodes + rule)}
-        return {owner: [found[i] for i in ids if i in found] for owner, ids in wanted.items()}
-
-    def _backward(
-        self,
-        tx: Tx,
-        target: Collection,
-        via: Field,
-        rule: list[Node],
-        records: list[dict[str, Any]],
-    ) -> dict[str, list[dict[str, Any]]]:
-        owners = {r["id"] for r in records}
-        out: dict[str, list[dict[str, Any]]] = {}
-        for row in self._fetch(tx, target, list(rule)):
-            value = row[via.name]
-            for owner in value if isinstance(value, list) else [value]:
-                if owner in owners:
-                    out.setdefault(owner, []).append(row)
-        return out
-
-    # -- writing -------------------------------------------------------------------------
     def create(
         self, coll: Collection, body: dict[str, Any], auth: AuthContext | None
     ) -> dict[str, Any]:
