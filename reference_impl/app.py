@@ -36,7 +36,7 @@ class App:
     storage_dir: Path | None = None
 
     def __post_init__(self) -> None:
-        self.store = CollectionStore(self.engine, clock=self.clock)
+        self.store = CollectionStore(self.engine, clock=self.clock, id_mode=self.id_mode)
         self.storage = FileStorage(self.storage_dir)
         self.records = RecordService(
             self.store, id_mode=self.id_mode, clock=self.clock, storage=self.storage

@@ -252,5 +252,3 @@ def field_holding(fields: Iterable[Field], record: dict[str, Any], filename: str
         if f.type == "file" and filename in stored_names(record.get(f.name)):
             return f
     return None
-
-

@@ -23,8 +23,10 @@ class Excerpt(NamedTuple):
 Fields = dict[str, Excerpt | None]  # dot path -> modifier, like pick.go's map[string]Modifier
 
 # Go's unicode.IsSpace (strings.TrimSpace): Python's str.strip() would also drop \x1c-\x1f.
-_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008" \
+_GO_SPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
     "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 _TOKEN_SPACE = "\t\n\v\f\r \x85\xa0"  # tokenizer.go whitespaceChars (its trim cutset)
 _GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})  # strconv.ParseBool (cast.ToBool)
 _MAX_INT = 2**63 - 1
@@ -327,7 +329,8 @@ class _PlainText(HTMLParser):
                 self._pop()
             top = self.stack[-1] if self.stack else None
         foreign = tag in ("svg", "math") or bool(
-            top and top.foreign and top.tag not in _INTEGRATION)
+            top and top.foreign and top.tag not in _INTEGRATION
+        )
         if not foreign and tag in _TABLE_PARTS and not any(o.tag == "table" for o in self.stack):
             return  # ignored by the tree builder outside a table
         skip = self._skipping() or tag in _EXCLUDED
@@ -359,8 +362,11 @@ class _PlainText(HTMLParser):
         if tag in ("html", "head", "body") or self.frameset:
             return
         formatting = tag in _FORMATTING
-        stop = _SCOPE | {"p": {"button"}, "li": {"ol", "ul"}}.get(tag, set()) \
-            if tag in _SPECIAL else _SPECIAL
+        stop = (
+            _SCOPE | {"p": {"button"}, "li": {"ol", "ul"}}.get(tag, set())
+            if tag in _SPECIAL
+            else _SPECIAL
+        )
         for index in range(len(self.stack) - 1, -1, -1):
             element = self.stack[index]
             if element.tag == tag:

@@ -415,12 +415,7 @@ class RecordService:
 
     # -- helpers -------------------------------------------------------------------------
     def _validate_id(self, coll: Collection, record_id: str) -> dict[str, Any] | None:
-        if self.id_mode == "uuid7":
-            try:
-                uuid.UUID(record_id)
-            except ValueError:
-                return field_error("validation_invalid_format", "Invalid value format.")
-            return None
+        """Against the collection's own ``id`` field (its pattern is the v7 one in uuid7 mode)."""
         id_field = coll.get_field("id")
         assert id_field is not None
         return id_field.validate(record_id) if record_id else None

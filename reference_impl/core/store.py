@@ -75,7 +75,14 @@ _SIMPLE_INDEX = re.compile(
 
 
 class CollectionStore:
-    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        id_mode: str = "pocketbase",
+    ):
+        self.id_mode = id_mode
         self.engine = engine
         self.clock = clock or (lambda: datetime.now(UTC))
         self._by_name: dict[str, Collection] = {}
@@ -94,7 +101,10 @@ class CollectionStore:
             for statement in dialect.create_table(SYSTEM_TABLE, SYSTEM_COLUMNS):
                 tx.execute(statement)
             now = self.clock()
-            for coll in (_superusers_collection(now), _users_collection(now)):
+            for coll in (
+                _superusers_collection(now, self.id_mode),
+                _users_collection(now, self.id_mode),
+            ):
                 self._create_in_tx(tx, coll)
             return True
 
@@ -126,7 +136,11 @@ class CollectionStore:
     # -- changes -------------------------------------------------------------------------
     def create(self, payload: Any) -> Collection:
         coll = coll_mod.from_input(
-            payload, existing=None, validate_rule=validate_rule, now=self.clock()
+            payload,
+            existing=None,
+            validate_rule=validate_rule,
+            now=self.clock(),
+            id_mode=self.id_mode,
         )
         self._check_name_free(coll, creating=True)
         self._check_relations(coll)
@@ -136,7 +150,11 @@ class CollectionStore:
 
     def update(self, existing: Collection, payload: Any) -> Collection:
         coll = coll_mod.from_input(
-            payload, existing=existing, validate_rule=validate_rule, now=self.clock()
+            payload,
+            existing=existing,
+            validate_rule=validate_rule,
+            now=self.clock(),
+            id_mode=self.id_mode,
         )
         self._check_name_free(coll, creating=False)
         self._check_relations(coll)
@@ -322,8 +340,8 @@ def validate_rule(coll: Collection, text: str) -> str | None:
     return None
 
 
-def _superusers_collection(now: datetime) -> Collection:
-    fields = [coll_mod.id_field(), *coll_mod.auth_system_fields()]
+def _superusers_collection(now: datetime, id_mode: str) -> Collection:
+    fields = [coll_mod.id_field(id_mode), *coll_mod.auth_system_fields()]
     fields += [
         Field("autodate", "created", {"onCreate": True, "onUpdate": False}),
         Field("autodate", "updated", {"onCreate": True, "onUpdate": True}),
@@ -348,12 +366,12 @@ def _superusers_collection(now: datetime) -> Collection:
     return coll
 
 
-def _users_collection(now: datetime) -> Collection:
+def _users_collection(now: datetime, id_mode: str) -> Collection:
     import secrets
 
     owner = "id = @request.auth.id"
     fields = [
-        coll_mod.id_field(),
+        coll_mod.id_field(id_mode),
         *coll_mod.auth_system_fields(),
         Field("text", "name", {"max": 255}),
         Field(

@@ -41,3 +41,13 @@ def test_uuid7_sorts_by_creation_time() -> None:
     time.sleep(0.002)
     second = uuid7()
     assert first < second
+
+
+def test_uuid7_mode_shapes_the_id_field_and_validates_client_ids() -> None:
+    from reference_impl.core.collection import id_field
+
+    field = id_field("uuid7")
+    assert (field.opt("min"), field.opt("max"), field.opt("autogeneratePattern")) == (36, 36, "")
+    assert field.validate(uuid7()) is None
+    assert field.validate(str(uuid.uuid4()))["code"] == "validation_invalid_format"  # type: ignore[index]
+    assert id_field().opt("pattern") == "^[a-z0-9]+$"
