@@ -20,7 +20,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from reference_impl.core.fields import Field, to_text
+from reference_impl.core.fields import Field, fixed_float, to_text
 from reference_impl.db.dialect import Kind
 
 MAX_FILTER_LENGTH = 3500
@@ -156,8 +156,10 @@ class _Parser:
             return Text(value)
         if kind == "num":
             number = float(value)
-            # PocketBase binds every number as float64; keep exact ints only inside int64.
-            if "." not in value and -(2**63) <= int(value) < 2**63:
+            # PocketBase binds every number as float64; keep exact ints only inside int64
+            # (``-0`` stays the float -0.0: its text under ``~`` is ``-0``, as in Go).
+            negative_zero = number == 0 and value.startswith("-")
+            if "." not in value and -(2**63) <= int(value) < 2**63 and not negative_zero:
                 return Num(int(value))
             return Num(number)
         if kind == "ident":
@@ -334,7 +336,12 @@ def _resolve_expr(expr: Expr, scope: Scope) -> Node:
             return Const(False)
         # true/false are the SQL literals 1/0 in PocketBase, and LIKE sees their text.
         value = right.value
-        text = ("1" if value else "0") if right.kind is Kind.BOOL else to_text(value)
+        if right.kind is Kind.BOOL:
+            text = "1" if value else "0"
+        elif right.kind is Kind.NUMBER:  # Go's cast.ToString of the float64 PocketBase binds
+            text = fixed_float(float(value))
+        else:
+            text = to_text(value)
         return Like(left, like_pattern(text), op == "!~")
     if not isinstance(left, Col) and isinstance(right, Col):
         left, right, op = right, left, _FLIP[op]

@@ -95,7 +95,31 @@ class PostgresDialect(Dialect):
             return self.datetime_text(expr)
         if kind is Kind.TEXT:
             return expr
+        if kind is Kind.NUMBER:
+            return self._sqlite_number_text(expr)
         return f"CAST({expr} AS TEXT)"
+
+    @staticmethod
+    def _sqlite_number_text(expr: str) -> str:
+        """A ``NUMERIC`` column as SQLite's text of the same value.
+
+        SQLite (``NUMERIC`` affinity) keeps an integral value inside int64 as INTEGER (text
+        ``5``) and any other as REAL, whose text is the shortest round-trip digits, in fixed
+        notation with at least one decimal for exponents -4..16 (``0.5``), else ``1.0e-05`` /
+        ``1.0e+20``. PostgreSQL's ``CAST(numeric AS TEXT)`` is the exact decimal
+        (``0.00001``), and float8's text switches notation at other exponents (``1e-05``,
+        ``1.2345678901234565e+15``). Stored numerics are a float's shortest digits (see
+        ``_param``), so ``trim_scale`` gives the fixed form and float8 the exponent form.
+        """
+        return (
+            f"CASE WHEN {expr} = trunc({expr})"
+            f" AND {expr} BETWEEN -9223372036854775808 AND 9223372036854775807"
+            f" THEN CAST(CAST({expr} AS BIGINT) AS TEXT)"
+            f" WHEN abs({expr}) >= 0.0001 AND abs({expr}) < 1e17"
+            f" THEN CAST(trim_scale({expr}) AS TEXT)"
+            f" ELSE regexp_replace(CAST(CAST({expr} AS float8) AS TEXT), '^(-?[0-9]+)e', '\\1.0e')"
+            " END"
+        )
 
     def create_table(self, table: str, columns: Sequence[tuple[str, Kind]]) -> list[str]:
         cols = [

@@ -205,3 +205,35 @@ def test_concurrent_increments_are_not_lost(engine: Engine, table: str) -> None:
         t.join()
     with engine.transaction() as tx:
         assert tx.fetchone(select, {"id": "c"}) == (200,)
+
+
+# SQLite's text of a NUMERIC value: what ``~`` matches on a number column (PocketBase's LIKE).
+NUMBER_TEXTS = [
+    (5, "5"),
+    (-3, "-3"),
+    (2.0, "2"),  # integral: stored as INTEGER under NUMERIC affinity
+    (INT64_MAX, str(INT64_MAX)),
+    (2.5, "2.5"),
+    (0.0001, "0.0001"),
+    (0.00001, "1.0e-05"),
+    (-0.000015, "-1.5e-05"),
+    (1234567890123456.5, "1234567890123456.5"),  # float8's own text is 1.2345678901234565e+15
+    (1e20, "1.0e+20"),
+    (-1.5e300, "-1.5e+300"),
+]
+
+
+@pytest.mark.parametrize(("value", "text"), NUMBER_TEXTS, ids=[t for _, t in NUMBER_TEXTS])
+def test_number_text_is_sqlites(engine: Engine, table: str, value: float, text: str) -> None:
+    """``dialect.text_of`` a number column is SQLite's text of the value on both engines,
+    checked by an exact (wildcard-free) LIKE so no driver conversion is in the way."""
+    d = engine.dialect
+    _create(engine, table, [("v", Kind.NUMBER)])
+    with engine.transaction(write=True) as tx:
+        sql, params = insert_sql(d, table, [("id", Kind.TEXT, "a"), ("v", Kind.NUMBER, value)])
+        tx.execute(sql, params)
+    target = d.text_of(d.quote("v"), Kind.NUMBER)
+    query = f"SELECT id FROM {d.quote(table)} WHERE {d.like(target, d.placeholder('p'))}"
+    with engine.transaction() as tx:
+        assert tx.fetchone(query, {"p": text}) == ("a",)
+        assert tx.fetchone(query, {"p": text + "0"}) is None

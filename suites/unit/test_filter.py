@@ -369,6 +369,11 @@ def test_unsupported_or_invalid_operands_raise(text: str) -> None:
     ("title ~ 'a%'", Like(TITLE, "a%", negate=False)),
     ("title ~ 1", Like(TITLE, "%1%", negate=False)),  # numbers are stringified: %1%
     ("title ~ 2.5", Like(TITLE, "%2.5%", negate=False)),
+    # Go's text of the float64 PocketBase binds: -0 keeps its sign, 2.50 -> 2.5, and an int
+    # past 2^53 is the float's digits (the literal is rounded before it is stringified).
+    ("title ~ -0", Like(TITLE, "%-0%", negate=False)),
+    ("title ~ 2.50", Like(TITLE, "%2.5%", negate=False)),
+    ("title ~ 9007199254740993", Like(TITLE, "%9007199254740992%", negate=False)),
     ("n ~ '7'", Like(N, "%7%", negate=False)),
     ("d ~ '2024'", Like(D, "%2024%", negate=False)),
 ]))
