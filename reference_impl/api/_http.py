@@ -8,12 +8,12 @@ import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from reference_impl.api._form import form_values, read_multipart
 from reference_impl.app import App
+from reference_impl.bridge import run_bridged
 from reference_impl.core import errors as e
 from reference_impl.core.auth import AuthContext
 from reference_impl.core.errors import ApiError
@@ -37,8 +37,12 @@ def app_of(request: Request) -> App:
     return app
 
 
-def auth_of(request: Request) -> AuthContext | None:
-    return app_of(request).authenticate(request.headers.get("authorization"))
+async def auth_of(request: Request) -> AuthContext | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    app = app_of(request)
+    return await run_bridged(lambda: app.authenticate(header))
 
 
 def require_superuser(auth: AuthContext | None) -> None:
@@ -79,18 +83,14 @@ async def read_json(request: Request, *, malformed: str = e.MSG_BAD_REQUEST) -> 
 
 
 async def call(request: Request, work: Callable[[], T]) -> tuple[T, list[dict[str, Any]] | None]:
-    """Run domain work (optionally capturing its SQL).
-
-    Engines whose calls never wait on a network (``Engine.INLINE``: SQLite in-process) run
-    on the event loop: handing microsecond calls to a threadpool costs more than the call.
-    Others (PostgreSQL) run in the threadpool so a round trip never blocks the loop.
-    """
-    inline = app_of(request).engine.INLINE
+    """Run domain work on the event loop, bridged (``reference_impl.bridge``): it waits for
+    PostgreSQL round trips and bcrypt on the loop while other requests run; SQLite calls,
+    in-process, simply run. With ``PARITY_DEBUG_SQL=1`` its SQL is captured too."""
     sink: list[dict[str, Any]] | None = None
     with contextlib.ExitStack() as stack:
         if DEBUG_SQL:
             sink = stack.enter_context(capturing_sql())
-        result = work() if inline else await run_in_threadpool(work)
+        result = await run_bridged(work)
     return result, sink
 
 

@@ -6,7 +6,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -24,7 +23,7 @@ log = logging.getLogger("parity.api")
 
 async def health(request: Request) -> Response:
     data = {}
-    auth = auth_of(request)
+    auth = await auth_of(request)
     if auth is not None and auth.is_superuser:
         data = {
             "canBackup": False,
@@ -35,7 +34,7 @@ async def health(request: Request) -> Response:
 
 
 async def superuser_only_stub(request: Request) -> Response:
-    require_superuser(auth_of(request))
+    require_superuser(await auth_of(request))
     raise e.not_found()
 
 
@@ -112,12 +111,12 @@ def create_app(app: App) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        # Threads beyond the engine's connections only queue for one while contending for
-        # the GIL: size the threadpool to the pool (measured: see loadtests/README.md).
-        workers = app.engine.pool_stats().get("pool_max")
-        if workers and not app.engine.INLINE:
-            anyio.to_thread.current_default_thread_limiter().total_tokens = workers + 2
-        yield
+        # Engines with an asyncio driver open it on this loop (reference_impl.bridge).
+        await app.engine.open_async()
+        try:
+            yield
+        finally:
+            await app.engine.close_async()
 
     web = Starlette(
         lifespan=lifespan,

@@ -26,7 +26,7 @@ def _find(request: Request):  # type: ignore[no-untyped-def]
 
 
 async def list_collections(request: Request) -> Response:
-    require_superuser(auth_of(request))
+    require_superuser(await auth_of(request))
     query = list_query(request)
     page = max(query.page, 1)
     per_page = min(query.per_page if query.per_page > 0 else 30, 1000)
@@ -56,12 +56,12 @@ async def list_collections(request: Request) -> Response:
 
 
 async def view_collection(request: Request) -> Response:
-    require_superuser(auth_of(request))
+    require_superuser(await auth_of(request))
     return respond(request, _find(request).to_json())
 
 
 async def create_collection(request: Request) -> Response:
-    require_superuser(auth_of(request))
+    require_superuser(await auth_of(request))
     body = await read_json(request, malformed=MALFORMED)
     store = app_of(request).store
 
@@ -78,7 +78,7 @@ async def create_collection(request: Request) -> Response:
 
 
 async def update_collection(request: Request) -> Response:
-    require_superuser(auth_of(request))
+    require_superuser(await auth_of(request))
     existing = _find(request)
     body = await read_json(request, malformed=MALFORMED)
     store = app_of(request).store
@@ -96,7 +96,7 @@ async def update_collection(request: Request) -> Response:
 
 
 async def delete_collection(request: Request) -> Response:
-    require_superuser(auth_of(request))
+    require_superuser(await auth_of(request))
     coll = _find(request)
     store = app_of(request).store
     if coll.system:
@@ -118,7 +118,7 @@ async def delete_collection(request: Request) -> Response:
 
 
 async def truncate_collection(request: Request) -> Response:
-    require_superuser(auth_of(request))
+    require_superuser(await auth_of(request))
     coll = _find(request)
     app = app_of(request)
 

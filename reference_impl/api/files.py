@@ -49,7 +49,7 @@ _HEADERS = {
 
 
 async def file_token(request: Request) -> Response:
-    auth = auth_of(request)
+    auth = await auth_of(request)
     if auth is None:
         raise e.unauthorized(e.MSG_REQUIRES_AUTH)
     token, _ = await call(request, lambda: app_of(request).file_token_for(auth))

@@ -79,7 +79,7 @@ async def auth_with_password(request: Request) -> Response:
 
 async def auth_refresh(request: Request) -> Response:
     coll = _auth_collection(request)
-    auth = auth_of(request)
+    auth = await auth_of(request)
     if auth is None:
         raise e.unauthorized(e.MSG_REQUIRES_AUTH)
     if auth.collection_id != coll.id:

@@ -60,7 +60,7 @@ def list_query(request: Request) -> ListQuery:
 async def list_records(request: Request) -> Response:
     coll = _collection(request, "Missing collection context.")
     query = list_query(request)
-    auth = auth_of(request)
+    auth = await auth_of(request)
     result, sql = await call(
         request, lambda: app_of(request).records.list_records(coll, query, auth)
     )
@@ -69,7 +69,7 @@ async def list_records(request: Request) -> Response:
 
 async def view_record(request: Request) -> Response:
     coll = _collection(request, "Missing collection context.")
-    auth = auth_of(request)
+    auth = await auth_of(request)
     record_id = request.path_params["id"]
     expand = request.query_params.get("expand", "")
     result, sql = await call(
@@ -80,7 +80,7 @@ async def view_record(request: Request) -> Response:
 
 async def create_record(request: Request) -> Response:
     coll = _collection(request, "Missing or invalid collection context.")
-    auth = auth_of(request)
+    auth = await auth_of(request)
     body = await read_json(request)
     expand = request.query_params.get("expand", "")
     records = app_of(request).records
@@ -99,7 +99,7 @@ async def create_record(request: Request) -> Response:
 
 async def update_record(request: Request) -> Response:
     coll = _collection(request, "Missing or invalid collection context.")
-    auth = auth_of(request)
+    auth = await auth_of(request)
     body = await read_json(request)
     record_id = request.path_params["id"]
     result, sql = await call(
@@ -110,7 +110,7 @@ async def update_record(request: Request) -> Response:
 
 async def delete_record(request: Request) -> Response:
     coll = _collection(request, "Missing or invalid collection context.")
-    auth = auth_of(request)
+    auth = await auth_of(request)
     record_id = request.path_params["id"]
     _, sql = await call(request, lambda: app_of(request).records.delete(coll, record_id, auth))
     return respond(request, None, sql, status=204)

@@ -10,11 +10,11 @@ retried by :func:`run_in_transaction`, so handlers never see them unless retries
 from __future__ import annotations
 
 import contextvars
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol, TypeVar
 
+from reference_impl.bridge import sleep
 from reference_impl.db.dialect import Dialect
 from reference_impl.db.errors import TransientError
 
@@ -63,11 +63,6 @@ class Engine(Protocol):
     @property
     def dialect(self) -> Dialect: ...
 
-    @property
-    def INLINE(self) -> bool:
-        """Calls are local and short: callers may run them on an event loop."""
-        ...
-
     def transaction(self, *, write: bool = False) -> AbstractContextManager[Tx]: ...
 
     def version(self) -> str:
@@ -75,6 +70,14 @@ class Engine(Protocol):
         ...
 
     def pool_stats(self) -> dict[str, int]: ...
+
+    async def open_async(self) -> None:
+        """Called once on the server's event loop before it serves: from then on, work run
+        through ``reference_impl.bridge.run_bridged`` waits for I/O on that loop (PostgreSQL
+        opens its asyncio pool here; SQLite, in-process, has nothing to open)."""
+        ...
+
+    async def close_async(self) -> None: ...
 
     def close(self) -> None: ...
 
@@ -97,7 +100,7 @@ def run_in_transaction(
         except TransientError:
             if attempt == attempts - 1:
                 raise
-            time.sleep(0.002 * (2**attempt))
+            sleep(0.002 * (2**attempt))
     raise AssertionError("unreachable")
 
 

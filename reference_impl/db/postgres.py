@@ -9,7 +9,7 @@ with ``LC_COLLATE 'C'`` (see ``provision.py``), so text order is SQLite's BINARY
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,8 +19,9 @@ from typing import Any, ClassVar
 import psycopg
 import psycopg.errors
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
+from reference_impl.bridge import await_, bridged
 from reference_impl.db import errors
 from reference_impl.db.dialect import Dialect, Kind
 from reference_impl.db.engine import Params, Row, capture
@@ -242,80 +243,166 @@ _ISOLATION = {
 }
 
 
+def _now(value: Any) -> Any:
+    return value
+
+
 class _PostgresTx:
-    def __init__(self, conn: psycopg.Connection[Any], dialect: PostgresDialect):
+    """One transaction's statements on a psycopg connection, blocking or asyncio.
+
+    psycopg's asyncio connection has the blocking one's API with coroutines in place of
+    results; ``wait`` turns them back into results (``await_`` through the bridge), so both
+    run the same code.
+    """
+
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any],
+        dialect: PostgresDialect,
+        wait: Callable[[Any], Any] = _now,
+    ):
         self._conn = conn
+        self._wait = wait
         self.dialect = dialect
 
     def execute(self, sql: str, params: Params | None = None) -> int:
         capture(sql, params)
         try:
-            cur = self._conn.execute(sql, params)
+            cur = self._wait(self._conn.execute(sql, params))
         except psycopg.Error as exc:
             raise translate(exc) from exc
-        return max(cur.rowcount, 0)
+        return max(int(cur.rowcount), 0)
 
     def fetchall(self, sql: str, params: Params | None = None) -> list[Row]:
         capture(sql, params)
         try:
-            return self._conn.execute(sql, params).fetchall()
+            cur = self._wait(self._conn.execute(sql, params))
+            rows: list[Row] = self._wait(cur.fetchall())
         except psycopg.Error as exc:
             raise translate(exc) from exc
+        return rows
 
     def fetchone(self, sql: str, params: Params | None = None) -> Row | None:
         capture(sql, params)
         try:
-            return self._conn.execute(sql, params).fetchone()
+            cur = self._wait(self._conn.execute(sql, params))
+            row: Row | None = self._wait(cur.fetchone())
         except psycopg.Error as exc:
             raise translate(exc) from exc
+        return row
 
     def executemany(self, sql: str, rows: Sequence[Params]) -> None:
         capture(sql, rows[0] if rows else None)
+        cur = self._conn.cursor()
         try:
-            with self._conn.cursor() as cur:
-                cur.executemany(sql, rows)
+            self._wait(cur.executemany(sql, rows))
         except psycopg.Error as exc:
             raise translate(exc) from exc
+        finally:
+            self._wait(cur.close())
 
 
 class PostgresEngine:
+    """psycopg 3 over a connection pool, blocking or asyncio.
+
+    Blocking callers (the CLI, bootstrap, tests) use a ``ConnectionPool``. The server calls
+    :meth:`open_async` on its event loop; from then on, domain work running bridged
+    (``reference_impl.bridge``) uses an ``AsyncConnectionPool`` and waits for each round trip
+    on the loop, so concurrent requests overlap without a thread per request. The blocking
+    pool is closed then, and reopened only if a blocking caller comes back.
+    """
+
     name = "postgres"
-    INLINE = False  # every call is a network round trip
 
     def __init__(self, dsn: str, *, pool: PoolConfig | None = None):
         self.dialect = PostgresDialect()
         self.config = pool or PoolConfig()
+        self._dsn = dsn
+        self._apool: AsyncConnectionPool[Any] | None = None
+        self._pool: ConnectionPool[Any] | None = self._open_pool()
+
+    def _open_pool(self) -> ConnectionPool[Any]:
         isolation = _ISOLATION[self.config.isolation]
 
         def configure(conn: psycopg.Connection[Any]) -> None:
             conn.isolation_level = isolation
 
         try:
-            self._pool = ConnectionPool(
-                dsn,
-                min_size=self.config.min_size,
-                max_size=self.config.max_size,
-                timeout=self.config.timeout,
-                max_idle=self.config.max_idle,
-                max_lifetime=self.config.max_lifetime,
-                configure=configure,
+            pool: ConnectionPool[Any] = ConnectionPool(
+                self._dsn,
                 open=False,
+                configure=configure,
                 name="parity",
+                **self._pool_kwargs(),
             )
-            self._pool.open(wait=True, timeout=self.config.timeout)
-        except psycopg.Error as exc:
-            raise errors.ConnectionFailed(f"cannot connect to PostgreSQL: {exc}") from exc
+            pool.open(wait=True, timeout=self.config.timeout)
         except Exception as exc:  # psycopg_pool.PoolTimeout is not a psycopg.Error
             raise errors.ConnectionFailed(f"cannot connect to PostgreSQL: {exc}") from exc
+        return pool
+
+    def _pool_kwargs(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "min_size": c.min_size,
+            "max_size": c.max_size,
+            "timeout": c.timeout,
+            "max_idle": c.max_idle,
+            "max_lifetime": c.max_lifetime,
+        }
+
+    async def open_async(self) -> None:
+        isolation = _ISOLATION[self.config.isolation]
+
+        async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
+            await conn.set_isolation_level(isolation)
+
+        apool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            self._dsn, open=False, configure=configure, name="parity-async", **self._pool_kwargs()
+        )
+        try:
+            await apool.open(wait=True, timeout=self.config.timeout)
+        except Exception as exc:
+            raise errors.ConnectionFailed(f"cannot connect to PostgreSQL: {exc}") from exc
+        self._apool = apool
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    async def close_async(self) -> None:
+        if self._apool is not None:
+            apool, self._apool = self._apool, None
+            await apool.close()
 
     @contextmanager
     def transaction(self, *, write: bool = False) -> Iterator[_PostgresTx]:
         # Every transaction is explicit (psycopg opens it on the first statement and the
         # pool's context manager commits or rolls back), so set_config(..., true) for RLS
         # stays transaction-local and nothing leaks when a connection is reused.
+        if self._apool is not None and bridged():
+            with self._async_transaction(self._apool) as tx:
+                yield tx
+            return
+        if self._pool is None:
+            self._pool = self._open_pool()
         try:
             with self._pool.connection() as conn:
                 yield _PostgresTx(conn, self.dialect)
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+
+    @contextmanager
+    def _async_transaction(self, apool: AsyncConnectionPool[Any]) -> Iterator[_PostgresTx]:
+        """``async with apool.connection()``, spelled out for a synchronous caller."""
+        cm = apool.connection()
+        try:
+            conn = await_(cm.__aenter__())
+            try:
+                yield _PostgresTx(conn, self.dialect, await_)
+            except BaseException as exc:
+                if not await_(cm.__aexit__(type(exc), exc, exc.__traceback__)):
+                    raise
+            else:
+                await_(cm.__aexit__(None, None, None))
         except psycopg.Error as exc:
             raise translate(exc) from exc
 
@@ -325,7 +412,10 @@ class PostgresEngine:
         return f"PostgreSQL {row[0] if row else '?'} (psycopg {psycopg.__version__})"
 
     def pool_stats(self) -> dict[str, int]:
-        return dict(self._pool.get_stats())
+        pool = self._apool or self._pool
+        return dict(pool.get_stats()) if pool is not None else {}
 
     def close(self) -> None:
-        self._pool.close()
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None

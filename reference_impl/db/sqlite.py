@@ -11,6 +11,8 @@ Connection settings follow PocketBase's (``core/db_connect.go``): WAL, ``synchro
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import queue
 import threading
@@ -22,6 +24,7 @@ from typing import Any, ClassVar
 
 import apsw
 
+from reference_impl.bridge import LoopLock, bridged
 from reference_impl.db import errors
 from reference_impl.db.dialect import (
     Dialect,
@@ -213,9 +216,6 @@ class SqliteEngine:
     """
 
     name = "sqlite"
-    # In-process, and writers queue on a Python lock, not on I/O: cheap to call inline.
-    # (A writer in *another* process can still make busy_timeout wait.)
-    INLINE = True
 
     def __init__(self, path: Path, *, pool_size: int = 4, busy_timeout_ms: int = 10_000):
         self.path = Path(path)
@@ -226,6 +226,7 @@ class SqliteEngine:
         self._size = pool_size
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._loop_write_lock: LoopLock | None = None
         self._busy_timeout_ms = busy_timeout_ms
         self._idle.put(self._connect())
 
@@ -248,10 +249,40 @@ class SqliteEngine:
             return self._connect() if grow else self._idle.get()
 
     @contextmanager
+    def _writer(self) -> Iterator[None]:
+        """One writer at a time, taken before a connection (so waiting writers hold none).
+
+        Threads queue on a thread lock. Bridged work on the server's loop first queues on
+        the loop's lock (``bridge.LoopLock``): a writer there may wait on the loop in the
+        middle of its transaction (a bcrypt hash), and a second one blocking the loop's
+        thread on the thread lock would never let it finish.
+        """
+        if not bridged():
+            with self._write_lock:
+                yield
+            return
+        loop = asyncio.get_running_loop()
+        if self._loop_write_lock is None or self._loop_write_lock.loop is not loop:
+            self._loop_write_lock = LoopLock(loop)
+        lock = self._loop_write_lock
+        lock.acquire()
+        try:
+            with self._write_lock:
+                yield
+        finally:
+            lock.release()
+
+    @contextmanager
     def transaction(self, *, write: bool = False) -> Iterator[_SqliteTx]:
+        with (
+            self._writer() if write else contextlib.nullcontext(),
+            self._transaction(write=write) as tx,
+        ):
+            yield tx
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[_SqliteTx]:
         conn = self._acquire()
-        if write:
-            self._write_lock.acquire()
         try:
             try:
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -270,14 +301,18 @@ class SqliteEngine:
                     conn.execute("ROLLBACK")
                 raise translate(exc) from exc
         finally:
-            if write:
-                self._write_lock.release()
             self._idle.put(conn)
 
     def load_extension(self, path: str) -> None:
         with self._lock:
             for conn in self._all:
                 conn.load_extension(path)
+
+    async def open_async(self) -> None:
+        """Nothing to open: apsw calls are in-process and run on the loop as they are."""
+
+    async def close_async(self) -> None:
+        """Nothing to close on the loop (:meth:`close` closes the connections)."""
 
     def version(self) -> str:
         return f"SQLite {apsw.sqlite_lib_version()} (apsw {apsw.apsw_version()})"

@@ -1,0 +1,155 @@
+"""Synchronous domain code on the server's event loop, with asyncio I/O underneath.
+
+The domain (``core/``) is plain synchronous code: ``tx.fetchone(...)`` returns a row. The
+server runs each request's domain work in a greenlet on the event loop
+(:func:`run_bridged`); where that work has to wait (a PostgreSQL round trip through
+psycopg's asyncio driver, a bcrypt hash in a worker thread), :func:`await_` switches back
+to the loop, which awaits and switches in again with the result. Other requests run in the
+meantime, and no thread or GIL hand-off is paid per statement (the threadpool it replaces
+spent about a third of each PostgreSQL request's CPU on it: ``loadtests/README.md``).
+
+Outside a bridged greenlet (the CLI, tests, bootstrap) :func:`bridged` is false and callers
+use their blocking path. This is the technique SQLAlchemy's asyncio extension uses;
+``greenlet`` is the well-kept library that provides the switching.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import greenlet
+
+T = TypeVar("T")
+
+
+class _Bridged(greenlet.greenlet):  # type: ignore[misc]
+    """A greenlet that runs one piece of work after another for :func:`run_bridged`.
+
+    Creating a greenlet costs ~8 us here, switching to an idle one under 1 us, so finished
+    ones wait in a per-thread pool (a greenlet belongs to its thread) for the next work.
+    """
+
+
+@dataclass
+class _Done:
+    """What a bridged greenlet hands back when its work ends (vs. an awaitable to wait on)."""
+
+    value: Any = None
+    error: BaseException | None = None
+
+
+_MAX_IDLE = 64
+_local = threading.local()
+
+
+def _serve(work: Callable[[], Any]) -> None:
+    parent = greenlet.getcurrent().parent
+    while True:
+        try:
+            done = _Done(work())
+        except BaseException as exc:  # handed to run_bridged, which re-raises it
+            done = _Done(error=exc)
+        work = parent.switch(done)  # idle until the next work (GreenletExit ends it here)
+
+
+def _idle() -> list[_Bridged]:
+    pool: list[_Bridged] | None = getattr(_local, "idle", None)
+    if pool is None:
+        pool = _local.idle = []
+    return pool
+
+
+async def run_bridged(work: Callable[[], T]) -> T:
+    """Run ``work`` to completion, awaiting every awaitable it hands to :func:`await_`.
+
+    ``work`` sees the caller's context variables (a copy of the context, so mutable values
+    such as the SQL capture list are shared); its exceptions propagate to the caller.
+    """
+    idle = _idle()
+    child = idle.pop() if idle else _Bridged(_serve)
+    child.gr_context = contextvars.copy_context()
+    value = child.switch(work)
+    while not isinstance(value, _Done):
+        try:
+            result = await value
+        except BaseException as exc:  # handed to the greenlet: its code decides
+            value = child.throw(exc)
+        else:
+            value = child.switch(result)
+    if len(idle) < _MAX_IDLE:
+        idle.append(child)
+    if value.error is not None:
+        raise value.error
+    return value.value  # type: ignore[no-any-return]
+
+
+def bridged() -> bool:
+    """True inside :func:`run_bridged`: blocking here would stall every request."""
+    return isinstance(greenlet.getcurrent(), _Bridged)
+
+
+def await_(awaitable: Awaitable[T]) -> T:
+    """Wait for ``awaitable`` on the event loop from inside :func:`run_bridged`."""
+    current = greenlet.getcurrent()
+    if not isinstance(current, _Bridged):
+        raise RuntimeError("await_() outside run_bridged(): no event loop to wait on")
+    return current.parent.switch(awaitable)  # type: ignore[no-any-return]
+
+
+def offload(fn: Callable[..., T], *args: Any) -> T:
+    """Run CPU-bound ``fn`` (bcrypt) in a worker thread when bridged, else directly."""
+    if bridged():
+        return await_(asyncio.to_thread(fn, *args))
+    return fn(*args)
+
+
+def sleep(seconds: float) -> None:
+    """Back off without stalling the event loop when bridged."""
+    if bridged():
+        await_(asyncio.sleep(seconds))
+    else:
+        time.sleep(seconds)
+
+
+class LoopLock:
+    """A lock for bridged work on one event loop, free when uncontended.
+
+    A thread lock would block the loop's only thread while its holder waits on that loop;
+    ``asyncio.Lock`` costs a loop round trip even when free. Here a free lock is taken
+    with a flag, and a waiter parks on a future that :meth:`release` hands the lock to.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self._held = False
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def acquire(self) -> None:
+        if not self._held:
+            self._held = True
+            return
+        waiter = self.loop.create_future()
+        self._waiters.append(waiter)
+        try:
+            await_(waiter)
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed over just as we gave up: pass it on
+            else:
+                self._waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # still held: ownership moves to that waiter
+                return
+        self._held = False
