@@ -4,7 +4,8 @@ One run, same machine, same load generator (wrk, from Debian's package ``wrk``),
 ratios are comparable. Not a test: timing goals are measured here, never asserted in pytest.
 
     python loadtests/bench_records.py [--duration 5] [--connections 32] [--rows 2000]
-        [--targets sqlite,postgres,pocketbase] [--json reports/latest/bench_records.json]
+        [--rounds 3] [--targets sqlite,postgres,pocketbase]
+        [--json reports/latest/bench_records.json] [--html reports/latest/bench_records.html]
 
 Workloads (as in the issue): POST a small record; GET
 ``perPage=20&sort=-n&filter=ok=true&&n>100`` over ``--rows`` rows.
@@ -17,6 +18,7 @@ import html
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -86,42 +88,77 @@ def prepare(target: Target, rows: int) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    """``--rounds`` times: every target started fresh, seeded, listed, then created into.
+
+    Rounds interleave the targets, so drift on a shared machine hits them alike; each
+    figure is the median over rounds, the samples are kept in ``rounds``.
+    """
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: install Debian's package `wrk` (apt-get install wrk)")
-    results: dict[str, Any] = {}
+    samples: dict[str, dict[str, list[dict[str, float]]]] = {}
+    versions: dict[str, str] = {}
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     script = workdir / "create.lua"
     script.write_text(CREATE_LUA)
-    for spec in args.targets.split(","):
-        target = make_target(spec, workdir / spec)
-        console.print(f"[bold]{spec}[/]: starting")
-        target.start()
-        try:
-            console.print(f"  seeding {args.rows} rows")
-            prepare(target, args.rows)
-            console.print("  list (wrk)")
-            listing = wrk(
-                target.base_url + LIST_QUERY,
-                duration=args.duration,
-                connections=args.connections,
-                script=None,
-            )
-            console.print("  create (wrk)")
-            create = wrk(
-                target.base_url + "/api/collections/bench/records",
-                duration=args.duration,
-                connections=args.connections,
-                script=script,
-            )
-            results[spec] = {"create": create, "list": listing, "version": target.info().version}
-        finally:
-            target.stop()
-    return results
+    specs = args.targets.split(",")
+    for round_no in range(1, args.rounds + 1):
+        for spec in specs:
+            target = make_target(spec, workdir / f"{spec}-{round_no}")
+            console.print(f"[bold]round {round_no}/{args.rounds} {spec}[/]: starting")
+            target.start()
+            try:
+                console.print(f"  seeding {args.rows} rows")
+                prepare(target, args.rows)
+                console.print("  list (wrk)")
+                listing = wrk(
+                    target.base_url + LIST_QUERY,
+                    duration=args.duration,
+                    connections=args.connections,
+                    script=None,
+                )
+                console.print("  create (wrk)")
+                create = wrk(
+                    target.base_url + "/api/collections/bench/records",
+                    duration=args.duration,
+                    connections=args.connections,
+                    script=script,
+                )
+                versions[spec] = target.info().version
+            finally:
+                target.stop()
+            runs = samples.setdefault(spec, {"create": [], "list": []})
+            runs["create"].append(create)
+            runs["list"].append(listing)
+    return {
+        spec: {
+            "create": _median(runs["create"]),
+            "list": _median(runs["list"]),
+            "version": versions[spec],
+            "rounds": runs,
+        }
+        for spec, runs in samples.items()
+    }
+
+
+def _median(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Each metric's median over the rounds."""
+    return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+
+
+def _spread(runs: list[dict[str, float]]) -> str:
+    if len(runs) < 2:
+        return ""
+    values = [r["rps"] for r in runs]
+    return f" ({min(values):.0f}-{max(values):.0f})"
 
 
 def report(results: dict[str, Any]) -> None:
     base = results.get("pocketbase")
-    table = Table(title="records throughput (wrk -t2, loopback, same machine)")
+    rounds = len(next(iter(results.values()))["rounds"]["create"]) if results else 0
+    table = Table(
+        title=f"records throughput (wrk -t2, loopback, same machine; median of {rounds} rounds,"
+        " min-max in brackets)"
+    )
     for column in (
         "target",
         "create/s",
@@ -137,9 +174,9 @@ def report(results: dict[str, Any]) -> None:
         ratio_l = f"{r['list']['rps'] / base['list']['rps']:.2f}x" if base else "-"
         table.add_row(
             name,
-            f"{r['create']['rps']:.0f}",
+            f"{r['create']['rps']:.0f}{_spread(r['rounds']['create'])}",
             f"{r['create']['p50_ms']:.2f}",
-            f"{r['list']['rps']:.0f}",
+            f"{r['list']['rps']:.0f}{_spread(r['rounds']['list'])}",
             f"{r['list']['p50_ms']:.2f}",
             ratio_c,
             ratio_l,
@@ -173,7 +210,8 @@ def html_report(results: dict[str, Any]) -> str:
     return (
         "<!doctype html><meta charset='utf-8'><title>records throughput</title>"
         "<body style='font-family:sans-serif'><h1>Records throughput</h1>"
-        "<p>wrk -t2, loopback, one machine, one run; same load generator for every target."
+        "<p>wrk -t2, loopback, one machine; same load generator for every target; medians"
+        f" over {len(next(iter(results.values()))['rounds']['create'])} rounds."
         f"</p><ul>{versions}</ul>{''.join(charts)}</body>"
     )
 
@@ -184,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--targets", default="sqlite,postgres,pocketbase")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="fresh targets per round; figures are medians"
+    )
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--html", type=Path, default=None, help="write a bar-chart page here")
     args = parser.parse_args(argv)
