@@ -90,6 +90,19 @@ class Field:
     name: str
     options: dict[str, Any] = field(default_factory=dict)
 
+    def __setattr__(self, key: str, value: Any) -> None:
+        # ``kind`` and ``hidden`` are read for every value of every record served, so they
+        # are cached; options are replaced, never changed in place, and replacing any
+        # attribute drops the cache.
+        object.__setattr__(self, key, value)
+        self.__dict__.pop("_derived", None)
+
+    def _derive(self) -> tuple[Kind, bool]:
+        derived: tuple[Kind, bool] | None = self.__dict__.get("_derived")
+        if derived is None:
+            derived = self.__dict__["_derived"] = (self._kind(), bool(self.opt("hidden")))
+        return derived
+
     @property
     def id(self) -> str:
         return str(self.options.get("id") or field_id(self.type, self.name))
@@ -99,7 +112,7 @@ class Field:
 
     @property
     def hidden(self) -> bool:
-        return bool(self.opt("hidden"))
+        return self._derive()[1]
 
     @property
     def multiple(self) -> bool:
@@ -107,6 +120,9 @@ class Field:
 
     @property
     def kind(self) -> Kind:
+        return self._derive()[0]
+
+    def _kind(self) -> Kind:
         if self.type == "number":
             return Kind.NUMBER
         if self.type == "bool":

@@ -93,7 +93,41 @@ def _slow_dumps(value: Any, sort_keys: bool) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _scan(value: Any) -> tuple[bool, bool]:
+    """(holds a float Go prints differently, holds the sentinel): a walk that builds
+    nothing, so the common payload (no such float) is encoded as is."""
+    kind = type(value)
+    if kind is float:
+        return _needs_go_format(value), False
+    if kind is str:
+        return False, _SENTINEL in value
+    if kind is dict:
+        items: Any = value.items()
+    elif kind is list or kind is tuple:
+        items = enumerate(value)
+    elif isinstance(value, float | str | dict | list | tuple):  # subclasses: the full walk
+        return True, False
+    else:
+        return False, False
+    changed = tainted = False
+    for key, item in items:
+        if type(key) is str and _SENTINEL in key:
+            tainted = True
+        item_kind = type(item)
+        if item_kind is str:
+            tainted = tainted or _SENTINEL in item
+        elif item_kind is int or item_kind is bool or item is None:
+            continue
+        else:
+            flag, bad = _scan(item)
+            changed, tainted = changed or flag, tainted or bad
+    return changed, tainted
+
+
 def dumps(value: Any, *, sort_keys: bool = False) -> str:
+    changed, tainted = _scan(value)
+    if not changed:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys)
     prepared, changed, tainted = _prepare(value)
     if changed and tainted:
         return _slow_dumps(value, sort_keys)

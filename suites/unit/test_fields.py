@@ -349,3 +349,13 @@ def test_reserved_field_names(name: str) -> None:
     assert field is not None
     assert validate_field_definition(field) == {
         "name": err("validation_not_in_invalid", "Must not be in list.")}
+
+
+def test_derived_kind_and_hidden_follow_replaced_options() -> None:
+    """``kind``/``hidden`` are cached per field; replacing options or type drops the cache."""
+    f = Field("select", "tags", {"values": ["a"], "maxSelect": 1})
+    assert (f.kind, f.hidden) == (Kind.TEXT, False)
+    f.options = {**f.options, "maxSelect": 2, "hidden": True}
+    assert (f.kind, f.hidden) == (Kind.JSON_ARRAY, True)
+    f.type = "number"
+    assert f.kind is Kind.NUMBER
