@@ -34,29 +34,35 @@ class _Bridged(greenlet.greenlet):  # type: ignore[misc]
 
     Creating a greenlet costs ~8 us here, switching to an idle one under 1 us, so finished
     ones wait in a per-thread pool (a greenlet belongs to its thread) for the next work.
+    While idle it holds nothing of the last work: ``outcome`` is taken, locals are cleared
+    and its context is dropped.
     """
+
+    outcome: _Done | None = None
 
 
 @dataclass
 class _Done:
-    """What a bridged greenlet hands back when its work ends (vs. an awaitable to wait on)."""
+    """How a piece of bridged work ended."""
 
     value: Any = None
     error: BaseException | None = None
 
 
+_FINISHED = object()  # switched to the loop when work ends (vs. an awaitable to wait on)
 _MAX_IDLE = 64
 _local = threading.local()
 
 
-def _serve(work: Callable[[], Any]) -> None:
-    parent = greenlet.getcurrent().parent
-    while True:
+def _serve(work: Callable[[], Any] | None) -> None:
+    me = greenlet.getcurrent()
+    while work is not None:
         try:
-            done = _Done(work())
+            me.outcome = _Done(work())
         except BaseException as exc:  # handed to run_bridged, which re-raises it
-            done = _Done(error=exc)
-        work = parent.switch(done)  # idle until the next work (GreenletExit ends it here)
+            me.outcome = _Done(error=exc)
+        work = None
+        work = me.parent.switch(_FINISHED)  # idle until the next work (GreenletExit: ends)
 
 
 def _idle() -> list[_Bridged]:
@@ -74,20 +80,39 @@ async def run_bridged(work: Callable[[], T]) -> T:
     """
     idle = _idle()
     child = idle.pop() if idle else _Bridged(_serve)
+    child.parent = greenlet.getcurrent()
     child.gr_context = contextvars.copy_context()
     value = child.switch(work)
-    while not isinstance(value, _Done):
+    while value is not _FINISHED:
         try:
             result = await value
+        except GeneratorExit:
+            # This coroutine is being closed, not cancelled: nothing may be awaited any more.
+            _abandon(child, value)
+            raise
         except BaseException as exc:  # handed to the greenlet: its code decides
             value = child.throw(exc)
         else:
             value = child.switch(result)
+    done, child.outcome = child.outcome, None
+    child.gr_context = None
     if len(idle) < _MAX_IDLE:
         idle.append(child)
-    if value.error is not None:
-        raise value.error
-    return value.value  # type: ignore[no-any-return]
+    assert done is not None
+    if done.error is not None:
+        raise done.error
+    return done.value  # type: ignore[no-any-return]
+
+
+def _abandon(child: _Bridged, pending: Any) -> None:
+    """End ``child``'s work without the loop: every wait it still asks for fails at once."""
+    for _ in range(100):
+        if pending is _FINISHED or child.dead:
+            break
+        if hasattr(pending, "close"):
+            pending.close()  # a coroutine never awaited: no "never awaited" warning
+        pending = child.throw(greenlet.GreenletExit)
+    child.outcome = None
 
 
 def bridged() -> bool:
@@ -142,9 +167,12 @@ class LoopLock:
         except BaseException:
             if waiter.done() and not waiter.cancelled():
                 self.release()  # handed over just as we gave up: pass it on
-            else:
+            elif waiter in self._waiters:  # release() may have dropped it already
                 self._waiters.remove(waiter)
             raise
+
+    def locked(self) -> bool:
+        return self._held
 
     def release(self) -> None:
         while self._waiters:

@@ -8,6 +8,7 @@ with ``LC_COLLATE 'C'`` (see ``provision.py``), so text order is SQLite's BINARY
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -319,6 +320,7 @@ class PostgresEngine:
         self.config = pool or PoolConfig()
         self._dsn = dsn
         self._apool: AsyncConnectionPool[Any] | None = None
+        self._apool_loop: asyncio.AbstractEventLoop | None = None
         self._pool: ConnectionPool[Any] | None = self._open_pool()
 
     def _open_pool(self) -> ConnectionPool[Any]:
@@ -351,6 +353,11 @@ class PostgresEngine:
         }
 
     async def open_async(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._apool is not None:
+            if self._apool_loop is loop:
+                return
+            raise RuntimeError("the asyncio pool is open on another event loop: close it there")
         isolation = _ISOLATION[self.config.isolation]
 
         async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -363,14 +370,14 @@ class PostgresEngine:
             await apool.open(wait=True, timeout=self.config.timeout)
         except Exception as exc:
             raise errors.ConnectionFailed(f"cannot connect to PostgreSQL: {exc}") from exc
-        self._apool = apool
+        self._apool, self._apool_loop = apool, loop
         if self._pool is not None:
             self._pool.close()
             self._pool = None
 
     async def close_async(self) -> None:
         if self._apool is not None:
-            apool, self._apool = self._apool, None
+            apool, self._apool, self._apool_loop = self._apool, None, None
             await apool.close()
 
     @contextmanager
@@ -378,7 +385,11 @@ class PostgresEngine:
         # Every transaction is explicit (psycopg opens it on the first statement and the
         # pool's context manager commits or rolls back), so set_config(..., true) for RLS
         # stays transaction-local and nothing leaks when a connection is reused.
-        if self._apool is not None and bridged():
+        if bridged():
+            # The asyncio pool wakes its waiters on its own loop only, and blocking the loop
+            # on the blocking pool could wait for a greenlet parked on that same loop.
+            if self._apool is None or self._apool_loop is not asyncio.get_running_loop():
+                raise RuntimeError("PostgresEngine.open_async() was not called on this loop")
             with self._async_transaction(self._apool) as tx:
                 yield tx
             return

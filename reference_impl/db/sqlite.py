@@ -16,6 +16,7 @@ import contextlib
 import json
 import queue
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -24,7 +25,7 @@ from typing import Any, ClassVar
 
 import apsw
 
-from reference_impl.bridge import LoopLock, bridged
+from reference_impl.bridge import LoopLock, bridged, sleep
 from reference_impl.db import errors
 from reference_impl.db.dialect import (
     Dialect,
@@ -226,7 +227,8 @@ class SqliteEngine:
         self._size = pool_size
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self._loop_write_lock: LoopLock | None = None
+        self._loop_write_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopLock]
+        self._loop_write_locks = weakref.WeakKeyDictionary()
         self._busy_timeout_ms = busy_timeout_ms
         self._idle.put(self._connect())
 
@@ -241,12 +243,18 @@ class SqliteEngine:
         return conn
 
     def _acquire(self) -> apsw.Connection:
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            with self._lock:
-                grow = len(self._all) < self._size
-            return self._connect() if grow else self._idle.get()
+        while True:
+            try:
+                return self._idle.get_nowait()
+            except queue.Empty:
+                with self._lock:
+                    grow = len(self._all) < self._size
+                if grow:
+                    return self._connect()
+                if not bridged():
+                    return self._idle.get()
+                # On the loop, the holders may be greenlets waiting on it: wait there too.
+                sleep(0.001)
 
     @contextmanager
     def _writer(self) -> Iterator[None]:
@@ -262,9 +270,10 @@ class SqliteEngine:
                 yield
             return
         loop = asyncio.get_running_loop()
-        if self._loop_write_lock is None or self._loop_write_lock.loop is not loop:
-            self._loop_write_lock = LoopLock(loop)
-        lock = self._loop_write_lock
+        with self._lock:  # one LoopLock per loop: loops in other threads share the engine
+            lock = self._loop_write_locks.get(loop)
+            if lock is None:
+                lock = self._loop_write_locks[loop] = LoopLock(loop)
         lock.acquire()
         try:
             with self._write_lock:

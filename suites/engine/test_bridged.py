@@ -106,3 +106,50 @@ def test_bridged_errors_map_to_the_same_classes(engine: Engine, table: str) -> N
         return None
 
     assert _on_loop(engine, duplicate, bad_sql) == [errors.UniqueViolation, errors.QueryError]
+
+
+def test_writers_on_two_loops_do_not_deadlock(engine: Engine, table: str) -> None:
+    """Loops in two threads write through one SQLite engine while a writer on the first
+    waits mid-transaction: each loop queues on its own lock, then on the thread lock."""
+    if engine.name != "sqlite":
+        pytest.skip("PostgreSQL's asyncio pool serves only the loop that opened it (below)")
+    _create(engine, table)
+    d = engine.dialect
+    sql, params = update_sql(d, table, "c", [("n", Kind.INT64, 1)])
+
+    def write(pause: float) -> None:
+        with engine.transaction(write=True) as tx:
+            tx.execute(sql, params)
+            sleep(pause)  # waits on its loop holding the write transaction
+
+    async def loop_a() -> None:
+        first = asyncio.ensure_future(run_bridged(lambda: write(0.2)))
+        await asyncio.sleep(0.05)
+        await asyncio.gather(first, run_bridged(lambda: write(0)))
+
+    async def loop_b() -> None:
+        await asyncio.sleep(0.02)
+        await run_bridged(lambda: write(0))
+
+    threads = [threading.Thread(target=asyncio.run, args=(f(),), daemon=True)
+               for f in (loop_a, loop_b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not any(t.is_alive() for t in threads), "a loop deadlocked"
+
+
+def test_postgres_bridged_work_needs_the_loop_that_opened_it(engine: Engine) -> None:
+    """The asyncio pool wakes waiters on its own loop only, and blocking another loop on the
+    blocking pool could wait for a greenlet parked on it: refused with a clear error."""
+    if engine.name != "postgres":
+        pytest.skip("SQLite has no asyncio pool")
+
+    def read() -> Any:
+        with engine.transaction() as tx:
+            return tx.fetchone("SELECT 1")
+
+    with pytest.raises(RuntimeError, match="open_async"):
+        asyncio.run(run_bridged(read))
+    assert _on_loop(engine, read) == [(1,)]

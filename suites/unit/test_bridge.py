@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import threading
+import weakref
 
 import pytest
 
-from reference_impl.bridge import await_, bridged, offload, run_bridged, sleep
+from reference_impl.bridge import LoopLock, await_, bridged, offload, run_bridged, sleep
 
 _var: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("_var", default=None)
 
@@ -92,3 +94,64 @@ def test_offload_uses_a_worker_thread_only_when_bridged() -> None:
     assert offload(threading.get_ident) == loop_thread  # not bridged: runs right here
     worker = asyncio.run(run_bridged(lambda: offload(threading.get_ident)))
     assert worker != loop_thread
+
+
+def test_a_cancelled_lock_waiter_ends_cancelled_even_when_release_dropped_it() -> None:
+    """Cancelled, then the holder releases before the waiter runs again: the waiter still
+    ends with CancelledError (not an error from its cleanup) and the lock ends free."""
+
+    async def main() -> tuple[type[BaseException], bool]:
+        lock = LoopLock(asyncio.get_running_loop())
+        lock.acquire()  # free: taken without waiting, so this coroutine holds it
+
+        def waiter() -> None:
+            lock.acquire()
+            lock.release()
+
+        w = asyncio.ensure_future(run_bridged(waiter))
+        await asyncio.sleep(0)  # the waiter is parked on its future
+        w.cancel()
+        lock.release()  # in the same tick, before the waiter runs again
+        try:
+            await w
+        except BaseException as exc:
+            return type(exc), lock.locked()
+        raise AssertionError("the waiter was not cancelled")
+
+    assert asyncio.run(main()) == (asyncio.CancelledError, False)
+
+
+def test_a_closed_bridged_coroutine_unwinds_its_work_without_the_loop() -> None:
+    """A task destroyed while pending closes its coroutine: the work's cleanup still runs
+    (its waits fail at once) and what it held is released."""
+    cleaned: list[str] = []
+
+    def work() -> None:
+        try:
+            sleep(10)
+        finally:
+            cleaned.append("cleanup")
+            sleep(0)  # a cleanup that waits, as a transaction's rollback does
+
+    async def main() -> None:
+        coro = run_bridged(work)
+        coro.send(None)  # parked in sleep(10)
+        coro.close()
+
+    asyncio.run(main())
+    assert cleaned == ["cleanup"]
+
+
+def test_an_idle_greenlet_keeps_nothing_of_the_last_work() -> None:
+    class Payload:
+        pass
+
+    async def main() -> weakref.ref[Payload]:
+        result = await run_bridged(Payload)  # the work's result ...
+        ref = weakref.ref(result)
+        del result  # ... is gone once the caller lets go (not kept by the idle greenlet)
+        return ref
+
+    ref = asyncio.run(main())
+    gc.collect()
+    assert ref() is None
