@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,7 +98,33 @@ def superuser_upsert(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Stop(Exception):
+    """SIGTERM/SIGINT: unwind so the database (and an embedded PostgreSQL) closes cleanly."""
+
+
+def _raise_stop(signum: int, _frame: object) -> None:
+    raise _Stop(signum)
+
+
 def serve(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM/SIGINT, then stop cleanly and exit 0.
+
+    uvicorn handles the signal while serving and, once it has shut down, raises it again
+    for the handler that was there before it: ours, which unwinds through ``opened_app`` so
+    the engine closes and an embedded PostgreSQL it started is stopped (the default handler
+    would end the process first and leave that server running).
+    """
+    previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return _serve(args)
+    except _Stop:
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from reference_impl.api.app import create_app

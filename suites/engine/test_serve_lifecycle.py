@@ -1,0 +1,81 @@
+"""``parity serve`` stops cleanly on SIGTERM and SIGINT: exit 0, the database closed, and an
+embedded PostgreSQL it started shut down (not left running for the next session to trip
+over). A real server process on a real port, like ``pocketbase serve``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serve(engine: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "PARITY_PG_DSN"}  # embedded, for real
+    cmd = [sys.executable, "-m", "reference_impl", "serve", "--engine", engine,
+           "--dir", str(data_dir), "--http", f"127.0.0.1:{port}"]
+    log = data_dir.parent / f"{data_dir.name}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/api/health"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            time.sleep(0.05)
+    proc.kill()
+    raise AssertionError(f"parity serve --engine {engine} did not answer {url} in 60 s")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_sqlite_server_stops_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
+    proc, _ = _serve("sqlite", tmp_path)
+    assert (tmp_path / "data.db-wal").exists()  # open in WAL mode while serving
+    proc.send_signal(sig)
+    assert proc.wait(20) == 0
+    assert not (tmp_path / "data.db-wal").exists()  # the last connection closed
+
+
+def test_embedded_postgres_stops_with_the_server(tmp_path: Path) -> None:
+    proc, _ = _serve("postgres", tmp_path)
+    pid_file = tmp_path / "pg" / "postmaster.pid"
+    assert pid_file.exists()
+    postmaster = int(pid_file.read_text().split()[0])
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    assert not pid_file.exists()
+    deadline = time.monotonic() + 10
+    while _running(postmaster) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(postmaster), f"postmaster {postmaster} still running"
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphaned postmaster is reaped by whoever is PID 1)."""
+    if not Path("/proc").is_dir():  # no procfs (macOS): a zombie counts as running here
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
