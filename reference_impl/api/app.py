@@ -94,7 +94,7 @@ def create_app(app: App) -> Starlette:
             methods=["DELETE"],
         ),
         # Superuser-only groups not in this build: same 401/403 as PocketBase for everyone
-        # else, 404 for superusers (registered divergence "not-implemented-endpoints").
+        # else, 404 for superusers. No scenario covers them: their own issues replace these.
         *[
             Route(path, superuser_only_stub, methods=["GET", "POST", "PATCH", "DELETE"])
             for path in (
