@@ -6,46 +6,36 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from harness.http import ServerCheckError, free_port, wait_healthy
 
 
-def _serve(engine: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+def _serve(engine: str, data_dir: Path) -> subprocess.Popen[bytes]:
+    base_url = f"http://127.0.0.1:{free_port()}"
     env = {k: v for k, v in os.environ.items() if k != "PARITY_PG_DSN"}  # embedded, for real
     cmd = [sys.executable, "-m", "reference_impl", "serve", "--engine", engine,
-           "--dir", str(data_dir), "--http", f"127.0.0.1:{port}"]
+           "--dir", str(data_dir), "--http", base_url.removeprefix("http://")]
     log = data_dir.parent / f"{data_dir.name}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/api/health"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text()
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.05)
-    proc.kill()
-    raise AssertionError(f"parity serve --engine {engine} did not answer {url} in 60 s")
+    try:
+        wait_healthy(base_url, 60, proc)
+    except ServerCheckError as exc:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"{exc}\n{log.read_text()}") from exc
+    return proc
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_sqlite_server_stops_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
-    proc, _ = _serve("sqlite", tmp_path)
+    proc = _serve("sqlite", tmp_path)
     assert (tmp_path / "data.db-wal").exists()  # open in WAL mode while serving
     proc.send_signal(sig)
     assert proc.wait(20) == 0
@@ -53,7 +43,7 @@ def test_sqlite_server_stops_cleanly(tmp_path: Path, sig: signal.Signals) -> Non
 
 
 def test_embedded_postgres_stops_with_the_server(tmp_path: Path) -> None:
-    proc, _ = _serve("postgres", tmp_path)
+    proc = _serve("postgres", tmp_path)
     pid_file = tmp_path / "pg" / "postmaster.pid"
     assert pid_file.exists()
     postmaster = int(pid_file.read_text().split()[0])
