@@ -244,7 +244,8 @@ _ISOLATION = {
 }
 
 
-def _now(value: Any) -> Any:
+def _as_is(value: Any) -> Any:
+    """A blocking connection's results need no waiting."""
     return value
 
 
@@ -260,7 +261,7 @@ class _PostgresTx:
         self,
         conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any],
         dialect: PostgresDialect,
-        wait: Callable[[Any], Any] = _now,
+        wait: Callable[[Any], Any] = _as_is,
     ):
         self._conn = conn
         self._wait = wait
