@@ -7,7 +7,7 @@ available) and SQLite's SQLITE_BUSY are provoked for real, not simulated.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,53 +40,59 @@ def pg_engine(pg_server: Any, request: pytest.FixtureRequest) -> Iterator[Engine
     engine.close()
 
 
-def test_postgres_deadlock_is_detected_and_classified(pg_engine: Engine, table: str) -> None:
-    _two_rows(pg_engine, table)
-    q = pg_engine.dialect.quote(table)
+Step = Callable[[Tx, str], object]
+
+
+def _crossing(engine: Engine, before: Step, after: Step) -> list[BaseException]:
+    """Two write transactions at once, one on rows ("a", "b"), the other on ("b", "a"):
+    each runs ``before`` on its first row, waits for the other, then ``after`` on its
+    second row. Returns what they raised."""
     barrier = threading.Barrier(2)
     raised: list[BaseException] = []
 
-    def lock(first: str, second: str) -> None:
+    def run(first: str, second: str) -> None:
         try:
-            with pg_engine.transaction(write=True) as tx:
-                tx.execute(f"UPDATE {q} SET n = n + 1 WHERE id = '{first}'")
+            with engine.transaction(write=True) as tx:
+                before(tx, first)
                 barrier.wait()
-                tx.execute(f"UPDATE {q} SET n = n + 1 WHERE id = '{second}'")
+                after(tx, second)
         except errors.DatabaseError as exc:
             raised.append(exc)
 
-    threads = [threading.Thread(target=lock, args=("a", "b")),
-               threading.Thread(target=lock, args=("b", "a"))]
+    threads = [threading.Thread(target=run, args=("a", "b")),
+               threading.Thread(target=run, args=("b", "a"))]
     for t in threads:
         t.start()
     for t in threads:
         t.join(30)
+    return raised
+
+
+def test_postgres_deadlock_is_detected_and_classified(pg_engine: Engine, table: str) -> None:
+    _two_rows(pg_engine, table)
+    q = pg_engine.dialect.quote(table)
+
+    def bump(tx: Tx, row: str) -> object:
+        return tx.execute(f"UPDATE {q} SET n = n + 1 WHERE id = '{row}'")
+
+    raised = _crossing(pg_engine, bump, bump)
     assert len(raised) == 1 and isinstance(raised[0], errors.Deadlock), raised
     assert isinstance(raised[0], errors.TransientError)
 
 
 @pytest.mark.parametrize("pg_engine", ["SERIALIZABLE"], indirect=True)
 def test_postgres_serialization_failure_is_classified(pg_engine: Engine, table: str) -> None:
+    """Write skew: each reads one row and writes the other."""
     _two_rows(pg_engine, table)
     q = pg_engine.dialect.quote(table)
-    barrier = threading.Barrier(2)
-    raised: list[BaseException] = []
 
-    def write_skew(read: str, write: str) -> None:
-        try:
-            with pg_engine.transaction(write=True) as tx:
-                tx.fetchone(f"SELECT sum(n) FROM {q} WHERE id = '{read}'")
-                barrier.wait()
-                tx.execute(f"UPDATE {q} SET n = n + 1 WHERE id = '{write}'")
-        except errors.DatabaseError as exc:
-            raised.append(exc)
+    def read(tx: Tx, row: str) -> object:
+        return tx.fetchone(f"SELECT sum(n) FROM {q} WHERE id = '{row}'")
 
-    threads = [threading.Thread(target=write_skew, args=("a", "b")),
-               threading.Thread(target=write_skew, args=("b", "a"))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    def write(tx: Tx, row: str) -> object:
+        return tx.execute(f"UPDATE {q} SET n = n + 1 WHERE id = '{row}'")
+
+    raised = _crossing(pg_engine, read, write)
     assert len(raised) == 1 and isinstance(raised[0], errors.SerializationFailure), raised
 
 
