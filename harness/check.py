@@ -30,7 +30,7 @@ from harness.repro import render_repro
 from harness.runner import Session
 from harness.scenario import Scenario, ScenarioError, default_dir, load_dir
 from harness.targets.base import TargetStartError
-from harness.targetset import parse_specs, started
+from harness.targetset import add_run_arguments, parse_specs, started
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,12 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="run the suites on every target, print the parity matrix, write reports",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
     )
-    parser.add_argument(
-        "--target",
-        default=None,
-        help="comma list of sqlite, postgres, pocketbase, url=URL "
-        "(default: pocketbase if installed, sqlite, postgres)",
-    )
+    add_run_arguments(parser)
     parser.add_argument(
         "--suite",
         action="append",
@@ -53,23 +48,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="only this suite (scenario file stem); repeatable",
     )
     parser.add_argument(
-        "--pg-dsn", default=None, help="PostgreSQL server (default $PARITY_PG_DSN, else embedded)"
-    )
-    parser.add_argument(
         "--report-dir",
         type=Path,
         default=Path("reports/latest"),
         help="where parity.json and parity.md go (default reports/latest)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed for generated rows (default 0)")
     parser.add_argument(
         "--alluredir", type=Path, default=None, help="also write Allure results here"
-    )
-    parser.add_argument(
-        "--scenarios",
-        type=Path,
-        default=None,
-        help="scenario directory (default suites/conformance/scenarios)",
     )
     parser.set_defaults(handler=run)
 

@@ -30,7 +30,7 @@ from harness.normalise import dumps
 from harness.runner import Exchange, SetupRequest
 from harness.scenario import Scenario, ScenarioError, default_dir, load_dir
 from harness.targets.base import SUPERUSER_EMAIL, SUPERUSER_PASSWORD, TargetStartError
-from harness.targetset import parse_specs, started
+from harness.targetset import add_run_arguments, parse_specs, started
 
 MAX_BODY_LINES = 60
 _TOKEN_FROM_JSON = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"token\"])'"
@@ -182,20 +182,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description="Re-run one scenario by name (as printed in a repro block) with a seed.",
     )
     parser.add_argument("name", help="scenario name, e.g. 'GET list records (guest)'")
-    parser.add_argument("--seed", type=int, default=0, help="seed for generated rows (default 0)")
-    parser.add_argument(
-        "--target",
-        default=None,
-        help="comma list: sqlite,postgres,pocketbase,url=URL "
-        "(default: pocketbase if installed, sqlite, postgres)",
-    )
-    parser.add_argument("--pg-dsn", default=None, help="PostgreSQL server to use")
-    parser.add_argument(
-        "--scenarios",
-        type=Path,
-        default=None,
-        help="scenario directory (default suites/conformance/scenarios)",
-    )
+    add_run_arguments(parser)
     parser.set_defaults(handler=run)
 
 

@@ -9,6 +9,7 @@ of the normaliser) gets a distinct column name.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 from collections.abc import Iterator, Sequence
@@ -119,3 +120,23 @@ def _database(workdir: Path, dsn: str | None, name: str) -> Iterator[str]:
         with contextlib.suppress(ProvisionError):
             server.drop_database(name)
         server.stop()
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """What every command that runs scenarios takes: targets, PostgreSQL, seed, scenarios."""
+    parser.add_argument(
+        "--target",
+        default=None,
+        help="comma list of sqlite, postgres, pocketbase, url=URL "
+        "(default: pocketbase if installed, sqlite, postgres)",
+    )
+    parser.add_argument(
+        "--pg-dsn", default=None, help="PostgreSQL server (default $PARITY_PG_DSN, else embedded)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed for generated rows (default 0)")
+    parser.add_argument(
+        "--scenarios",
+        type=Path,
+        default=None,
+        help="scenario directory (default suites/conformance/scenarios)",
+    )
