@@ -111,7 +111,7 @@ class PostgresDialect(Dialect):
         ``1.0e+20``. PostgreSQL's ``CAST(numeric AS TEXT)`` is the exact decimal
         (``0.00001``), and float8's text switches notation at other exponents (``1e-05``,
         ``1.2345678901234565e+15``). Stored numerics are a float's shortest digits (see
-        ``_param``), so ``trim_scale`` gives the fixed form and float8 the exponent form.
+        ``to_db``), so ``trim_scale`` gives the fixed form and float8 the exponent form.
         """
         return (
             f"CASE WHEN {expr} = trunc({expr})"
