@@ -116,7 +116,7 @@ class CollectionStore:
         dialect = self.engine.dialect
         with self.engine.transaction() as tx:
             rows = tx.fetchall(
-                f"SELECT {dialect.quote('data')} FROM {dialect.quote(SYSTEM_TABLE)} "
+                f"SELECT {dialect.quote('data')} FROM {dialect.table(SYSTEM_TABLE)} "
                 f"ORDER BY {dialect.order_term(dialect.rowid(SYSTEM_TABLE), False)}"
             )
         collections = [Collection.from_storage(dialect.from_db(Kind.JSON, row[0])) for row in rows]

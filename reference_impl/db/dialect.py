@@ -116,6 +116,18 @@ class Dialect:
             raise ValueError(f"invalid identifier {identifier!r}")
         return f'"{identifier}"'
 
+    SCHEMA = "main"
+    """Every table reference is qualified with the schema the app's tables live in, so no
+    system catalog can shadow a collection. PostgreSQL searches ``pg_catalog`` before the
+    search path: an unqualified ``pg_class`` is the catalog even when the app has a table
+    of that name; the engine sets this to its ``current_schema()`` at start. SQLite:
+    ``main`` (its reserved ``sqlite_*`` names cannot be created at all)."""
+
+    def table(self, name: str) -> str:
+        """A table reference for FROM/INTO/UPDATE/DDL, schema-qualified (see ``SCHEMA``).
+        Column qualifiers keep the bare quoted name, which refers to the FROM item."""
+        return f"{self.quote(self.SCHEMA)}.{self.quote(name)}"
+
     def placeholder(self, name: str) -> str:
         raise NotImplementedError
 
@@ -188,21 +200,21 @@ class Dialect:
         raise NotImplementedError
 
     def add_column(self, table: str, name: str, kind: Kind) -> list[str]:
-        return [f"ALTER TABLE {self.quote(table)} ADD COLUMN {self.column_ddl(name, kind)}"]
+        return [f"ALTER TABLE {self.table(table)} ADD COLUMN {self.column_ddl(name, kind)}"]
 
     def drop_column(self, table: str, name: str) -> list[str]:
-        return [f"ALTER TABLE {self.quote(table)} DROP COLUMN {self.quote(name)}"]
+        return [f"ALTER TABLE {self.table(table)} DROP COLUMN {self.quote(name)}"]
 
     def rename_column(self, table: str, old: str, new: str) -> list[str]:
         return [
-            f"ALTER TABLE {self.quote(table)} RENAME COLUMN {self.quote(old)} TO {self.quote(new)}"
+            f"ALTER TABLE {self.table(table)} RENAME COLUMN {self.quote(old)} TO {self.quote(new)}"
         ]
 
     def rename_table(self, old: str, new: str) -> list[str]:
-        return [f"ALTER TABLE {self.quote(old)} RENAME TO {self.quote(new)}"]
+        return [f"ALTER TABLE {self.table(old)} RENAME TO {self.quote(new)}"]
 
     def drop_table(self, table: str) -> list[str]:
-        return [f"DROP TABLE IF EXISTS {self.quote(table)}"]
+        return [f"DROP TABLE IF EXISTS {self.table(table)}"]
 
     def change_column_kind(self, table: str, name: str, old: Kind, new: Kind) -> list[str]:
         """Convert a column between kinds, keeping values where PocketBase keeps them."""

@@ -41,6 +41,7 @@ class PostgresDialect(Dialect):
     ROW_LOCKS = True
     TOTAL_IN_WINDOW = True
     UNSET_DATE_IS_NULL = True
+    SCHEMA = "public"  # the engine replaces it with its current_schema()
 
     TYPE_MAPPING: ClassVar[dict[Kind, str]] = {
         Kind.TEXT: "TEXT DEFAULT '' NOT NULL",
@@ -131,10 +132,10 @@ class PostgresDialect(Dialect):
             f"{self.quote('_rowid_')} BIGINT GENERATED ALWAYS AS IDENTITY",
         ]
         cols += [self.column_ddl(name, kind) for name, kind in columns if name != "id"]
-        return [f"CREATE TABLE {self.quote(table)} ({', '.join(cols)})"]
+        return [f"CREATE TABLE {self.table(table)} ({', '.join(cols)})"]
 
     def change_column_kind(self, table: str, name: str, old: Kind, new: Kind) -> list[str]:
-        q_table, q_col = self.quote(table), self.quote(name)
+        q_table, q_col = self.table(table), self.quote(name)
         alter = f"ALTER TABLE {q_table} ALTER COLUMN {q_col}"
         if old is Kind.TEXT and new is Kind.JSON_ARRAY:
             return [
@@ -323,6 +324,19 @@ class PostgresEngine:
         self._apool: AsyncConnectionPool[Any] | None = None
         self._apool_loop: asyncio.AbstractEventLoop | None = None
         self._pool: ConnectionPool[Any] | None = self._open_pool()
+        self.dialect.SCHEMA = self._current_schema()
+
+    def _current_schema(self) -> str:
+        """The schema the app's tables live in (the first existing one on the search path)."""
+        assert self._pool is not None
+        with self._pool.connection() as conn:
+            row = conn.execute("SELECT current_schema()").fetchone()
+        if not row or not row[0]:
+            raise errors.ConnectionFailed(
+                "PostgreSQL has no current schema: no schema on the search_path exists; "
+                "create one or set search_path in the DSN (options=-csearch_path=...)"
+            )
+        return str(row[0])
 
     def _open_pool(self) -> ConnectionPool[Any]:
         isolation = _ISOLATION[self.config.isolation]

@@ -104,7 +104,7 @@ def select_sql(
     LIMIT, in the same statement (window functions: SQLite >= 3.25, PostgreSQL)."""
     sql = Sql(dialect, table)
     cols = ", ".join(sql.col(c) for c in columns) + (", COUNT(*) OVER ()" if with_total else "")
-    text = f"SELECT {cols} FROM {dialect.quote(table)}"
+    text = f"SELECT {cols} FROM {dialect.table(table)}"
     q = dialect.quote
     joined: set[str] = set()
     for _name, _desc, _kind, join in sort:
@@ -112,7 +112,7 @@ def select_sql(
             joined.add(join.relation)
             alias = q(f"__rel_{join.relation}")
             text += (
-                f" LEFT JOIN {q(join.table)} AS {alias} "
+                f" LEFT JOIN {dialect.table(join.table)} AS {alias} "
                 f"ON {alias}.{q('id')} = {sql.col(join.relation)}"
             )
     conditions = [sql.node(node) for node in where]
@@ -148,7 +148,7 @@ def select_sql(
 
 def count_sql(dialect: Dialect, table: str, where: Sequence[Node]) -> tuple[str, dict[str, Any]]:
     sql = Sql(dialect, table)
-    text = f"SELECT COUNT(*) FROM {dialect.quote(table)}"
+    text = f"SELECT COUNT(*) FROM {dialect.table(table)}"
     conditions = [sql.node(node) for node in where]
     if conditions:
         text += " WHERE " + " AND ".join(f"({c})" for c in conditions)
@@ -170,7 +170,7 @@ def insert_sql(
     sql = Sql(dialect, table)
     names = ", ".join(dialect.quote(name) for name, _, _ in values)
     binds = ", ".join(sql.bind(value, kind) for _, kind, value in values)
-    text = f"INSERT INTO {dialect.quote(table)} ({names}) VALUES ({binds})"
+    text = f"INSERT INTO {dialect.table(table)} ({names}) VALUES ({binds})"
     return text + _returning(dialect, returning), sql.params
 
 
@@ -186,22 +186,22 @@ def update_sql(
     q = dialect.quote
     sets = ", ".join(f"{q(name)} = {sql.bind(value, kind)}" for name, kind, value in values)
     where = sql.bind(record_id, Kind.TEXT)
-    text = f"UPDATE {q(table)} SET {sets} WHERE {q('id')} = {where}"
+    text = f"UPDATE {dialect.table(table)} SET {sets} WHERE {q('id')} = {where}"
     return text + _returning(dialect, returning), sql.params
 
 
 def delete_sql(dialect: Dialect, table: str, record_id: str) -> tuple[str, dict[str, Any]]:
     sql = Sql(dialect, table)
     where = sql.bind(record_id, Kind.TEXT)
-    return f"DELETE FROM {dialect.quote(table)} WHERE {dialect.quote('id')} = {where}", sql.params
+    return f"DELETE FROM {dialect.table(table)} WHERE {dialect.quote('id')} = {where}", sql.params
 
 
 def exists_ids_sql(dialect: Dialect, table: str, ids: Sequence[str]) -> tuple[str, dict[str, Any]]:
     sql = Sql(dialect, table)
     binds = [sql.bind(i, Kind.TEXT) for i in ids]
     cond = dialect.in_list(dialect.quote("id"), binds)
-    return f"SELECT {dialect.quote('id')} FROM {dialect.quote(table)} WHERE {cond}", sql.params
+    return f"SELECT {dialect.quote('id')} FROM {dialect.table(table)} WHERE {cond}", sql.params
 
 
 def delete_all_sql(dialect: Dialect, table: str) -> tuple[str, dict[str, Any]]:
-    return f"DELETE FROM {dialect.quote(table)}", {}
+    return f"DELETE FROM {dialect.table(table)}", {}

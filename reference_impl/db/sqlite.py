@@ -74,13 +74,13 @@ class SqliteDialect(Dialect):
             f"{self.quote('id')} TEXT PRIMARY KEY DEFAULT ('r'||lower(hex(randomblob(7)))) NOT NULL"
         ]
         cols += [self.column_ddl(name, kind) for name, kind in columns if name != "id"]
-        return [f"CREATE TABLE {self.quote(table)} ({', '.join(cols)})"]
+        return [f"CREATE TABLE {self.table(table)} ({', '.join(cols)})"]
 
     def change_column_kind(self, table: str, name: str, old: Kind, new: Kind) -> list[str]:
         # SQLite cannot ALTER a column's type; its columns are dynamically typed, so only
         # the values change (single <-> multi, as PocketBase does in
         # core/collection_record_table_sync.go).
-        q_table, q_col = self.quote(table), self.quote(name)
+        q_table, q_col = self.table(table), self.quote(name)
         if old is Kind.TEXT and new is Kind.JSON_ARRAY:
             return [
                 f"UPDATE {q_table} SET {q_col} = CASE WHEN {q_col} = '' THEN '[]' "
