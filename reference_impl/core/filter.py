@@ -102,16 +102,15 @@ def parse(text: str) -> Group:
     tokens = tokenize(text)
     if not tokens:
         raise FilterError("empty filter")
-    parser = _Parser(tokens)
-    group = parser.group()
-    if parser.pos != len(tokens):
-        raise FilterError("invalid or incomplete filter expression")
-    if parser.count > MAX_EXPRESSIONS:
-        raise FilterError(f"more than {MAX_EXPRESSIONS} expressions")
-    return group
+    return _Parser(tokens).parse()
 
 
 class _Parser:
+    """fexpr's grammar without recursion: an explicit stack of open groups, so 1,000
+    nested parentheses (which PocketBase accepts) cost no Python frames. A group of one
+    item is that item (``((a = 1))`` is ``a = 1``); what is left nests at most once per
+    expression, and expressions are capped, so later stages recurse a bounded depth."""
+
     def __init__(self, tokens: list[tuple[str, str]]):
         self.tokens = tokens
         self.pos = 0
@@ -127,27 +126,48 @@ class _Parser:
         self.pos += 1
         return token
 
-    def group(self) -> Group:
-        items: list[tuple[str, Expr | Group]] = [("", self.item())]
-        while (token := self._peek()) is not None and token[0] == "join":
-            self.pos += 1
-            items.append((token[1], self.item()))
-        return Group(tuple(items))
+    def parse(self) -> Group:
+        # One list of (join, item) per open group; the join that preceded each open group.
+        open_groups: list[list[tuple[str, Expr | Group]]] = [[]]
+        joins: list[str] = []
+        join = ""
+        expect_item = True
+        while (token := self._peek()) is not None:
+            if expect_item:
+                if token == ("paren", "("):
+                    self.pos += 1
+                    open_groups.append([])
+                    joins.append(join)
+                    join = ""
+                    continue
+                open_groups[-1].append((join, self.expr()))
+                expect_item = False
+            elif token[0] == "join":
+                self.pos += 1
+                join = token[1]
+                expect_item = True
+            elif token == ("paren", ")") and len(open_groups) > 1:
+                self.pos += 1
+                items = open_groups.pop()
+                node = items[0][1] if len(items) == 1 else Group(tuple(items))
+                open_groups[-1].append((joins.pop(), node))
+            else:
+                raise FilterError("invalid or incomplete filter expression")
+        if expect_item:
+            raise FilterError("invalid or incomplete filter expression")
+        if len(open_groups) > 1:
+            raise FilterError("missing closing parenthesis")
+        return Group(tuple(open_groups[0]))
 
-    def item(self) -> Expr | Group:
-        token = self._peek()
-        if token == ("paren", "("):
-            self.pos += 1
-            inner = self.group()
-            if self._next() != ("paren", ")"):
-                raise FilterError("missing closing parenthesis")
-            return inner
+    def expr(self) -> Expr:
         left = self.operand()
         kind, op = self._next()
         if kind != "op":
             raise FilterError("invalid or incomplete filter expression")
         right = self.operand()
         self.count += 1
+        if self.count > MAX_EXPRESSIONS:
+            raise FilterError(f"more than {MAX_EXPRESSIONS} expressions")
         return Expr(left, op, right)
 
     def operand(self) -> Operand:

@@ -177,6 +177,23 @@ def test_expression_limit_counts_comparisons_inside_groups() -> None:
         parse(" || ".join(["(n = 1 && n = 2)"] * 100) + " || n = 3")
 
 
+def test_deeply_nested_parentheses_parse_without_recursion() -> None:
+    # PocketBase answers 200 for 1,000 levels; the parser keeps its own stack.
+    assert parse("(" * 1000 + "n = 1" + ")" * 1000) == Group((("", Expr(Ident("n"), "=", Num(1))),))
+    assert ir("(" * 1500 + "n = 1" + ")" * 1500) == Cmp("=", N, Val(1, Kind.NUMBER))
+    with pytest.raises(FilterError, match="missing closing parenthesis"):
+        parse("(" * 1000 + "n = 1" + ")" * 999)
+
+
+def test_alternating_nesting_is_bounded_by_the_expression_limit() -> None:
+    text = "n = 0"
+    for _ in range(99):  # 199 expressions, 99 real levels: compiles and renders
+        text = f"(n = 1 && (n = 2 || {text}))"
+    assert isinstance(ir(text), BoolOp)
+    with pytest.raises(FilterError, match="more than 200 expressions"):
+        parse(f"(n = 1 && (n = 2 || {text}))")
+
+
 # -- semantics: comparisons against a column -------------------------------------------------
 EMPTY_TITLE = IsEmpty(TITLE)
 
