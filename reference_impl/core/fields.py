@@ -8,7 +8,6 @@ produce validation errors.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import zlib
@@ -18,11 +17,12 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlparse
 
+from reference_impl.core import jsonin, regex
 from reference_impl.core.errors import REQUIRED, field_error
 from reference_impl.core.jsonfmt import go_float
 from reference_impl.db.dialect import Kind
 
-FIELD_NAME_RE = re.compile(r"^\w+$")
+FIELD_NAME_RE = re.compile(r"^\w+$", re.ASCII)  # Go's \w: [0-9A-Za-z_]
 RESERVED_FIELD_NAMES = {
     "null",
     "true",
@@ -32,7 +32,7 @@ RESERVED_FIELD_NAMES = {
     "collectionName",
     "expand",
 }
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"  # RE2: linear on hostile input
 TEXT_DEFAULT_MAX = 5000
 
 _COMMON = {"hidden": False, "presentable": False, "system": False}
@@ -168,8 +168,8 @@ class Field:
             # A string holding valid JSON is stored as that JSON ("123" -> 123), as PocketBase.
             if isinstance(raw, str):
                 try:
-                    return json.loads(raw)
-                except ValueError:
+                    return jsonin.loads(raw)
+                except jsonin.JsonInputError:
                     return raw
             return raw
         if t == "geoPoint":
@@ -196,7 +196,7 @@ class Field:
             return self._validate_text(value)
         if t == "number":
             return self._validate_number(value)
-        if t == "email" and value and not EMAIL_RE.match(value):
+        if t == "email" and value and not regex.matches(EMAIL_PATTERN, value):
             return field_error("validation_is_email", "Must be a valid email address.")
         if t == "url" and value and not _is_url(value):
             return field_error("validation_invalid_url", "Must be a valid url.")
@@ -231,7 +231,30 @@ class Field:
             )
         return None
 
+    def _validate_password(self, value: str) -> dict[str, Any] | None:
+        """``PasswordField.ValidateValue``: bcrypt's 72-byte limit fails first (PocketBase
+        hashes on set and reports bcrypt's error as "Invalid value."), then the length in
+        runes (at most 71 when ``max`` is 0), then the pattern."""
+        if len(value.encode("utf-8")) > 72:
+            return field_error("validation_invalid_value", "Invalid value.")
+        minimum = int(self.opt("min") or 0)
+        maximum = int(self.opt("max") or 0) or 71
+        if len(value) < minimum:
+            return field_error(
+                "validation_min_text_constraint", f"Must be at least {minimum} character(s)."
+            )
+        if len(value) > maximum:
+            return field_error(
+                "validation_max_text_constraint", f"Must be less than {maximum} character(s)."
+            )
+        pattern = self.opt("pattern")
+        if pattern and not regex.matches(pattern, value):
+            return field_error("validation_invalid_format", "Invalid value format.")
+        return None
+
     def _validate_text(self, value: str) -> dict[str, Any] | None:
+        if self.type == "password":
+            return self._validate_password(value)
         length = len(value)
         minimum = int(self.opt("min") or 0)
         maximum = int(self.opt("max") or 0)
@@ -239,22 +262,20 @@ class Field:
             maximum = TEXT_DEFAULT_MAX
         if self.type == "editor":
             return None
-        # PocketBase's password field reports the limits without params.
-        params = self.type != "password"
         if minimum and length < minimum:
             return field_error(
                 "validation_min_text_constraint",
                 f"Must be at least {minimum} character(s).",
-                {"min": minimum} if params else None,
+                {"min": minimum},
             )
         if maximum and length > maximum:
             return field_error(
                 "validation_max_text_constraint",
                 f"Must be no more than {maximum} character(s).",
-                {"max": maximum} if params else None,
+                {"max": maximum},
             )
         pattern = self.opt("pattern")
-        if pattern and not re.search(pattern, value):
+        if pattern and not regex.matches(pattern, value):
             return field_error("validation_invalid_format", "Invalid value format.")
         return None
 
@@ -318,7 +339,9 @@ def to_number(raw: Any) -> int | float:
         except ValueError:
             return 0
     if isinstance(raw, int):
-        return raw
+        # Go holds every number in a float64: beyond int64 an integer is one (2^64 ->
+        # 18446744073709552000); inside it stays exact (SPEC 1.1).
+        return raw if -(2**63) <= raw < 2**63 else float(raw)
     if isinstance(raw, float):
         # Integral values are stored as integers (SQLite NUMERIC affinity does the same).
         if raw.is_integer() and abs(raw) < 2**63:
@@ -404,12 +427,26 @@ def field_from_input(data: Any) -> Field | None:
 
 
 def validate_field_definition(f: Field) -> dict[str, Any] | None:
-    if not f.name:
-        return {"name": REQUIRED}
-    if f.name in RESERVED_FIELD_NAMES:
-        return {"name": field_error("validation_not_in_invalid", "Must not be in list.")}
-    if not FIELD_NAME_RE.match(f.name) or len(f.name) > 100 or "_via_" in f.name:
-        return {"name": field_error("validation_match_invalid", "Must be in a valid format.")}
-    if f.type == "select" and not f.opt("values"):
-        return {"values": REQUIRED}
-    return None
+    r"""``ValidateSettings`` of one field: the name's rules (``DefaultFieldNameValidationRule``:
+    required, 1-100 characters, ASCII ``\w``, not reserved, no ``_via_``), then the options'
+    (``field_settings``). All keys checked; the first failing rule per key reported."""
+    from reference_impl.core.field_settings import length_between, validate_settings
+
+    errors: dict[str, Any] = {}
+    name = f.name
+    if not name:
+        errors["name"] = REQUIRED
+    elif problem := length_between(name, 1, 100):
+        errors["name"] = problem
+    elif not FIELD_NAME_RE.match(name):
+        errors["name"] = field_error("validation_match_invalid", "Must be in a valid format.")
+    elif name in RESERVED_FIELD_NAMES:
+        errors["name"] = field_error("validation_not_in_invalid", "Must not be in list.")
+    elif "_via_" in name.lower():
+        errors["name"] = VIA_ERROR
+    for key, problem in validate_settings(f).items():
+        errors.setdefault(key, problem)
+    return errors or None
+
+
+VIA_ERROR = field_error("validation_found_via", 'The value cannot contain "_via_".')
