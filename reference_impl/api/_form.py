@@ -5,7 +5,6 @@ Multipart parsing needs the ``python-multipart`` package (Starlette's form parse
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -14,6 +13,8 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
 from reference_impl.core import errors as e
+from reference_impl.core import jsonin
+from reference_impl.core.errors import ApiError
 from reference_impl.core.fields import fixed_float
 from reference_impl.core.files import FormBody, Upload
 
@@ -52,8 +53,8 @@ def form_values(pairs: Iterable[tuple[str, str]], malformed: str) -> dict[str, A
     }
     for payload in payloads:
         try:
-            extra = json.loads(payload)
-        except ValueError as exc:
+            extra = jsonin.loads(payload)
+        except jsonin.JsonInputError as exc:
             raise e.bad_request(malformed) from exc
         if not isinstance(extra, dict):  # Go's json.Unmarshal into a map fails too
             raise e.bad_request(malformed)
@@ -64,6 +65,8 @@ def form_values(pairs: Iterable[tuple[str, str]], malformed: str) -> dict[str, A
 async def read_multipart(request: Request, malformed: str) -> FormBody:
     try:
         form = await request.form(max_files=10_000, max_fields=10_000, max_part_size=_MAX_PART_SIZE)
+    except ApiError:  # the body limit (api/_limits.py)
+        raise
     except Exception as exc:  # python-multipart's errors: a malformed body
         raise e.bad_request(malformed) from exc
     pairs: list[tuple[str, str]] = []

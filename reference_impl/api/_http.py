@@ -15,6 +15,7 @@ from reference_impl.api._form import form_values, read_multipart
 from reference_impl.app import App
 from reference_impl.bridge import run_bridged
 from reference_impl.core import errors as e
+from reference_impl.core import jsonin
 from reference_impl.core.auth import AuthContext
 from reference_impl.core.errors import ApiError
 from reference_impl.core.jsonfmt import dumps
@@ -53,30 +54,39 @@ def require_superuser(auth: AuthContext | None) -> None:
 
 
 async def read_json(request: Request, *, malformed: str = e.MSG_BAD_REQUEST) -> dict[str, Any]:
-    """The body as a JSON object; ``{}`` when empty.
+    """The body as a JSON object; ``{}`` when empty. PocketBase's ``BindBody``:
 
-    Form bodies (urlencoded or multipart) become the same object as PocketBase's
-    ``BindBody`` makes: values inferred like JSON (``_form.infer_value``), repeated keys as
-    lists, ``@jsonPayload`` merged on top; a multipart body's files come back in a
-    :class:`~reference_impl.core.files.FormBody` for the record service.
+    - the content type is matched by prefix, case-sensitively, as Go's ``HasPrefix``
+      (``application/json; charset=utf-8`` is JSON, ``APPLICATION/JSON`` and a missing type
+      are "Unsupported Content-Type."); an empty body is no data whatever its type;
+    - JSON is Go's decoder (``core/jsonin.py``): the first value counts (trailing text is
+      ignored), ``null`` is no data, anything but an object is malformed;
+    - form bodies (urlencoded or multipart) become the same object as PocketBase's
+      ``BindBody`` makes: values inferred like JSON (``_form.infer_value``), repeated keys
+      as lists, ``@jsonPayload`` merged on top; a multipart body's files come back in a
+      :class:`~reference_impl.core.files.FormBody` for the record service.
+
+    The body limit (``_limits.BodyLimit``) applies while it streams in.
     """
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == "multipart/form-data":
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
         return await read_multipart(request, malformed)
     raw = await request.body()
-    if not raw.strip():
+    if not raw:
         return {}
-    if content_type == "application/x-www-form-urlencoded":
+    if content_type.startswith("application/x-www-form-urlencoded"):
         from urllib.parse import parse_qsl
 
         pairs = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
         return form_values(pairs, malformed)
-    if content_type not in ("", "application/json"):
+    if not content_type.startswith("application/json"):
         raise e.bad_request("Unsupported Content-Type.")
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = jsonin.loads(raw, first_value=True)
+    except jsonin.JsonInputError as exc:
         raise e.bad_request(malformed) from exc
+    if data is None:
+        return {}
     if not isinstance(data, dict):
         raise e.bad_request(malformed)
     return data
