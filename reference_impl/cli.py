@@ -127,6 +127,7 @@ def serve(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from reference_impl.api._limits import HttpProtocol
     from reference_impl.api.app import create_app
 
     host, _, port = args.http.rpartition(":")
@@ -150,6 +151,7 @@ def _serve(args: argparse.Namespace) -> int:
             log_level="warning",
             access_log=False,
             lifespan="on",
+            http=HttpProtocol,
         )
         uvicorn.Server(config).run()
     return 0

@@ -8,12 +8,14 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from reference_impl.api import collections, files, record_auth, records
 from reference_impl.api._http import JSON, auth_of, error_response, require_superuser
+from reference_impl.api._limits import BodyLimit, record_body_limit
 from reference_impl.app import App
 from reference_impl.core import errors as e
 from reference_impl.core.errors import ApiError
@@ -121,6 +123,7 @@ def create_app(app: App) -> Starlette:
     web = Starlette(
         lifespan=lifespan,
         routes=routes,
+        middleware=[Middleware(BodyLimit, limit_for=record_body_limit(app.store.find))],
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,

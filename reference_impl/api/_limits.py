@@ -1,0 +1,165 @@
+"""Request size limits, enforced while reading, with PocketBase's error body.
+
+- **Body** (``apis/middlewares_body_limit.go``): 32 MiB per request; record create/update
+  allow 32 MiB plus what the collection's fields may carry (file ``maxSize * maxSelect``,
+  json and editor ``maxSize``, with their defaults). A ``Content-Length`` above the limit
+  is refused before any byte is read; a body without one is counted as it streams in and
+  refused the moment it passes the limit. Both answer 413 "Request entity too large.".
+- **Header block**: Go's ``http.DefaultMaxHeaderBytes`` (1 MiB, request line included)
+  answers 431; uvicorn has no such limit, so :class:`HttpProtocol` counts and stops at it.
+- **Malformed HTTP** (what uvicorn answers with a plain-text 400) gets the JSON body too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from reference_impl.core.errors import MSG_BAD_REQUEST, ApiError
+from reference_impl.core.jsonfmt import dumps
+
+DEFAULT_MAX_BODY = 32 << 20
+MAX_HEADER_BYTES = 1 << 20
+_FILE_MAX_SIZE = 5 << 20
+_JSON_MAX_SIZE = 1 << 20
+_EDITOR_MAX_SIZE = 5 << 20
+_RECORD_PATH = re.compile(r"^/api/collections/([^/]+)/records(?:/[^/]+)?$")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Any]
+Send = Callable[[dict[str, Any]], Any]
+
+
+class BodyTooLarge(ApiError):
+    def __init__(self) -> None:
+        super().__init__(413, "Request entity too large.")
+
+
+def field_body_allowance(field: Any) -> int:
+    """``MaxBodySizeCalculator``: what one field adds to a record request's body limit."""
+    if field.type == "file":
+        size = int(field.opt("maxSize") or 0) or _FILE_MAX_SIZE
+        return size * max(int(field.opt("maxSelect") or 1), 1)
+    if field.type == "json":
+        return int(field.opt("maxSize") or 0) or _JSON_MAX_SIZE
+    if field.type == "editor":
+        return int(field.opt("maxSize") or 0) or _EDITOR_MAX_SIZE
+    return 0
+
+
+class BodyLimit:
+    """ASGI middleware: ``limit_for(method, path)`` gives the byte limit of a request."""
+
+    def __init__(self, app: Any, limit_for: Callable[[str, str], int]):
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["method"], scope["path"])
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await _send_error(send, BodyTooLarge())
+            return
+        seen = 0
+
+        async def limited_receive() -> Any:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge()
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def record_body_limit(find_collection: Callable[[str], Any]) -> Callable[[str, str], int]:
+    """The limit function for :class:`BodyLimit` (``dynamicCollectionBodyLimit``)."""
+
+    def limit_for(method: str, path: str) -> int:
+        match = _RECORD_PATH.match(path) if method in ("POST", "PATCH") else None
+        coll = find_collection(match.group(1)) if match else None
+        if coll is None or coll.type == "view":
+            return DEFAULT_MAX_BODY
+        return DEFAULT_MAX_BODY + sum(field_body_allowance(f) for f in coll.fields)
+
+    return limit_for
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _send_error(send: Send, error: ApiError) -> None:
+    body = dumps(error.body()).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": error.status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class _HeadersTooLarge(Exception):
+    pass
+
+
+class HttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with Go's header-size limit and JSON error bodies."""
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._header_bytes = 0
+        self._headers_too_large = False
+
+    def on_url(self, url: bytes) -> None:
+        self._count_header_bytes(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_header_bytes(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def _count_header_bytes(self, size: int) -> None:
+        self._header_bytes = getattr(self, "_header_bytes", 0) + size
+        if self._header_bytes > MAX_HEADER_BYTES:
+            self._headers_too_large = True
+            raise _HeadersTooLarge()  # httptools turns it into HttpParserCallbackError
+
+    def send_400_response(self, msg: str) -> None:
+        if getattr(self, "_headers_too_large", False):
+            status, reason = 431, b"Request Header Fields Too Large"
+            message = "Request header fields too large."
+        else:
+            status, reason, message = 400, b"Bad Request", MSG_BAD_REQUEST
+        body = dumps(ApiError(status, message).body()).encode()
+        head = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
+        for name, value in self.server_state.default_headers:
+            head += [name, b": ", value, b"\r\n"]
+        head += [
+            b"content-type: application/json\r\n",
+            b"content-length: " + str(len(body)).encode() + b"\r\n",
+            b"connection: close\r\n\r\n",
+            body,
+        ]
+        self.transport.write(b"".join(head))
+        self.transport.close()
