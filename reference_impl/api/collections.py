@@ -13,6 +13,8 @@ from reference_impl.core import errors as e
 from reference_impl.core.collection import FormatError
 from reference_impl.core.errors import ValidationFailed
 from reference_impl.core.filter import FilterError
+from reference_impl.core.records import page_window
+from reference_impl.core.store import ReservedName
 
 MALFORMED = "Failed to load the collection type data due to invalid formatting."
 BAD_FIELDS = "Failed to load the submitted data due to invalid formatting."
@@ -28,8 +30,7 @@ def _find(request: Request):  # type: ignore[no-untyped-def]
 async def list_collections(request: Request) -> Response:
     require_superuser(await auth_of(request))
     query = list_query(request)
-    page = max(query.page, 1)
-    per_page = min(query.per_page if query.per_page > 0 else 30, 1000)
+    page, per_page, offset = page_window(query.page, query.per_page)
     store = app_of(request).store
 
     def work() -> dict[str, object]:
@@ -38,7 +39,7 @@ async def list_collections(request: Request) -> Response:
                 query.filter,
                 query.sort,
                 limit=per_page,
-                offset=(page - 1) * per_page,
+                offset=offset,
                 count=not query.skip_total,
             )
         except FilterError as exc:
@@ -70,6 +71,8 @@ async def create_collection(request: Request) -> Response:
             return store.create(body).to_json()
         except ValidationFailed as exc:
             raise exc.to_api("Failed to create collection.") from exc
+        except ReservedName as exc:
+            raise e.bad_request(f"Failed to create collection. Raw error: \n{exc}") from exc
         except FormatError as exc:
             raise e.bad_request(BAD_FIELDS) from exc
 
@@ -88,6 +91,8 @@ async def update_collection(request: Request) -> Response:
             return store.update(existing, body).to_json()
         except ValidationFailed as exc:
             raise exc.to_api("Failed to update collection.") from exc
+        except ReservedName as exc:
+            raise e.bad_request(f"Failed to update collection. Raw error: \n{exc}") from exc
         except FormatError as exc:
             raise e.bad_request(BAD_FIELDS) from exc
 

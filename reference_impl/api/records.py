@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -33,13 +35,21 @@ def _collection(request: Request, message: str) -> Collection:
     return coll
 
 
+_GO_INT = re.compile(r"^[+-]?[0-9]+$")
+_INT64 = 2**63
+
+
 def _int(value: str | None, default: int) -> int:
+    """Go's ``strconv.Atoi`` on 64 bits: optional sign and ASCII digits only (Python's
+    ``int`` also takes spaces, ``_`` and other scripts' digits); out of range is a 400."""
     if value is None or value == "":
         return default
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise e.bad_request() from exc
+    if not _GO_INT.match(value):
+        raise e.bad_request()
+    number = int(value)
+    if not -_INT64 <= number < _INT64:
+        raise e.bad_request()
+    return number
 
 
 def list_query(request: Request) -> ListQuery:

@@ -14,11 +14,12 @@ from typing import Any
 
 from reference_impl.core.errors import REQUIRED, ValidationFailed, field_error
 from reference_impl.core.fields import Field, field_from_input, validate_field_definition
+from reference_impl.core.indexes import retarget
 from reference_impl.db.dialect import format_pb_datetime
 
 RULES = ("listRule", "viewRule", "createRule", "updateRule", "deleteRule")
 AUTH_RULES = ("authRule", "manageRule")
-COLLECTION_NAME_RE = re.compile(r"^\w+$")
+COLLECTION_NAME_RE = re.compile(r"^\w+$", re.ASCII)  # Go's \w: [0-9A-Za-z_]
 TYPES = ("base", "auth", "view")
 USERS_ID = "_pb_users_auth_"
 SUPERUSERS = "_superusers"
@@ -102,6 +103,12 @@ class Collection:
     def rule(self, name: str) -> str | None:
         return self.rules.get(name)
 
+    def field_by_id(self, field_id: str) -> Field | None:
+        for f in self.fields:
+            if f.id == field_id:
+                return f
+        return None
+
     def get_field(self, name: str) -> Field | None:
         for f in self.fields:
             if f.name == name:
@@ -179,14 +186,17 @@ def from_input(
     existing: Collection | None,
     validate_rule: Any,
     now: datetime,
+    validate_indexes: Any = None,
     id_mode: str = "pocketbase",
 ) -> Collection:
     """Apply a create/update payload; raises ValidationFailed with PocketBase's field errors.
 
-    ``validate_rule(collection, rule_text)`` returns an error message or None.
+    ``validate_rule(collection, rule_text)`` returns an error message or None;
+    ``validate_indexes(collection)`` the ``indexes`` errors or None.
     """
     if not isinstance(payload, dict):
         raise ValidationFailed({})
+    _check_types(payload)
     errors: dict[str, Any] = {}
     if existing is None:
         type_ = payload.get("type") or "base"
@@ -199,11 +209,19 @@ def from_input(
     else:
         coll = copy.deepcopy(existing)
         name = payload.get("name", existing.name)
-    if not isinstance(name, str) or not name:
-        errors["name"] = REQUIRED
-    elif not COLLECTION_NAME_RE.match(name) or len(name) > 255:
-        errors["name"] = field_error("validation_match_invalid", "Must be in a valid format.")
-    coll.name = name if isinstance(name, str) else ""
+        if payload.get("type", existing.type) != existing.type:
+            errors["type"] = field_error(
+                "validation_collection_type_change", "Collection type cannot be changed."
+            )
+        if bool(payload.get("system", existing.system)) != existing.system:
+            errors["system"] = field_error(
+                "validation_collection_system_flag_change",
+                "System collection state cannot be changed.",
+            )
+    name_problem = _name_error(name, existing)
+    if name_problem:
+        errors["name"] = name_problem
+    coll.name = name
     if existing is None:
         coll.id = str(payload.get("id") or collection_id(coll.type, coll.name))
         if coll.is_auth:
@@ -243,11 +261,25 @@ def from_input(
         if "id" in system:
             new_fields.insert(0, system.pop("id"))
         new_fields += list(system.values())
+        changed = _system_fields_changed(existing, new_fields) if existing else None
         for index, f in enumerate(new_fields):
-            problem = validate_field_definition(f)
-            if problem:
+            old_field = existing.field_by_id(f.id) if existing else None
+            if old_field is not None and old_field.type != f.type:
+                fields_errors[str(index)] = field_error(
+                    "validation_field_type_change", "Field type cannot be changed."
+                )
+            elif coll.is_auth and f.name in AUTH_RESERVED_FIELD_NAMES:
+                fields_errors[str(index)] = {
+                    "name": field_error(
+                        "validation_reserved_field_name",
+                        "The field name is reserved and cannot be used.",
+                    )
+                }
+            elif problem := validate_field_definition(f):
                 fields_errors[str(index)] = problem
-        if fields_errors:
+        if changed:
+            errors["fields"] = changed
+        elif fields_errors:
             errors["fields"] = fields_errors
         coll.fields = new_fields
     elif existing is None:
@@ -255,16 +287,26 @@ def from_input(
 
     if existing is None and coll.is_auth and "indexes" not in payload:
         coll.indexes = default_auth_indexes(coll.id, coll.name)
-    if "indexes" in payload and isinstance(payload["indexes"], list):
-        coll.indexes = [str(i) for i in payload["indexes"]]
+    if isinstance(payload.get("indexes"), list):
+        coll.indexes = list(payload["indexes"])
+    coll.indexes = retarget(coll.indexes, coll.name)
+    if validate_indexes is not None and "fields" not in errors:
+        problem = validate_indexes(coll)
+        if problem:
+            errors["indexes"] = problem
 
     for rule in RULES + (AUTH_RULES if coll.is_auth else ()):
         if rule in payload:
             value = payload[rule]
             coll.rules[rule] = None if value is None else str(value)
+            if existing is not None and existing.system and coll.rules[rule] != existing.rule(rule):
+                errors[rule] = field_error(
+                    "validation_collection_system_rule_change",
+                    "System collection API rule cannot be changed.",
+                )
     for rule in RULES + (AUTH_RULES if coll.is_auth else ()):
         text = coll.rules.get(rule)
-        if text and "fields" not in errors:
+        if text and "fields" not in errors and rule not in errors:
             problem = validate_rule(coll, text)
             if problem:
                 errors[rule] = field_error(
@@ -282,6 +324,71 @@ def from_input(
         raise ValidationFailed(errors)
     coll.updated = now
     return coll
+
+
+AUTH_RESERVED_FIELD_NAMES = ("passwordConfirm", "oldPassword")
+# Tables of PocketBase's main database a collection cannot be named after (``HasTable``,
+# SQLite names are case-insensitive); ``_logs`` lives in auxiliary.db and is allowed.
+INTERNAL_TABLES = ("_collections", "_params", "_migrations")
+_STRING_KEYS = ("name", "type", "id", *RULES, *AUTH_RULES)
+
+
+def _check_types(payload: dict[str, Any]) -> None:
+    """Go's struct decoding: a value of the wrong JSON type fails the whole body."""
+    for key in _STRING_KEYS:
+        if key in payload and payload[key] is not None and not isinstance(payload[key], str):
+            raise _FormatError(key)
+    indexes = payload.get("indexes")
+    if indexes is not None and (
+        not isinstance(indexes, list) or not all(isinstance(i, str) for i in indexes)
+    ):
+        raise _FormatError("indexes")
+    fields = payload.get("fields")
+    if isinstance(fields, list):
+        from reference_impl.core.field_settings import options_well_typed
+
+        for item in fields:
+            if isinstance(item, dict) and not options_well_typed(item):
+                raise _FormatError("fields")
+
+
+def _name_error(name: Any, existing: Collection | None) -> dict[str, Any] | None:
+    """The collection name's rules in PocketBase's order (the store checks uniqueness)."""
+    from reference_impl.core.field_settings import length_between
+    from reference_impl.core.fields import VIA_ERROR
+
+    if not name:
+        return REQUIRED
+    if problem := length_between(name, 1, 255):
+        return problem
+    if "_via_" in name.lower():
+        return VIA_ERROR
+    if not COLLECTION_NAME_RE.match(name):
+        return field_error("validation_match_invalid", "Must be in a valid format.")
+    if existing is not None and existing.system and name != existing.name:
+        return field_error(
+            "validation_collection_system_name_change", "System collection name cannot be changed."
+        )
+    if name.lower() in INTERNAL_TABLES:
+        return field_error(
+            "validation_collection_name_invalid",
+            "The name shouldn't match with an existing internal table.",
+        )
+    return None
+
+
+def _system_fields_changed(existing: Collection, new_fields: list[Field]) -> dict[str, Any] | None:
+    """``ensureNoSystemFieldsChange``: a system field kept by id and by name."""
+    by_id = {f.id: f for f in new_fields}
+    for old in existing.fields:
+        if not old.opt("system"):
+            continue
+        new = by_id.get(old.id)
+        if new is None or new.name != old.name:
+            return field_error(
+                "validation_system_field_change", "System fields cannot be deleted or renamed."
+            )
+    return None
 
 
 class _FormatError(Exception):

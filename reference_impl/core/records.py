@@ -200,9 +200,7 @@ class RecordService:
             sort = parse_sort(query.sort, scope)
         except FilterError as exc:
             raise e.bad_request() from exc
-        page = query.page if query.page > 0 else 1
-        per_page = query.per_page if query.per_page > 0 else 30
-        per_page = min(per_page, 1000)
+        page, per_page, offset = page_window(query.page, query.per_page)
         fields = self._columns(coll)
         count = not query.skip_total
         in_window = count and self.dialect.TOTAL_IN_WINDOW
@@ -216,7 +214,7 @@ class RecordService:
                 where,
                 sort,
                 limit=per_page,
-                offset=(page - 1) * per_page,
+                offset=offset,
                 with_total=in_window,
             )
             rows = tx.fetchall(sql, params)
@@ -606,6 +604,17 @@ class RecordService:
         return e.bad_request(message, {name: e.NOT_UNIQUE})
 
 
+MAX_OFFSET = 2**63 - 1
+
+
+def page_window(page: int, per_page: int) -> tuple[int, int, int]:
+    """PocketBase's paging: page <= 0 is 1, perPage <= 0 is 30 and at most 1000. The offset
+    is capped at int64 (``page=10^18`` is a page past the end: no items, real totals)."""
+    page = page if page > 0 else 1
+    per_page = min(per_page if per_page > 0 else 30, 1000)
+    return page, per_page, min((page - 1) * per_page, MAX_OFFSET)
+
+
 def _mentions(node: Node, column: str) -> bool:
     from reference_impl.core.filter import BoolOp
 
@@ -640,8 +649,7 @@ def _apply_modifier(f: Field, current: Any, mod: str, raw: Any) -> Any:
         if mod == "prepend":
             return current
         delta = f.cast(raw)
-        value = current + delta if mod == "+" else current - delta
-        return f.cast(value) if isinstance(value, float) else value
+        return f.cast(current + delta if mod == "+" else current - delta)
     if f.type in {"select", "relation", "file"}:
         items = current if isinstance(current, list) else [current] if current else []
         given = f.cast(raw) if f.multiple else [v for v in ([f.cast(raw)] if f.cast(raw) else [])]

@@ -8,7 +8,6 @@ leaves nothing half-applied (both engines have transactional DDL).
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from reference_impl.core.collection import (
 from reference_impl.core.errors import ValidationFailed, field_error
 from reference_impl.core.fields import Field
 from reference_impl.core.filter import FilterError, Scope, compile_filter, parse_sort
+from reference_impl.core.indexes import Buildable, buildable, check_indexes, parse_index
 from reference_impl.db.dialect import Dialect, Kind
 from reference_impl.db.engine import Engine, Tx, run_in_transaction
 from reference_impl.db.render import (
@@ -67,11 +67,8 @@ def _row(coll: Collection) -> list[tuple[str, Kind, Any]]:
     ]
 
 
-_SIMPLE_INDEX = re.compile(
-    r"^CREATE\s+(UNIQUE\s+)?INDEX\s+`?(\w+)`?\s+ON\s+`?(\w+)`?\s*\(([^)]*)\)\s*"
-    r"(?:WHERE\s+`?(\w+)`?\s*!=\s*''\s*)?$",
-    re.IGNORECASE,
-)
+class ReservedName(Exception):
+    """A collection name the engine reserves; ``str()`` is the raw error PocketBase shows."""
 
 
 class CollectionStore:
@@ -139,6 +136,7 @@ class CollectionStore:
             payload,
             existing=None,
             validate_rule=validate_rule,
+            validate_indexes=lambda c: self._check_indexes(c, None),
             now=self.clock(),
             id_mode=self.id_mode,
         )
@@ -153,6 +151,7 @@ class CollectionStore:
             payload,
             existing=existing,
             validate_rule=validate_rule,
+            validate_indexes=lambda c: self._check_indexes(c, existing),
             now=self.clock(),
             id_mode=self.id_mode,
         )
@@ -230,6 +229,23 @@ class CollectionStore:
             self._by_name[coll.name.lower()] = coll
             self._by_id[coll.id] = coll
 
+    def _check_indexes(self, coll: Collection, original: Collection | None) -> Any:
+        """PocketBase's index checks against the other collections' index and table names."""
+        others = [c for c in self.all() if original is None or c.id != original.id]
+        owners = {
+            parse_index(text).name.lower(): other.name for other in others for text in other.indexes
+        }
+        tables = {other.name.lower(): other.name for other in others}
+        tables[SYSTEM_TABLE] = SYSTEM_TABLE
+        return check_indexes(
+            coll.indexes,
+            table=coll.name,
+            original_table=original.name if original else coll.name,
+            fields={f.name: f for f in coll.fields},
+            owner_of=lambda name: owners.get(name.lower()),
+            table_named=lambda name: tables.get(name.lower()),
+        )
+
     def _check_name_free(self, coll: Collection, *, creating: bool) -> None:
         other = self.find(coll.name)
         taken = other is not None and (creating or other.id != coll.id)
@@ -241,6 +257,23 @@ class CollectionStore:
                         "Collection name must be unique (case insensitive).",
                     )
                 }
+            )
+        with self._lock:
+            id_owner = self._by_id.get(coll.name)
+        if id_owner is not None and id_owner.id != coll.id:
+            raise ValidationFailed(
+                {
+                    "name": field_error(
+                        "validation_collection_name_id_duplicate",
+                        "The name must not match an existing collection id.",
+                    )
+                }
+            )
+        if coll.name.lower().startswith("sqlite_"):
+            # SQLite reserves the prefix; PocketBase answers with SQLite's own error (data
+            # {}), and the reference refuses it the same way on both engines.
+            raise ReservedName(
+                f"SQL logic error: object name reserved for internal use: {coll.name} (1)."
             )
         if creating and self.find(coll.id) is not None:
             raise ValidationFailed(
@@ -267,12 +300,26 @@ class CollectionStore:
         columns = [(f.name, f.kind) for f in coll.fields if f.name != "id"]
         for statement in dialect.create_table(coll.name, columns):
             tx.execute(statement)
-        for statement in _index_statements(dialect, coll):
-            tx.execute(statement)
+        for index in _index_parts(coll).values():
+            tx.execute(_create_index(dialect, coll.name, index))
         sql, params = insert_sql(dialect, SYSTEM_TABLE, [("id", Kind.TEXT, coll.id), *_row(coll)])
         tx.execute(sql, params)
 
     def _sync_table(self, tx: Tx, old: Collection, new: Collection) -> None:
+        """Table, columns and indexes to the new definition. Indexes that go or change are
+        dropped first (SQLite refuses to drop a column an index uses), the new and changed
+        ones are created last; a rename keeps the index names (as PocketBase)."""
+        dialect = self.engine.dialect
+        old_indexes, new_indexes = _index_parts(old), _index_parts(new)
+        for key, index in old_indexes.items():
+            if new_indexes.get(key) != index:
+                tx.execute(dialect.drop_index(index.name))
+        self._sync_columns(tx, old, new)
+        for key, index in new_indexes.items():
+            if old_indexes.get(key) != index:
+                tx.execute(_create_index(dialect, new.name, index))
+
+    def _sync_columns(self, tx: Tx, old: Collection, new: Collection) -> None:
         dialect = self.engine.dialect
         if old.name != new.name:
             for statement in dialect.rename_table(old.name, new.name):
@@ -308,23 +355,25 @@ def _change_kind(dialect: Dialect, table: str, new: Field, old: Field) -> list[s
     return dialect.drop_column(table, new.name) + dialect.add_column(table, new.name, new.kind)
 
 
-def _index_statements(dialect: Dialect, coll: Collection) -> list[str]:
-    """Indexes PocketBase stores as SQLite DDL strings, for the simple shapes we can map."""
-    statements = []
-    for raw in coll.indexes:
-        match = _SIMPLE_INDEX.match(raw.strip())
-        if not match:
-            continue
-        unique, name, _table, cols, where_col = match.groups()
-        columns = ", ".join(dialect.quote(c.strip(" `")) for c in cols.split(","))
-        text = (
-            f"CREATE {'UNIQUE ' if unique else ''}INDEX {dialect.quote(name)} "
-            f"ON {dialect.quote(coll.name)} ({columns})"
-        )
-        if where_col:
-            text += f" WHERE {dialect.quote(where_col)} != ''"
-        statements.append(text)
-    return statements
+def _index_parts(coll: Collection) -> dict[str, Buildable]:
+    """The collection's indexes by lower-cased name (those that parse: the stored ones were
+    validated on save)."""
+    parts = {}
+    for text in coll.indexes:
+        if parse_index(text).valid:
+            built = buildable(text)
+            parts[built.name.lower()] = built
+    return parts
+
+
+def _create_index(dialect: Dialect, table: str, index: Buildable) -> str:
+    return dialect.create_index(
+        index.name,
+        table,
+        index.columns,
+        unique=index.unique,
+        where_not_empty=index.where_not_empty,
+    )
 
 
 def validate_rule(coll: Collection, text: str) -> str | None:

@@ -216,6 +216,47 @@ class Dialect:
     def drop_table(self, table: str) -> list[str]:
         return [f"DROP TABLE IF EXISTS {self.table(table)}"]
 
+    def index_column(self, column: str, collation: str) -> str:
+        """One column of an index with PocketBase's ``COLLATE NOCASE|BINARY``. SQLite has
+        both collations. PostgreSQL has no NOCASE: the index is on ``lower(column)``, which
+        folds ASCII case only under the databases' C ctype, as NOCASE does; BINARY is the
+        databases' default "C" order (``provision.py``)."""
+        return f"{self.quote(column)} COLLATE {collation}" if collation else self.quote(column)
+
+    def index_name(self, name: str) -> str:
+        """An index name as the engine stores it. PostgreSQL truncates identifiers to 63
+        bytes (NAMEDATALEN), so two long names could collide: longer ones keep a prefix
+        and a hash of the whole name. SQLite keeps any length."""
+        return name
+
+    def create_index(
+        self,
+        name: str,
+        table: str,
+        columns: Sequence[tuple[str, str, bool]],
+        *,
+        unique: bool,
+        where_not_empty: str = "",
+    ) -> str:
+        """``columns``: (column, collation or "", descending); ``where_not_empty``: a text
+        column the index is restricted to non-empty values of (PocketBase's email index)."""
+        terms = ", ".join(
+            self.index_column(column, collation) + (" DESC" if descending else "")
+            for column, collation, descending in columns
+        )
+        index_ref, table_ref = self.index_target(name, table)
+        text = f"CREATE {'UNIQUE ' if unique else ''}INDEX {index_ref} ON {table_ref} ({terms})"
+        return text + (f" WHERE {self.quote(where_not_empty)} != ''" if where_not_empty else "")
+
+    def index_target(self, name: str, table: str) -> tuple[str, str]:
+        """Where ``CREATE INDEX`` takes the schema. PostgreSQL: on the table (the index
+        lives in its table's schema; an index name cannot be qualified). SQLite: on the
+        index name (``CREATE INDEX main.i ON t``; a qualified table is a syntax error)."""
+        return self.quote(self.index_name(name)), self.table(table)
+
+    def drop_index(self, name: str) -> str:
+        return f"DROP INDEX IF EXISTS {self.quote(self.SCHEMA)}.{self.quote(self.index_name(name))}"
+
     def change_column_kind(self, table: str, name: str, old: Kind, new: Kind) -> list[str]:
         """Convert a column between kinds, keeping values where PocketBase keeps them."""
         raise NotImplementedError

@@ -152,6 +152,21 @@ class PostgresDialect(Dialect):
             ]
         return []
 
+    def index_column(self, column: str, collation: str) -> str:
+        if collation == "NOCASE":
+            return f"lower({self.quote(column)})"
+        return f'{self.quote(column)} COLLATE "C"' if collation else self.quote(column)
+
+    def index_name(self, name: str) -> str:
+        if len(name.encode("utf-8")) <= 63:
+            return name
+        import zlib
+
+        return (
+            name.encode("utf-8")[:54].decode("utf-8", "ignore")
+            + f"_{zlib.crc32(name.encode()):08x}"
+        )
+
     def list_tables_sql(self) -> str:
         return (
             "SELECT table_name FROM information_schema.tables "

@@ -94,6 +94,9 @@ class SqliteDialect(Dialect):
             ]
         return []
 
+    def index_target(self, name: str, table: str) -> tuple[str, str]:
+        return self.table(self.index_name(name)), self.quote(table)
+
     def list_tables_sql(self) -> str:
         return "SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name"
 
