@@ -81,9 +81,17 @@ class App:
             record["id"], coll.id, record["tokenKey"] + coll.token_secret, coll.token_duration
         )
 
-    def superuser_count(self) -> int:
+    def _superusers(self) -> Collection:
         coll = self.store.find(SUPERUSERS)
-        assert coll is not None
+        if coll is None:  # bootstrap() creates or repairs it; only a damaged database lacks it
+            raise RuntimeError(
+                f"the {SUPERUSERS} collection is missing from the database; "
+                "restore it from a backup or start from an empty data dir"
+            )
+        return coll
+
+    def superuser_count(self) -> int:
+        coll = self._superusers()
         from reference_impl.core.records import ListQuery
 
         superuser = AuthContext({"id": ""}, coll.id, SUPERUSERS)
@@ -91,8 +99,7 @@ class App:
 
     def upsert_superuser(self, email: str, password: str) -> str:
         """Create the superuser or reset its password; returns "created" or "updated"."""
-        coll = self.store.find(SUPERUSERS)
-        assert coll is not None
+        coll = self._superusers()
         actor = AuthContext({"id": ""}, coll.id, SUPERUSERS)
         body = {"email": email, "password": password, "passwordConfirm": password, "verified": True}
         existing = self.records.find_by_email(coll, email)

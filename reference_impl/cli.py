@@ -90,9 +90,10 @@ def superuser_upsert(args: argparse.Namespace) -> int:
     with opened_app(args) as app:
         try:
             outcome = app.upsert_superuser(args.email, args.password)
-        except Exception as exc:  # an ApiError with validation data
+        except Exception as exc:  # an ApiError with validation data, or a damaged database
             body = getattr(exc, "body", None)
-            print(f"parity: cannot upsert superuser: {body() if body else exc}", file=sys.stderr)
+            reason = body() if body else (str(exc) or type(exc).__name__)
+            print(f"parity: cannot upsert superuser: {reason}", file=sys.stderr)
             return 1
     print(f"Superuser {args.email} {outcome}.")
     return 0

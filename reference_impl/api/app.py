@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import traceback
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -19,6 +20,7 @@ from reference_impl.api._limits import BodyLimit, record_body_limit
 from reference_impl.app import App
 from reference_impl.core import errors as e
 from reference_impl.core.errors import ApiError
+from reference_impl.db.errors import UnstorableText
 
 log = logging.getLogger("parity.api")
 
@@ -47,16 +49,36 @@ async def _api_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    if exc.status_code == 404:
-        return error_response(e.not_found())
-    if exc.status_code == 405:
+    if exc.status_code in (404, 405):
+        # No route (trailing slashes included: no redirect) and a wrong method are 404 in
+        # PocketBase; an unknown GET falls through to its static-files route.
+        if request.method in ("GET", "HEAD") and exc.status_code == 404:
+            return error_response(e.not_found("File not found."))
         return error_response(e.not_found())
     return error_response(ApiError(exc.status_code, e.MSG_BAD_REQUEST))
 
 
+async def _unstorable(request: Request, exc: Exception) -> Response:
+    # A value the engine cannot hold that no check caught first: the client's data.
+    log.warning("unstorable value on %s %s: %s", request.method, request.url.path, exc)
+    return error_response(e.bad_request())
+
+
+_TRACEBACK_FRAMES = 12
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    # Never serialise the cause: log it, answer with the generic body.
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    # Never serialise the cause: log one line and one traceback, trimmed to its last frames
+    # (a deep recursion would otherwise print thousands), then answer the generic body.
+    trace = "".join(traceback.format_exception(exc, limit=-_TRACEBACK_FRAMES))
+    log.error(
+        "unhandled %s on %s %s: %s\n%s",
+        type(exc).__name__,
+        request.method,
+        request.url.path,
+        str(exc)[:200],
+        trace[-20_000:],
+    )
     return error_response(ApiError(500, e.MSG_BAD_REQUEST))
 
 
@@ -126,9 +148,11 @@ def create_app(app: App) -> Starlette:
         middleware=[Middleware(BodyLimit, limit_for=record_body_limit(app.store.find))],
         exception_handlers={
             ApiError: _api_error,
+            UnstorableText: _unstorable,
             HTTPException: _http_error,
             Exception: _unexpected,
         },
     )
+    web.router.redirect_slashes = False
     web.state.parity = app
     return web

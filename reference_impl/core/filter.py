@@ -99,6 +99,8 @@ def tokenize(text: str) -> list[tuple[str, str]]:
 def parse(text: str) -> Group:
     if len(text) > MAX_FILTER_LENGTH:
         raise FilterError(f"filter longer than {MAX_FILTER_LENGTH} characters")
+    if "\x00" in text:  # PocketBase's tokenizer stops at NUL ("invalid quoted text")
+        raise FilterError("the filter holds a NUL character")
     tokens = tokenize(text)
     if not tokens:
         raise FilterError("empty filter")

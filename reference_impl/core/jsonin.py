@@ -119,16 +119,15 @@ def too_deep(value: Any, limit: int) -> bool:
     return False
 
 
-def has_lone_surrogate(value: Any) -> bool:
-    """A string (value or key) holding an unpaired surrogate; walks without recursion.
-    (A valid escaped pair decodes to one astral character, so any surrogate left is lone.)"""
+def any_text(value: Any, test: Any) -> bool:
+    """``test(s)`` holds for a string anywhere in ``value`` (values and keys); no recursion."""
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            if _LONE_SURROGATE.search(item):
+            if test(item):
                 return True
-        elif isinstance(item, list):
+        elif isinstance(item, list | tuple):
             stack.extend(item)
         elif isinstance(item, dict):
             stack.extend(item.keys())
@@ -136,7 +135,11 @@ def has_lone_surrogate(value: Any) -> bool:
     return False
 
 
-def has_invalid_text(text: str) -> bool:
-    """Text from outside JSON (query parameters, form values) that holds a NUL or a lone
-    surrogate: neither can be stored on every engine."""
-    return "\x00" in text or bool(_LONE_SURROGATE.search(text))
+def has_lone_surrogate(value: Any) -> bool:
+    """An unpaired surrogate in a string or key. (A valid escaped pair decodes to one
+    astral character, so any surrogate left is lone.)"""
+    return any_text(value, _LONE_SURROGATE.search)
+
+
+def has_nul(value: Any) -> bool:
+    return any_text(value, lambda text: "\x00" in text)

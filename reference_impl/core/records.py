@@ -27,7 +27,8 @@ from reference_impl.core.errors import ApiError, ValidationFailed, field_error
 from reference_impl.core.fields import Field
 from reference_impl.core.file_storage import FileStorage
 from reference_impl.core.filter import FilterError, Node, Scope, compile_filter, parse_sort
-from reference_impl.core.store import CollectionStore
+from reference_impl.core.jsonin import has_nul
+from reference_impl.core.store import NUL_ERROR, CollectionStore
 from reference_impl.db import errors as dberr
 from reference_impl.db.dialect import Kind, format_pb_datetime
 from reference_impl.db.engine import Tx, run_in_transaction
@@ -41,6 +42,7 @@ from reference_impl.db.render import (
 )
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
+
 _MODIFIER = re.compile(r"^(\+)?(\w+)([+-])?$")
 
 
@@ -159,6 +161,8 @@ class RecordService:
     ) -> dict[str, Any] | None:
         from reference_impl.core.filter import Cmp, Col, Val
 
+        if "\x00" in record_id and not self.dialect.TEXT_ALLOWS_NUL:
+            return None  # the engine can hold no such id, so none matches (PocketBase: 404)
         where: list[Node] = [Cmp("=", Col("id", Kind.TEXT), Val(record_id, Kind.TEXT))]
         rows = self._fetch(tx, coll, where + (extra or []), limit=1, lock=lock)
         return rows[0] if rows else None
@@ -171,6 +175,8 @@ class RecordService:
         """Identity lookup; exact, as PocketBase 0.40.6 does (``U1@x`` does not log in ``u1@x``)."""
         from reference_impl.core.filter import Cmp, Col, Val
 
+        if "\x00" in email and not self.dialect.TEXT_ALLOWS_NUL:
+            return None  # as in _by_id: no stored email can hold it
         with self.engine.transaction() as tx:
             rows = self._fetch(
                 tx, coll, [Cmp("=", Col("email", Kind.TEXT), Val(email, Kind.TEXT))], limit=1
@@ -519,6 +525,8 @@ class RecordService:
                 problem = files.validate(f, record[f.name], (old or {}).get(f.name, f.zero()))
             else:
                 problem = f.validate(record[f.name])
+            if problem is None and not self.dialect.TEXT_ALLOWS_NUL and has_nul(record[f.name]):
+                problem = NUL_ERROR
             if problem:
                 errors[f.name] = problem
 

@@ -8,9 +8,13 @@ leaves nothing half-applied (both engines have transactional DDL).
 
 from __future__ import annotations
 
+import copy
+import json
+import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from importlib import resources
 from typing import Any
 
 from reference_impl.core import collection as coll_mod
@@ -24,7 +28,8 @@ from reference_impl.core.collection import (
 from reference_impl.core.errors import ValidationFailed, field_error
 from reference_impl.core.fields import Field
 from reference_impl.core.filter import FilterError, Scope, compile_filter, parse_sort
-from reference_impl.core.indexes import Buildable, buildable, check_indexes, parse_index
+from reference_impl.core.indexes import Buildable, buildable, check_indexes, parse_index, retarget
+from reference_impl.core.jsonin import has_nul
 from reference_impl.db.dialect import Dialect, Kind
 from reference_impl.db.engine import Engine, Tx, run_in_transaction
 from reference_impl.db.render import (
@@ -35,6 +40,8 @@ from reference_impl.db.render import (
     select_sql,
     update_sql,
 )
+
+log = logging.getLogger("parity.store")
 
 SYSTEM_TABLE = "_collections"
 # Columns of the system table besides ``id``: what the collections list can filter and sort
@@ -67,6 +74,12 @@ def _row(coll: Collection) -> list[tuple[str, Kind, Any]]:
     ]
 
 
+NUL_ERROR = field_error(
+    "validation_nul_character",
+    "The value holds a NUL character (U+0000), which PostgreSQL cannot store.",
+)
+
+
 class ReservedName(Exception):
     """A collection name the engine reserves; ``str()`` is the raw error PocketBase shows."""
 
@@ -88,22 +101,51 @@ class CollectionStore:
 
     # -- bootstrap -----------------------------------------------------------------------
     def bootstrap(self) -> bool:
-        """Create the system table and default collections when missing; True if created."""
+        """Create the system table and PocketBase's default collections when missing (the
+        system ones also in an older data dir); True on a fresh database.
+
+        A system collection found under another name (renamed by a build that did not
+        protect them) is renamed back, with a warning: PocketBase never allows the rename,
+        and the server cannot run without ``_superusers``.
+        """
         dialect = self.engine.dialect
 
         def work(tx: Tx) -> bool:
             tables = {row[0] for row in tx.fetchall(dialect.list_tables_sql())}
-            if SYSTEM_TABLE in tables:
-                return False
-            for statement in dialect.create_table(SYSTEM_TABLE, SYSTEM_COLUMNS):
-                tx.execute(statement)
+            fresh = SYSTEM_TABLE not in tables
+            if fresh:
+                for statement in dialect.create_table(SYSTEM_TABLE, SYSTEM_COLUMNS):
+                    tx.execute(statement)
+            stored = {
+                coll.id: coll
+                for coll in (
+                    Collection.from_storage(dialect.from_db(Kind.JSON, row[0]))
+                    for row in tx.fetchall(
+                        f"SELECT {dialect.quote('data')} FROM {dialect.table(SYSTEM_TABLE)}"
+                    )
+                )
+            }
             now = self.clock()
-            for coll in (
-                _superusers_collection(now, self.id_mode),
-                _users_collection(now, self.id_mode),
-            ):
-                self._create_in_tx(tx, coll)
-            return True
+            wanted = system_collections(now, self.id_mode)
+            if fresh:
+                wanted.append(_users_collection(now, self.id_mode))
+            for coll in wanted:
+                found = stored.get(coll.id)
+                if found is None:
+                    self._create_in_tx(tx, coll)
+                elif found.system and found.name != coll.name:
+                    log.warning(
+                        "system collection %s was renamed to %r; renaming it back",
+                        coll.name,
+                        found.name,
+                    )
+                    repaired = copy.deepcopy(found)
+                    repaired.name = coll.name
+                    repaired.indexes = retarget(repaired.indexes, coll.name)
+                    self._sync_table(tx, found, repaired)
+                    sql, params = update_sql(dialect, SYSTEM_TABLE, coll.id, _row(repaired))
+                    tx.execute(sql, params)
+            return fresh
 
         created = run_in_transaction(self.engine, work, write=True)
         self.reload()
@@ -132,6 +174,7 @@ class CollectionStore:
 
     # -- changes -------------------------------------------------------------------------
     def create(self, payload: Any) -> Collection:
+        self._check_storable(payload)
         coll = coll_mod.from_input(
             payload,
             existing=None,
@@ -147,6 +190,7 @@ class CollectionStore:
         return coll
 
     def update(self, existing: Collection, payload: Any) -> Collection:
+        self._check_storable(payload)
         coll = coll_mod.from_input(
             payload,
             existing=existing,
@@ -245,6 +289,15 @@ class CollectionStore:
             owner_of=lambda name: owners.get(name.lower()),
             table_named=lambda name: tables.get(name.lower()),
         )
+
+    def _check_storable(self, payload: Any) -> None:
+        """The definition is stored as JSON (JSONB on PostgreSQL, which cannot hold
+        U+0000; ``Dialect.TEXT_ALLOWS_NUL``): name the top-level key that holds one."""
+        if self.engine.dialect.TEXT_ALLOWS_NUL or not isinstance(payload, dict):
+            return
+        bad = {key: NUL_ERROR for key, value in payload.items() if has_nul([key, value])}
+        if bad:
+            raise ValidationFailed(bad)
 
     def _check_name_free(self, coll: Collection, *, creating: bool) -> None:
         other = self.find(coll.name)
@@ -387,6 +440,24 @@ def validate_rule(coll: Collection, text: str) -> str | None:
     except FilterError as exc:
         return str(exc)
     return None
+
+
+_SYSTEM_DEFINITIONS: list[dict[str, Any]] = json.loads(
+    resources.files("reference_impl.core").joinpath("system_collections.json").read_text("utf-8")
+)
+
+
+def system_collections(now: datetime, id_mode: str) -> list[Collection]:
+    """PocketBase's system collections in its creation order (``migrations/
+    1640988000_init.go``): ``_mfas``, ``_otps``, ``_externalAuths``, ``_authOrigins`` (their
+    definitions as PocketBase 0.40.6 serves them), then ``_superusers``."""
+    out = []
+    for data in _SYSTEM_DEFINITIONS:
+        coll = Collection.from_storage(copy.deepcopy(data))
+        coll.fields[0] = coll_mod.id_field(id_mode)
+        coll.created = coll.updated = now
+        out.append(coll)
+    return [*out, _superusers_collection(now, id_mode)]
 
 
 def _superusers_collection(now: datetime, id_mode: str) -> Collection:

@@ -85,6 +85,12 @@ class Dialect:
     INT_DIVISION_BY_ZERO_IS_NULL: ClassVar[bool] = True
     """SQLite: ``1/0`` is NULL. PostgreSQL: error 22012. (Used by the full filter language.)"""
 
+    TEXT_ALLOWS_NUL: ClassVar[bool] = True
+    """SQLite stores U+0000 in TEXT and inside JSON text (PocketBase accepts it). PostgreSQL
+    cannot: TEXT refuses the byte ("invalid byte sequence for encoding UTF8: 0x00") and
+    JSONB the escape ``\u0000`` ("unsupported Unicode escape sequence"). Values holding it
+    are refused with a 400 before the write (divergence ``nul-in-text``)."""
+
     ROW_LOCKS: ClassVar[bool] = False
     """SQLite: a write transaction (``BEGIN IMMEDIATE``) already excludes every other writer,
     so reads inside it cannot go stale. PostgreSQL: rows read in a READ COMMITTED write

@@ -68,5 +68,11 @@ class QueryError(DatabaseError):
     """
 
 
+class UnstorableText(DatabaseError):
+    """A value the engine cannot hold: PostgreSQL and U+0000 in text or JSONB (see
+    ``Dialect.TEXT_ALLOWS_NUL``). Values are checked before writes; this is the net for
+    anything else (the API answers 400, never 500)."""
+
+
 class ConnectionFailed(DatabaseError):
     """The engine could not be reached or the connection dropped."""

@@ -41,6 +41,7 @@ class PostgresDialect(Dialect):
     ROW_LOCKS = True
     TOTAL_IN_WINDOW = True
     UNSET_DATE_IS_NULL = True
+    TEXT_ALLOWS_NUL = False
     SCHEMA = "public"  # the engine replaces it with its current_schema()
 
     TYPE_MAPPING: ClassVar[dict[Kind, str]] = {
@@ -228,6 +229,10 @@ _SQLSTATE_CLASSES: dict[str, type[errors.DatabaseError]] = {
 }
 
 
+# untranslatable_character (jsonb's \u0000), character_not_in_repertoire (text's 0x00)
+_UNSTORABLE = ("22P05", "22021")
+
+
 def translate(exc: psycopg.Error) -> errors.DatabaseError:
     sqlstate = getattr(exc, "sqlstate", None) or ""
     diag = getattr(exc, "diag", None)
@@ -235,6 +240,9 @@ def translate(exc: psycopg.Error) -> errors.DatabaseError:
     column = getattr(diag, "column_name", None)
     if isinstance(exc, psycopg.OperationalError) and not sqlstate:
         return errors.ConnectionFailed(str(exc))
+    if sqlstate in _UNSTORABLE or (isinstance(exc, psycopg.DataError) and "NUL" in str(exc)):
+        # psycopg refuses a NUL in a bound text value before sending it (no SQLSTATE)
+        return errors.UnstorableText(str(exc))
     cls = _SQLSTATE_CLASSES.get(sqlstate)
     if cls is None:
         cls = errors.IntegrityError if sqlstate.startswith("23") else errors.QueryError
