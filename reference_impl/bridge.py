@@ -16,11 +16,12 @@ use their blocking path. This is the technique SQLAlchemy's asyncio extension us
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -181,3 +182,123 @@ class LoopLock:
                 waiter.set_result(None)  # still held: ownership moves to that waiter
                 return
         self._held = False
+
+
+class SharedLock:
+    """Shared/exclusive lock for bridged work and plain threads alike (the schema lock).
+
+    Many holders share it; an exclusive holder waits until they are gone and keeps new
+    ones out while it waits (a stream of writes cannot starve a schema change). Taking the
+    shared side again while holding it (same greenlet or thread) never waits, so nested
+    domain calls cannot deadlock behind a waiting exclusive holder. Bridged waiters park on
+    a future of their loop, others on an event; nothing blocks a loop's thread.
+    """
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._shared: dict[int, int] = {}  # holder (greenlet id) -> depth
+        self._exclusive: int | None = None
+        self._exclusive_depth = 0
+        self._exclusive_waiting = 0
+        self._waiters: list[Callable[[], None]] = []
+
+    @staticmethod
+    def _me() -> int:
+        return id(greenlet.getcurrent())
+
+    def _wait(self, ready: Callable[[], bool]) -> None:
+        """Called with the mutex held; returns with it held once ``ready()``."""
+        while not ready():
+            if bridged():
+                loop = asyncio.get_running_loop()
+                future: asyncio.Future[None] = loop.create_future()
+
+                def wake(
+                    loop: asyncio.AbstractEventLoop = loop,
+                    future: asyncio.Future[None] = future,
+                ) -> None:
+                    loop.call_soon_threadsafe(_resolve, future)
+
+                self._waiters.append(wake)
+                self._mutex.release()
+                try:
+                    await_(future)
+                finally:
+                    self._mutex.acquire()
+                    if wake in self._waiters:
+                        self._waiters.remove(wake)
+            else:
+                event = threading.Event()
+                self._waiters.append(event.set)
+                self._mutex.release()
+                try:
+                    event.wait()
+                finally:
+                    self._mutex.acquire()
+                    if event.set in self._waiters:
+                        self._waiters.remove(event.set)
+
+    def _wake_all(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for wake in waiters:
+            wake()
+
+    def acquire_shared(self) -> None:
+        me = self._me()
+        with self._mutex:
+            if me in self._shared or self._exclusive == me:
+                self._shared[me] = self._shared.get(me, 0) + 1
+                return
+            self._wait(lambda: self._exclusive is None and not self._exclusive_waiting)
+            self._shared[me] = 1
+
+    def release_shared(self) -> None:
+        me = self._me()
+        with self._mutex:
+            depth = self._shared.pop(me) - 1
+            if depth:
+                self._shared[me] = depth
+            elif not self._shared:
+                self._wake_all()
+
+    def acquire_exclusive(self) -> None:
+        me = self._me()
+        with self._mutex:
+            if self._exclusive == me:
+                self._exclusive_depth += 1
+                return
+            self._exclusive_waiting += 1
+            try:
+                # Holders of the shared side other than the caller must finish first.
+                self._wait(lambda: self._exclusive is None and not (set(self._shared) - {me}))
+            finally:
+                self._exclusive_waiting -= 1
+            self._exclusive, self._exclusive_depth = me, 1
+
+    def release_exclusive(self) -> None:
+        with self._mutex:
+            self._exclusive_depth -= 1
+            if not self._exclusive_depth:
+                self._exclusive = None
+                self._wake_all()
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        self.acquire_shared()
+        try:
+            yield
+        finally:
+            self.release_shared()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        self.acquire_exclusive()
+        try:
+            yield
+        finally:
+            self.release_exclusive()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -99,33 +101,57 @@ def superuser_upsert(args: argparse.Namespace) -> int:
     return 0
 
 
-class _Stop(Exception):
-    """SIGTERM/SIGINT: unwind so the database (and an embedded PostgreSQL) closes cleanly."""
+STOP_GRACE_S = 5.0  # after SIGTERM/SIGINT: a clean shutdown, or a forced exit after this
+_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
-def _raise_stop(signum: int, _frame: object) -> None:
-    raise _Stop(signum)
+class _Watchdog:
+    """Takes SIGTERM/SIGINT in its own thread (they are blocked everywhere else), so a
+    stop is honoured whatever the event loop is doing. The first signal asks uvicorn to
+    shut down (in-flight requests get a few seconds); if the loop has not returned within
+    ``STOP_GRACE_S`` (a handler stuck in CPU work never yields to it), or on a second
+    signal, it exits at once with status 1. Closing the engine after the loop returned is
+    not timed (an embedded PostgreSQL's checkpoint may take a while). An embedded
+    PostgreSQL is stopped either way: by the engine's cleanup on a clean exit, by its
+    reaper (``db/_pg_reaper.py``) on a forced one.
+    """
+
+    def __init__(self) -> None:
+        self.stopping = threading.Event()
+        self.served = threading.Event()  # the loop has returned: cleanup is under way
+        self.server: Any = None
+        threading.Thread(target=self._run, name="parity-signals", daemon=True).start()
+
+    def _run(self) -> None:
+        signal.sigwait(_SIGNALS)
+        self.stopping.set()
+        if self.server is not None:
+            self.server.should_exit = True
+        forced = threading.Thread(target=self._force_after_grace, daemon=True)
+        forced.start()
+        signal.sigwait(_SIGNALS)  # a second signal: no more waiting
+        self._exit_now("a second signal")
+
+    def _force_after_grace(self) -> None:
+        if not self.served.wait(STOP_GRACE_S):
+            self._exit_now(f"the server did not stop within {STOP_GRACE_S:.0f} s")
+
+    @staticmethod
+    def _exit_now(why: str) -> None:
+        print(f"parity serve: {why}; exiting now", file=sys.stderr, flush=True)
+        os._exit(1)
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Serve until SIGTERM/SIGINT, then stop cleanly and exit 0.
-
-    uvicorn handles the signal while serving and, once it has shut down, raises it again
-    for the handler that was there before it: ours, which unwinds through ``opened_app`` so
-    the engine closes and an embedded PostgreSQL it started is stopped (the default handler
-    would end the process first and leave that server running).
-    """
-    previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    """Serve until SIGTERM/SIGINT, then stop cleanly and exit 0 (see :class:`_Watchdog`)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)  # before any thread starts
     try:
-        return _serve(args)
-    except _Stop:
-        return 0
+        return _serve(args, _Watchdog())
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, watchdog: _Watchdog) -> int:
     import uvicorn
 
     from reference_impl.api._limits import HttpProtocol
@@ -153,6 +179,13 @@ def _serve(args: argparse.Namespace) -> int:
             access_log=False,
             lifespan="on",
             http=HttpProtocol,
+            timeout_graceful_shutdown=max(STOP_GRACE_S - 2, 1),
         )
-        uvicorn.Server(config).run()
+        server = uvicorn.Server(config)
+        watchdog.server = server
+        try:
+            if not watchdog.stopping.is_set():
+                server.run()
+        finally:
+            watchdog.served.set()
     return 0

@@ -8,6 +8,7 @@ PocketBase's "evaluate the rule over the new row" semantics without a second eva
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import secrets
@@ -16,7 +17,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from reference_impl.core import errors as e
 from reference_impl.core import files
@@ -41,6 +42,7 @@ from reference_impl.db.render import (
     update_sql,
 )
 
+T = TypeVar("T")
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
 _MODIFIER = re.compile(r"^(\+)?(\w+)([+-])?$")
@@ -58,6 +60,35 @@ def uuid7() -> str:
         (ms << 80) | (0x7 << 76) | ((rand >> 62) << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
     )
     return str(uuid.UUID(int=value))
+
+
+def _schema_stable(method: Callable[..., T]) -> Callable[..., T]:
+    """Record work under the shared side of the schema lock, on the collection as it is
+    once the lock is held: a schema change (which takes the exclusive side) waits for the
+    work in flight and the work after it sees the new schema, so no statement runs against
+    columns that moved. A collection dropped meanwhile is a 404."""
+
+    @functools.wraps(method)
+    def wrapper(self: RecordService, coll: Collection, *args: Any, **kwargs: Any) -> T:
+        with self.store.schema_lock.shared():
+            current = self.store.find(coll.id)
+            if current is None:
+                raise e.not_found("Missing collection context.")
+            return method(self, current, *args, **kwargs)
+
+    return wrapper
+
+
+def _schema_stable_lookup(method: Callable[..., T | None]) -> Callable[..., T | None]:
+    """:func:`_schema_stable` for lookups: a collection gone means nothing found."""
+
+    @functools.wraps(method)
+    def wrapper(self: RecordService, coll: Collection, *args: Any, **kwargs: Any) -> T | None:
+        with self.store.schema_lock.shared():
+            current = self.store.find(coll.id)
+            return None if current is None else method(self, current, *args, **kwargs)
+
+    return wrapper
 
 
 @dataclass
@@ -167,10 +198,12 @@ class RecordService:
         rows = self._fetch(tx, coll, where + (extra or []), limit=1, lock=lock)
         return rows[0] if rows else None
 
+    @_schema_stable_lookup
     def find_auth_record(self, coll: Collection, record_id: str) -> dict[str, Any] | None:
         with self.engine.transaction() as tx:
             return self._by_id(tx, coll, record_id)
 
+    @_schema_stable_lookup
     def find_by_email(self, coll: Collection, email: str) -> dict[str, Any] | None:
         """Identity lookup; exact, as PocketBase 0.40.6 does (``U1@x`` does not log in ``u1@x``)."""
         from reference_impl.core.filter import Cmp, Col, Val
@@ -183,6 +216,7 @@ class RecordService:
             )
         return rows[0] if rows else None
 
+    @_schema_stable
     def list_records(
         self, coll: Collection, query: ListQuery, auth: AuthContext | None
     ) -> dict[str, Any]:
@@ -245,6 +279,7 @@ class RecordService:
             "totalPages": pages,
         }
 
+    @_schema_stable
     def view(
         self, coll: Collection, record_id: str, auth: AuthContext | None, expand: str = ""
     ) -> dict[str, Any]:
@@ -288,6 +323,7 @@ class RecordService:
                 del out["email"]
         return dict(sorted(out.items()))
 
+    @_schema_stable
     def create(
         self, coll: Collection, body: dict[str, Any], auth: AuthContext | None
     ) -> dict[str, Any]:
@@ -350,6 +386,7 @@ class RecordService:
             raise
         return self.export(coll, stored, auth)
 
+    @_schema_stable
     def update(
         self, coll: Collection, record_id: str, body: dict[str, Any], auth: AuthContext | None
     ) -> dict[str, Any]:
@@ -401,6 +438,7 @@ class RecordService:
         self.storage.delete(coll.id, record_id, dropped)  # replaced/removed: after commit
         return self.export(coll, stored, auth)
 
+    @_schema_stable
     def delete(self, coll: Collection, record_id: str, auth: AuthContext | None) -> None:
         rule = self._rule_nodes(coll, "deleteRule", auth)
 

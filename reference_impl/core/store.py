@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
+from reference_impl.bridge import SharedLock
 from reference_impl.core import collection as coll_mod
 from reference_impl.core.collection import (
     SUPERUSERS,
@@ -25,7 +26,7 @@ from reference_impl.core.collection import (
     default_auth_indexes,
     new_auth_options,
 )
-from reference_impl.core.errors import ValidationFailed, field_error
+from reference_impl.core.errors import ValidationFailed, field_error, not_found
 from reference_impl.core.fields import Field
 from reference_impl.core.filter import FilterError, Scope, compile_filter, parse_sort
 from reference_impl.core.indexes import Buildable, buildable, check_indexes, parse_index, retarget
@@ -98,6 +99,8 @@ class CollectionStore:
         self._by_name: dict[str, Collection] = {}
         self._by_id: dict[str, Collection] = {}
         self._lock = threading.Lock()
+        # Record work holds the shared side, schema changes the exclusive side (records.py).
+        self.schema_lock = SharedLock()
 
     # -- bootstrap -----------------------------------------------------------------------
     def bootstrap(self) -> bool:
@@ -174,7 +177,10 @@ class CollectionStore:
 
     # -- changes -------------------------------------------------------------------------
     def create(self, payload: Any) -> Collection:
-        self._check_storable(payload)
+        with self.schema_lock.exclusive():
+            return self._create(payload)
+
+    def _create(self, payload: Any) -> Collection:
         coll = coll_mod.from_input(
             payload,
             existing=None,
@@ -185,12 +191,19 @@ class CollectionStore:
         )
         self._check_name_free(coll, creating=True)
         self._check_relations(coll)
+        self._check_storable(coll.to_json())
         run_in_transaction(self.engine, lambda tx: self._create_in_tx(tx, coll), write=True)
         self._remember(coll)
         return coll
 
     def update(self, existing: Collection, payload: Any) -> Collection:
-        self._check_storable(payload)
+        with self.schema_lock.exclusive():
+            current = self.find(existing.id)
+            if current is None:
+                raise not_found()
+            return self._update(current, payload)
+
+    def _update(self, existing: Collection, payload: Any) -> Collection:
         coll = coll_mod.from_input(
             payload,
             existing=existing,
@@ -201,6 +214,7 @@ class CollectionStore:
         )
         self._check_name_free(coll, creating=False)
         self._check_relations(coll)
+        self._check_storable(coll.to_json())
 
         def work(tx: Tx) -> None:
             self._sync_table(tx, existing, coll)
@@ -251,9 +265,19 @@ class CollectionStore:
         def work(tx: Tx) -> None:
             tx.execute(*delete_all_sql(dialect, coll.name))
 
-        run_in_transaction(self.engine, work, write=True)
+        with self.schema_lock.exclusive():
+            if self.find(coll.id) is None:
+                raise not_found()
+            run_in_transaction(self.engine, work, write=True)
 
     def delete(self, coll: Collection) -> None:
+        with self.schema_lock.exclusive():
+            current = self.find(coll.id)
+            if current is None:
+                raise not_found()
+            self._delete(current)
+
+    def _delete(self, coll: Collection) -> None:
         dialect = self.engine.dialect
 
         def work(tx: Tx) -> None:
@@ -290,12 +314,13 @@ class CollectionStore:
             table_named=lambda name: tables.get(name.lower()),
         )
 
-    def _check_storable(self, payload: Any) -> None:
+    def _check_storable(self, definition: dict[str, Any]) -> None:
         """The definition is stored as JSON (JSONB on PostgreSQL, which cannot hold
-        U+0000; ``Dialect.TEXT_ALLOWS_NUL``): name the top-level key that holds one."""
-        if self.engine.dialect.TEXT_ALLOWS_NUL or not isinstance(payload, dict):
+        U+0000; ``Dialect.TEXT_ALLOWS_NUL``): name the top-level key that holds one. Runs
+        after PocketBase's own checks, so both engines agree wherever those refuse it."""
+        if self.engine.dialect.TEXT_ALLOWS_NUL:
             return
-        bad = {key: NUL_ERROR for key, value in payload.items() if has_nul([key, value])}
+        bad = {key: NUL_ERROR for key, value in definition.items() if has_nul(value)}
         if bad:
             raise ValidationFailed(bad)
 

