@@ -6,7 +6,10 @@ which targets behave differently from PocketBase, and its kind:
 - ``engine-difference``: an engine behaves differently and we accept it (documented for
   users of that engine);
 - ``improvement-over-pocketbase``: the reference deliberately does better than PocketBase
-  (e.g. keeps int64 precision), so it differs from the oracle on purpose.
+  (e.g. keeps int64 precision), so it differs from the oracle on purpose;
+- ``reference-limitation``: PocketBase accepts something the reference refuses because it
+  cannot do the same on both engines (or in Python) at reasonable cost; the refusal is a
+  clear 400, never a 500.
 
 The registry is used three ways: scenarios name a key (``divergence = "key"``) and the
 differential runner reports a matching difference as ``known`` and a vanished one as
@@ -28,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 REGISTRY_PATH = Path(__file__).with_name("divergences.toml")
-KINDS = ("engine-difference", "improvement-over-pocketbase")
+KINDS = ("engine-difference", "improvement-over-pocketbase", "reference-limitation")
 TARGET_NAMES = ("sqlite", "postgres", "pocketbase", "url")
 _KEY_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _FIELDS = {"title", "kind", "targets", "explanation", "evidence", "links"}

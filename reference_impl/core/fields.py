@@ -236,7 +236,7 @@ class Field:
         hashes on set and reports bcrypt's error as "Invalid value."), then the length in
         runes (at most 71 when ``max`` is 0), then the pattern."""
         if len(value.encode("utf-8")) > 72:
-            return field_error("validation_invalid_value", "Invalid value.")
+            return BCRYPT_LIMIT
         minimum = int(self.opt("min") or 0)
         maximum = int(self.opt("max") or 0) or 71
         if len(value) < minimum:
@@ -449,4 +449,6 @@ def validate_field_definition(f: Field) -> dict[str, Any] | None:
     return errors or None
 
 
+# bcrypt's "password length exceeds 72 bytes", which PocketBase shows as a plain error.
+BCRYPT_LIMIT = field_error("validation_invalid_value", "Invalid value.")
 VIA_ERROR = field_error("validation_found_via", 'The value cannot contain "_via_".')

@@ -25,7 +25,7 @@ from reference_impl.core._expand import expand_records
 from reference_impl.core.auth import AuthContext, hash_password, new_token_key, random_string
 from reference_impl.core.collection import Collection
 from reference_impl.core.errors import ApiError, ValidationFailed, field_error
-from reference_impl.core.fields import Field
+from reference_impl.core.fields import BCRYPT_LIMIT, Field
 from reference_impl.core.file_storage import FileStorage
 from reference_impl.core.filter import FilterError, Node, Scope, compile_filter, parse_sort
 from reference_impl.core.jsonin import has_nul
@@ -512,7 +512,7 @@ class RecordService:
             else:
                 record[f.name] = _apply_modifier(f, record[f.name], mod, raw)
         if coll.is_auth:
-            self._apply_auth_fields(coll, record, body, errors, creating=creating)
+            self._apply_auth_fields(coll, record, body, errors, auth, creating=creating)
 
     def _apply_auth_fields(
         self,
@@ -520,6 +520,7 @@ class RecordService:
         record: dict[str, Any],
         body: dict[str, Any],
         errors: dict[str, Any],
+        auth: AuthContext | None,
         *,
         creating: bool,
     ) -> None:
@@ -532,6 +533,12 @@ class RecordService:
             problem = f.validate(plain) if plain else (e.REQUIRED if creating else None)
             if problem:
                 errors["password"] = problem
+            if problem is BCRYPT_LIMIT and not (auth is not None and auth.is_superuser):
+                # PocketBase reports bcrypt's own error, not a validation rule: only a
+                # superuser sees it; everyone else gets the bare message (data {}).
+                raise e.bad_request(
+                    "Failed to create record." if creating else "Failed to update record."
+                )
             if creating and not confirm:
                 errors["passwordConfirm"] = e.REQUIRED
             elif confirm != plain:
@@ -650,15 +657,20 @@ class RecordService:
         return e.bad_request(message, {name: e.NOT_UNIQUE})
 
 
-MAX_OFFSET = 2**63 - 1
+_INT64 = 2**63
 
 
 def page_window(page: int, per_page: int) -> tuple[int, int, int]:
-    """PocketBase's paging: page <= 0 is 1, perPage <= 0 is 30 and at most 1000. The offset
-    is capped at int64 (``page=10^18`` is a page past the end: no items, real totals)."""
+    """PocketBase's paging: page <= 0 is 1, perPage <= 0 is 30 and at most 1000.
+
+    The offset is Go's ``perPage * (page - 1)`` in int64, overflow included, and dbx adds
+    no OFFSET for one <= 0 (verified on 0.40.6): ``page=10^18`` with 30 per page wraps
+    negative and serves the first page; with 2 per page it stays positive and serves none.
+    """
     page = page if page > 0 else 1
     per_page = min(per_page if per_page > 0 else 30, 1000)
-    return page, per_page, min((page - 1) * per_page, MAX_OFFSET)
+    wrapped = (per_page * (page - 1) + _INT64) % (2 * _INT64) - _INT64
+    return page, per_page, max(wrapped, 0)
 
 
 def _mentions(node: Node, column: str) -> bool:

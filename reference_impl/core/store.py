@@ -488,8 +488,8 @@ def system_collections(now: datetime, id_mode: str) -> list[Collection]:
 def _superusers_collection(now: datetime, id_mode: str) -> Collection:
     fields = [coll_mod.id_field(id_mode), *coll_mod.auth_system_fields()]
     fields += [
-        Field("autodate", "created", {"onCreate": True, "onUpdate": False}),
-        Field("autodate", "updated", {"onCreate": True, "onUpdate": True}),
+        Field("autodate", "created", {"onCreate": True, "onUpdate": False, "system": True}),
+        Field("autodate", "updated", {"onCreate": True, "onUpdate": True, "system": True}),
     ]
     cid = coll_mod.collection_id("auth", SUPERUSERS)
     coll = Collection(
