@@ -28,6 +28,7 @@ from reference_impl.core.errors import ApiError, ValidationFailed, field_error
 from reference_impl.core.fields import BCRYPT_LIMIT, Field
 from reference_impl.core.file_storage import FileStorage
 from reference_impl.core.filter import FilterError, Node, Scope, compile_filter, parse_sort
+from reference_impl.core.indexes import buildable
 from reference_impl.core.jsonin import has_nul
 from reference_impl.core.store import NUL_ERROR, CollectionStore
 from reference_impl.db import errors as dberr
@@ -645,16 +646,15 @@ class RecordService:
                     tx.execute(sql, params)
 
     def _unique_error(self, coll: Collection, exc: dberr.UniqueViolation, message: str) -> ApiError:
-        name = exc.column or ""
-        constraint = exc.constraint or ""
-        if not name or coll.get_field(name) is None:
-            name = "id"
-            for f in coll.fields:
-                if constraint.endswith("_pkey"):
-                    break
-                if f.name != "id" and f"idx_{f.name}_" in constraint:
-                    name = f.name
-        return e.bad_request(message, {name: e.NOT_UNIQUE})
+        """PocketBase's ``NormalizeUniqueIndexError``: every column of the violated index
+        gets "Value must be unique."; the primary key when no index is named."""
+        names = [c for c in exc.columns if coll.get_field(c) is not None]
+        if not names and exc.constraint:
+            for text in coll.indexes:
+                built = buildable(text)
+                if self.dialect.index_name(built.name) == exc.constraint:
+                    names = [column for column, _, _ in built.columns]
+        return e.bad_request(message, {name: e.NOT_UNIQUE for name in sorted(names or ["id"])})
 
 
 _INT64 = 2**63

@@ -12,15 +12,24 @@ from __future__ import annotations
 class DatabaseError(Exception):
     """Any error raised by an engine, already translated.
 
-    ``constraint`` is the constraint or index name when the engine reports one, ``column``
-    the offending column when it can be known; the original driver error is ``__cause__``.
-    Never serialise the cause into an API response.
+    ``constraint`` is the constraint or index name when the engine reports one (PostgreSQL),
+    ``columns`` the offending columns when the engine names them (SQLite: "UNIQUE constraint
+    failed: posts.a, posts.b"; PostgreSQL: a NOT NULL column), ``column`` the last of them;
+    the original driver error is ``__cause__``. Never serialise the cause into a response.
     """
 
-    def __init__(self, message: str, *, constraint: str | None = None, column: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        constraint: str | None = None,
+        column: str | None = None,
+        columns: tuple[str, ...] = (),
+    ):
         super().__init__(message)
         self.constraint = constraint
-        self.column = column
+        self.columns = columns or ((column,) if column else ())
+        self.column = self.columns[-1] if self.columns else None
 
 
 class IntegrityError(DatabaseError):

@@ -162,9 +162,10 @@ def translate(exc: apsw.Error) -> errors.DatabaseError:
     message = str(exc)
     if isinstance(exc, apsw.ConstraintError):
         cls = _CONSTRAINT_CLASSES.get(getattr(exc, "extendedresult", 0), errors.IntegrityError)
-        # "UNIQUE constraint failed: posts.slug" -> column "slug"
-        column = message.rsplit(".", 1)[-1] if ":" in message else None
-        return cls(message, column=column)
+        # "UNIQUE constraint failed: posts.a, posts.b" -> columns ("a", "b")
+        listed = message.partition(":")[2].split(",") if ":" in message else []
+        columns = tuple(item.strip().rsplit(".", 1)[-1] for item in listed if item.strip())
+        return cls(message, columns=columns)
     if isinstance(exc, apsw.BusyError):
         if getattr(exc, "extendedresult", 0) == apsw.SQLITE_BUSY_SNAPSHOT:
             return errors.SerializationFailure(message)
