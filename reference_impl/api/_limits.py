@@ -6,7 +6,11 @@
   is refused before any byte is read; a body without one is counted as it streams in and
   refused the moment it passes the limit. Both answer 413 "Request entity too large.".
 - **Header block**: Go's ``http.DefaultMaxHeaderBytes`` (1 MiB, request line included)
-  answers 431; uvicorn has no such limit, so :class:`HttpProtocol` counts and stops at it.
+  and, since go1.27, at most 500 header lines answer 431 (verified on 0.40.6: 500 lines
+  200, 501 lines 431); uvicorn has neither limit, so :class:`HttpProtocol` counts.
+- **Long URLs**: httptools' URL parser keeps 16-bit offsets and refuses URLs over 65,535
+  bytes; Go serves them up to the header limit, so :class:`HttpProtocol` splits those
+  (origin form, ``/path?query``) itself.
 - **Malformed HTTP** (what uvicorn answers with a plain-text 400) gets the JSON body too.
 """
 
@@ -15,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -23,6 +28,8 @@ from reference_impl.core.jsonfmt import dumps
 
 DEFAULT_MAX_BODY = 32 << 20
 MAX_HEADER_BYTES = 1 << 20
+MAX_HEADER_LINES = 500
+_PARSE_URL_MAX = 65_535
 _FILE_MAX_SIZE = 5 << 20
 _JSON_MAX_SIZE = 1 << 20
 _EDITOR_MAX_SIZE = 5 << 20
@@ -129,6 +136,7 @@ class HttpProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._header_bytes = 0
+        self._header_lines = 0
         self._headers_too_large = False
 
     def on_url(self, url: bytes) -> None:
@@ -136,6 +144,10 @@ class HttpProtocol(HttpToolsProtocol):
         super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_lines = getattr(self, "_header_lines", 0) + 1
+        if self._header_lines > MAX_HEADER_LINES:
+            self._headers_too_large = True
+            raise _HeadersTooLarge()
         self._count_header_bytes(len(name) + len(value) + 4)
         super().on_header(name, value)
 
@@ -144,6 +156,22 @@ class HttpProtocol(HttpToolsProtocol):
         if self._header_bytes > MAX_HEADER_BYTES:
             self._headers_too_large = True
             raise _HeadersTooLarge()  # httptools turns it into HttpParserCallbackError
+
+    def on_headers_complete(self) -> None:
+        url = self.url
+        if len(url) <= _PARSE_URL_MAX or not url.startswith(b"/"):
+            super().on_headers_complete()
+            return
+        # uvicorn builds the scope from httptools.parse_url, which refuses this length:
+        # let it build from "/" and set the parts here, before the ASGI task first runs.
+        self.url = b"/"
+        super().on_headers_complete()
+        self.url = url
+        raw_path, _, query = url.partition(b"#")[0].partition(b"?")
+        path = raw_path.decode("latin-1")
+        self.scope["path"] = self.root_path + (unquote(path) if "%" in path else path)
+        self.scope["raw_path"] = self.root_path.encode("ascii") + raw_path
+        self.scope["query_string"] = query
 
     def send_400_response(self, msg: str) -> None:
         if getattr(self, "_headers_too_large", False):
