@@ -179,7 +179,7 @@ def _serve(args: argparse.Namespace, watchdog: _Watchdog) -> int:
             access_log=False,
             lifespan="on",
             http=HttpProtocol,
-            timeout_graceful_shutdown=max(STOP_GRACE_S - 2, 1),
+            timeout_graceful_shutdown=max(int(STOP_GRACE_S) - 2, 1),
         )
         server = uvicorn.Server(config)
         watchdog.server = server

@@ -29,10 +29,11 @@ from reference_impl.core.collection import (
 from reference_impl.core.errors import ValidationFailed, field_error, not_found
 from reference_impl.core.fields import Field
 from reference_impl.core.filter import FilterError, Scope, compile_filter, parse_sort
-from reference_impl.core.indexes import Buildable, buildable, check_indexes, parse_index, retarget
+from reference_impl.core.indexes import Buildable, buildable, check_indexes, retarget
 from reference_impl.core.jsonin import has_nul
 from reference_impl.db.dialect import Dialect, Kind
 from reference_impl.db.engine import Engine, Tx, run_in_transaction
+from reference_impl.db.index_text import parse_index
 from reference_impl.db.render import (
     count_sql,
     delete_all_sql,
