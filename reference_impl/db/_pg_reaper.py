@@ -37,7 +37,7 @@ def wait_for_exit(pid: int) -> None:
         finally:
             os.close(fd)
         return
-    while _alive(pid):
+    while pid_alive(pid):
         time.sleep(_POLL_S)
 
 
@@ -51,7 +51,7 @@ def reap(pgdata: Path, dead: int) -> str:
 
     with PostgresServer._lock:
         handles = DiskList(pgdata / ".handle_pids.json")
-        alive = [pid for pid in handles.get() if pid != dead and _alive(pid)]
+        alive = [pid for pid in handles.get() if pid != dead and pid_alive(pid)]
         handles.put(alive)
         if alive:
             return f"still in use by {alive}"
@@ -69,7 +69,8 @@ def reap(pgdata: Path, dead: int) -> str:
         return "stopped"
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """The process exists (owned by us or by another user)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
