@@ -74,7 +74,9 @@ async def create_collection(request: Request) -> Response:
         except ReservedName as exc:
             raise e.bad_request(f"Failed to create collection. Raw error: \n{exc}") from exc
         except FormatError as exc:
-            raise e.bad_request(BAD_FIELDS) from exc
+            # PocketBase binds {type, name} first, then the whole collection
+            first_pass = exc.args and exc.args[0] in ("type", "name")
+            raise e.bad_request(MALFORMED if first_pass else BAD_FIELDS) from exc
 
     result, sql = await call(request, work)
     return respond(request, result, sql)
@@ -83,7 +85,7 @@ async def create_collection(request: Request) -> Response:
 async def update_collection(request: Request) -> Response:
     require_superuser(await auth_of(request))
     existing = _find(request)
-    body = await read_json(request, malformed=MALFORMED)
+    body = await read_json(request, malformed=BAD_FIELDS)  # one BindBody, into the collection
     store = app_of(request).store
 
     def work() -> dict[str, object]:
