@@ -136,3 +136,33 @@ def test_schema_changes_under_concurrent_writes_never_fail_a_request(
     assert not unexpected, unexpected[:3]
     assert outcomes.get("ok", 0) > 0 and rounds > 0
     app.store.delete(app.store.find(coll.id))  # type: ignore[arg-type]
+
+
+def test_a_renamed_system_collection_is_renamed_back_at_start(app: App) -> None:
+    # What an unprotected build let PATCH /api/collections/_superusers {"name": "hacked"}
+    # do: rename the table and the definition. The next start repairs it.
+    import copy
+
+    from reference_impl.core.store import SYSTEM_TABLE, _row
+    from reference_impl.db.engine import run_in_transaction
+    from reference_impl.db.render import update_sql
+
+    store = app.store
+    original = store.find(SUPERUSERS)
+    assert original is not None
+    hacked = copy.deepcopy(original)
+    hacked.name = "hacked"
+
+    def rename(tx: Any) -> None:
+        store._sync_table(tx, original, hacked)
+        tx.execute(*update_sql(store.engine.dialect, SYSTEM_TABLE, hacked.id, _row(hacked)))
+
+    run_in_transaction(store.engine, rename, write=True)
+    store.reload()
+    assert store.find(SUPERUSERS) is None
+    assert store.bootstrap() is False  # not a fresh database
+    repaired = store.find(SUPERUSERS)
+    assert repaired is not None and repaired.id == original.id
+    assert store.find("hacked") is None
+    assert app.upsert_superuser("repaired@example.com", "repaired-password-1") in (
+        "created", "updated")
