@@ -40,6 +40,11 @@ class ReferenceTarget(ServerProcessTarget):
         self._pg_dsn = pg_dsn
         self._env = {"PARITY_DEBUG_SQL": "1", "PYTHONPATH": _import_root(), **(env or {})}
 
+    @property
+    def pg_dsn(self) -> str | None:
+        """The PostgreSQL database it serves from (None: SQLite, or its own embedded server)."""
+        return self._pg_dsn
+
     def info(self) -> TargetInfo:
         from reference_impl import __version__
         from reference_impl.db import sqlite_build
