@@ -14,11 +14,14 @@ import os
 import re
 import signal
 import tempfile
+import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from harness.targets.base import Target, TargetStartError
 from harness.targets.url import UrlTarget
+
+_ATTEMPTS = 3
 
 
 def can_restart(target: Target) -> bool:
@@ -41,7 +44,11 @@ def restart(target: Target, *, hung: bool = False) -> None:
     dsn = getattr(target, "pg_dsn", None)
     if isinstance(dsn, str) and dsn:
         _recreate_database(dsn)
-    target.start()
+    try:
+        target.start()
+    except TargetStartError:
+        time.sleep(1.0)  # once more: a port grabbed meanwhile, a slow database
+        target.start()
 
 
 def database_name(dsn: str) -> str | None:
@@ -62,9 +69,16 @@ def _recreate_database(dsn: str) -> None:
     name = database_name(dsn)
     if name is None:
         raise TargetStartError(f"cannot tell which database {mask_dsn(dsn)} names")
-    try:
-        server = provision_postgres(data_dir=Path(tempfile.gettempdir()), dsn=dsn)
-        server.drop_database(name)
-        server.create_database(name)
-    except ProvisionError as exc:
-        raise TargetStartError(f"could not recreate database {name!r}: {exc}") from exc
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            server = provision_postgres(data_dir=Path(tempfile.gettempdir()), dsn=dsn)
+            server.drop_database(name)
+            server.create_database(name)
+            return
+        # ProvisionError, or a driver error the engine layer let through (its classes
+        # cannot be named here: drivers stay in reference_impl/db)
+        except Exception as exc:
+            if attempt == _ATTEMPTS:
+                detail = exc if isinstance(exc, ProvisionError) else repr(exc)
+                raise TargetStartError(f"could not recreate database {name!r}: {detail}") from exc
+            time.sleep(1.0)
