@@ -13,8 +13,9 @@ table per target shows the counts per category, and ``hostile.json`` is written.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -66,6 +67,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--max-repros", type=int, default=60, help="repro blocks printed (all go to the JSON)"
     )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="keep the targets' files (server logs: WORKDIR/<target>/<target>.log) here "
+        "instead of a temporary directory",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -87,8 +95,8 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         with (
-            tempfile.TemporaryDirectory(prefix="parity-hostile-") as tmp,
-            started(specs, Path(tmp), pg_dsn=args.pg_dsn) as running,
+            _workdir(args.workdir) as workdir,
+            started(specs, workdir, pg_dsn=args.pg_dsn) as running,
         ):
             for label, info in running.infos.items():
                 console.print(f"  {label}: {info.version}")
@@ -114,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
                 soft_wrap=True,
             )
     report.print_tables(runs, console)
+    for line in report.memory_lines(runs):
+        console.print(line, highlight=False)
     data = report.as_json(runs, infos, seed=args.seed, quick=args.quick, targets=target_arg)
     path = args.report_dir / "hostile.json"
     report.write_json(path, data)
@@ -123,6 +133,16 @@ def run(args: argparse.Namespace) -> int:
         return 1
     console.print("[bold green]OK[/]: no 5xx, no hang, every target intact")
     return 0
+
+
+@contextlib.contextmanager
+def _workdir(path: Path | None) -> Iterator[Path]:
+    if path is not None:
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="parity-hostile-") as tmp:
+        yield Path(tmp)
 
 
 def run_all(

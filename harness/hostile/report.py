@@ -114,6 +114,21 @@ def print_tables(runs: Sequence[CategoryRun], console: Console, oracle: str = OR
         console.print(table)
 
 
+def memory_lines(runs: Sequence[CategoryRun]) -> list[str]:
+    """The server's resident memory around each large body (when its pid is known)."""
+    lines = []
+    for run in runs:
+        for r in run.results:
+            if "rss_peak" in r.extra:
+                mb = {k: r.extra[k] / 2**20 for k in ("rss_before", "rss_peak", "rss_after")}
+                lines.append(
+                    f"memory {r.target} {r.case.name}: {mb['rss_before']:.0f} MB before, "
+                    f"{mb['rss_peak']:.0f} MB peak, {mb['rss_after']:.0f} MB after "
+                    f"(answer {status_text(r)})"
+                )
+    return lines
+
+
 def _cell(column: str, value: int) -> str:
     style = _STYLE.get(column)
     return f"[{style}]{value}[/]" if style and value else str(value)
