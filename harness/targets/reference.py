@@ -42,8 +42,12 @@ class ReferenceTarget(ServerProcessTarget):
 
     @property
     def pg_dsn(self) -> str | None:
-        """The PostgreSQL database it serves from (None: SQLite, or its own embedded server)."""
-        return self._pg_dsn
+        """The PostgreSQL database it serves from (None: SQLite, or its own embedded server).
+
+        ``targetset.started`` hands the run's DSN to every reference target; a SQLite one
+        ignores it, and so must whoever resets "its" database.
+        """
+        return self._pg_dsn if self.engine == "postgres" else None
 
     def info(self) -> TargetInfo:
         from reference_impl import __version__
