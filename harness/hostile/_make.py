@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from harness.hostile.case import (
     OK,
@@ -38,6 +39,15 @@ def expect_of(spec: ExpectSpec | None, default: Expect = OK, shape: Shape = "aut
     if spec in _CLASSES:
         return Expect(_CLASSES[spec], shape)
     raise ValueError(f"bad expectation {spec!r} in the hostile catalog")
+
+
+def qv(text: str) -> str:
+    """Percent-encode a query value (every byte outside the unreserved set; UTF-8)."""
+    return quote(text.encode("utf-8", "surrogatepass"), safe="")
+
+
+def qparam(name: str, value: str) -> str:
+    return f"{name}={qv(value)}"
 
 
 def short(text: str, limit: int = 40) -> str:

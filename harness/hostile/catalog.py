@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from harness.hostile import _build_http, _build_input, _build_schema, concurrency
+from harness.hostile import _build_http, _build_input, _build_schema, _build_values, concurrency
 from harness.hostile.case import Category
 
 VOCABULARY = Path(__file__).with_name("catalog.toml")
@@ -26,9 +26,9 @@ BUILDERS: dict[str, Build] = {
     "system": _build_schema.system,
     "nested": _build_input.nested,
     "filter": _build_input.filters,
-    "encoding": _build_input.encoding,
-    "numbers": _build_input.numbers,
-    "passwords": _build_input.passwords,
+    "encoding": _build_values.encoding,
+    "numbers": _build_values.numbers,
+    "passwords": _build_values.passwords,
     "names": _build_schema.names,
     "indexes": _build_schema.indexes,
     "concurrency": concurrency.category,
