@@ -4,6 +4,7 @@
 - ``parity superuser``   create or update a superuser in a data dir
 - ``parity check``       run the suites on every target, print the parity matrix, write reports
 - ``parity repro``       re-run one scenario from a repro block (by scenario name and seed)
+- ``parity hostile``     send the bad-input catalog to every target, count 5xx/hangs/mismatches
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 
 def build_parser() -> argparse.ArgumentParser:
     from harness import check, repro
+    from harness.hostile import command as hostile
     from reference_impl import cli as server_cli
 
     parser = argparse.ArgumentParser(
@@ -26,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     server_cli.add_superuser_parser(sub)
     check.add_parser(sub)
     repro.add_parser(sub)
+    hostile.add_parser(sub)
     return parser
 
 

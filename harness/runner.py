@@ -103,6 +103,12 @@ class Session:
             self._token = superuser_token(self.target.base_url, email, password)
         return self._token
 
+    def reconnect(self) -> None:
+        """After the target restarted (a new port, a new data dir): new client, new token."""
+        self.client.close()
+        self.client = httpx.Client(base_url=self.target.base_url, timeout=TIMEOUT)
+        self._token = None
+
     def close(self) -> None:
         self.client.close()
 

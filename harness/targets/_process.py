@@ -82,6 +82,11 @@ class ServerProcessTarget:
         return (SUPERUSER_EMAIL, SUPERUSER_PASSWORD)
 
     @property
+    def pid(self) -> int | None:
+        """The server process id while it runs (the hostile suite samples its memory)."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    @property
     def data_dir(self) -> Path:
         if self._root is None:
             raise RuntimeError(f"target {self._name!r} is not started")

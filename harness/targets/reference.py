@@ -9,6 +9,7 @@ The process lifecycle is ``harness/targets/_process.py``.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -37,7 +38,16 @@ class ReferenceTarget(ServerProcessTarget):
         super().__init__(workdir, name=name or engine)
         self.engine = engine
         self._pg_dsn = pg_dsn
-        self._env = {"PARITY_DEBUG_SQL": "1", **(env or {})}
+        self._env = {"PARITY_DEBUG_SQL": "1", "PYTHONPATH": _import_root(), **(env or {})}
+
+    @property
+    def pg_dsn(self) -> str | None:
+        """The PostgreSQL database it serves from (None: SQLite, or its own embedded server).
+
+        ``targetset.started`` hands the run's DSN to every reference target; a SQLite one
+        ignores it, and so must whoever resets "its" database.
+        """
+        return self._pg_dsn if self.engine == "postgres" else None
 
     def info(self) -> TargetInfo:
         from reference_impl import __version__
@@ -71,3 +81,20 @@ class ReferenceTarget(ServerProcessTarget):
 
     def _serve_command(self, port: int) -> list[str]:
         return self._command("serve", "--http", f"127.0.0.1:{port}")
+
+
+def _import_root() -> str:
+    """``PYTHONPATH`` for the server: first the checkout this harness imported
+    ``reference_impl`` from, then the caller's own entries made absolute.
+
+    The server runs in its private root, so a relative entry (``PYTHONPATH=.``, the usual
+    way to run a checkout) would point elsewhere there, and an editable install of another
+    checkout would quietly serve that checkout's code instead of this one.
+    """
+    from reference_impl import __file__ as package_init
+
+    root = str(Path(package_init).resolve().parents[1])
+    inherited = [
+        str(Path(p).resolve()) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p
+    ]
+    return os.pathsep.join(dict.fromkeys([root, *inherited]))
