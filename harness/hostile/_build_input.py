@@ -40,21 +40,26 @@ def nested(vocab: dict[str, Any], seed: int) -> Category:
     records = "/api/collections/{deep}/records"
     # First the depths PocketBase can store and serve, then reads; then the deeper ones
     # it stores but cannot serve (see catalog.toml), then the same reads again.
-    stored: list[str] = []
+    stored: list[tuple[str, bool]] = []
     for when, depths in (("", v["depths"]), (" after 9999 levels", v["deeper"])):
         created = _deep_creates(b, v, records, depths)
         _deep_reads(b, records, created, when)
-        stored += [record_id for record_id, accepted, _ in created if accepted]
-    _nested_elsewhere(b, records)
-    for record_id in stored:  # later categories read the deep fixture too
+        stored += [(rid, by_reference) for rid, accepted, _, by_reference in created if accepted]
+    _nested_elsewhere(b, records, v)
+    for record_id, by_reference in stored:  # later categories read the deep fixture too
         path = f"{records}/{record_id}"
-        b.get(f"deep record {record_id}", path, OK_2XX, method="DELETE", quick=False)
+        case = b.get(f"deep record {record_id}", path, OK_2XX, method="DELETE", quick=False)
+        if not by_reference:
+            b.diverging(case, _DEPTH_DIVERGENCE, REJECT)  # never stored: 404
     return Category("nested", b.cases, summary="deeply nested JSON in and out")
+
+
+_DEPTH_DIVERGENCE = "json-nesting-depth"
 
 
 def _deep_creates(
     b: Builder, v: dict[str, Any], records: str, depths: list[int]
-) -> list[tuple[str, bool, bool]]:
+) -> list[tuple[str, bool, bool, bool]]:
     created = []
     for kind, (opener, inner, closer, levels) in _NESTINGS.items():
         for depth in depths:
@@ -64,12 +69,19 @@ def _deep_creates(
             accepted = depth < v["accepted_below"]
             quick = depth in v["quick_depths"] and kind != "mixed"
             expect = OK_2XX if accepted else REJECT
-            b.json("POST", f"json {kind} {depth} levels deep", records, body, expect, quick=quick)
-            created.append((record_id, accepted, quick))
+            case = b.json(
+                "POST", f"json {kind} {depth} levels deep", records, body, expect, quick=quick
+            )
+            stored_by_reference = depth < v["reference_accepted_below"]
+            if accepted and not stored_by_reference:
+                b.diverging(case, _DEPTH_DIVERGENCE, REJECT)
+            created.append((record_id, accepted, quick, stored_by_reference))
     return created
 
 
-def _deep_reads(b: Builder, records: str, created: list[tuple[str, bool, bool]], when: str) -> None:
+def _deep_reads(
+    b: Builder, records: str, created: list[tuple[str, bool, bool, bool]], when: str
+) -> None:
     first = not when  # the reads the issue names run in --quick; the later ones do not
     actors: tuple[Actor, ...] = ("superuser", "guest")
     for actor in actors:
@@ -86,19 +98,23 @@ def _deep_reads(b: Builder, records: str, created: list[tuple[str, bool, bool]],
     }
     for what, query in reads.items():
         b.get(f"deep records {what}{when}", records, OK_2XX, query=query, quick=False)
-    for record_id, accepted, quick in created:
+    for record_id, accepted, quick, stored_by_reference in created:
         path = f"{records}/{record_id}"
-        b.get(f"deep record {record_id}", path, OK_2XX if accepted else REJECT, quick=quick)
+        case = b.get(f"deep record {record_id}", path, OK_2XX if accepted else REJECT, quick=quick)
+        if accepted and not stored_by_reference:
+            b.diverging(case, _DEPTH_DIVERGENCE, REJECT)  # never stored: 404
         if accepted and quick:
-            b.get(
+            case = b.get(
                 f"deep record {record_id} fields=id", path, OK_2XX, query="fields=id", actor="guest"
             )
+            if not stored_by_reference:
+                b.diverging(case, _DEPTH_DIVERGENCE, REJECT)
 
 
-def _nested_elsewhere(b: Builder, records: str) -> None:
+def _nested_elsewhere(b: Builder, records: str, v: dict[str, Any]) -> None:
     """Deep values where they do not belong: a text field, collection options, a login."""
     deeper = deep(b'{"data":', b"[", b"1", b"]", 2000, b"}")
-    b.json(
+    case = b.json(
         "PATCH",
         "deep record made deeper",
         f"{records}/hxda00000000500",
@@ -106,6 +122,8 @@ def _nested_elsewhere(b: Builder, records: str) -> None:
         OK_2XX,
         quick=False,
     )
+    if v["reference_accepted_below"] <= 2000:
+        b.diverging(case, _DEPTH_DIVERGENCE, REJECT)
     title = deep(b'{"title":', b"[", b"1", b"]", 10_000, b"}")
     b.json(
         "POST", "text field given 10000 levels", RECORDS, title, REJECT, actor="guest", quick=False

@@ -224,7 +224,7 @@ def names(vocab: dict[str, Any], seed: int) -> Category:
         quick = raw in v["quick"]
         label = short(name)
         expect = OK_2XX if raw in accepted else REJECT
-        b.json(
+        case = b.json(
             "POST",
             f"collection named {label}",
             COLLECTIONS,
@@ -232,6 +232,7 @@ def names(vocab: dict[str, Any], seed: int) -> Category:
             expect,
             quick=quick,
         )
+        _engine_limited(b, case, name, raw in accepted)
         b.get(f"collections after creating {label}", COLLECTIONS, OK_2XX, quick=quick)
         b.get(
             f"records of collection {label}",
@@ -252,7 +253,7 @@ def names(vocab: dict[str, Any], seed: int) -> Category:
         quick = raw in v["quick"]
         label = short(name)
         expect = OK_2XX if raw in accepted else REJECT
-        b.json(
+        case = b.json(
             "PATCH",
             f"rename to {label}",
             scratch,
@@ -260,6 +261,7 @@ def names(vocab: dict[str, Any], seed: int) -> Category:
             expect,
             quick=quick,
         )
+        _engine_limited(b, case, name, raw in accepted)
         b.get(f"collections after renaming to {label}", COLLECTIONS, OK_2XX, quick=quick)
         b.get(
             f"records of renamed {label}", f"{COLLECTIONS}/{_path(name)}/records", OK, quick=quick
@@ -283,9 +285,11 @@ def names(vocab: dict[str, Any], seed: int) -> Category:
             "fields": [{"name": field_name, "type": "text"}],
         }
         expect = REJECT if field_name in v["fields_rejected"] else OK_2XX
-        b.json(
+        case = b.json(
             "POST", f"collection with field {label}", COLLECTIONS, definition, expect, quick=quick
         )
+        if field_name in v["fields_engine_reserved"]:
+            b.diverging(case, "postgres-identifier-limits", REJECT)
         path = f"{COLLECTIONS}/{coll}/records"
         b.json("POST", f"record with field {label}", path, {field_name: "x"}, OK, quick=quick)
         b.get(
@@ -293,6 +297,16 @@ def names(vocab: dict[str, Any], seed: int) -> Category:
         )
         b.get(f"collections after field {label}", COLLECTIONS, OK_2XX, quick=quick)
     return Category("names", b.cases, summary="collections and fields named like engine objects")
+
+
+_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1
+
+
+def _engine_limited(b: Builder, case: Any, name: str, accepted: bool) -> None:
+    """A name PocketBase accepts but PostgreSQL cannot hold whole: the registered
+    divergence postgres-identifier-limits (the reference refuses it there)."""
+    if accepted and len(name.encode("utf-8")) > _IDENTIFIER_BYTES:
+        b.diverging(case, "postgres-identifier-limits", REJECT)
 
 
 def _path(name: str) -> str:
@@ -335,7 +349,7 @@ def indexes(vocab: dict[str, Any], seed: int) -> Category:
             "indexes": [_index_sql(entry["sql"], own)],
         }
         expect = OK_2XX if entry["what"] in v["accepted"] else REJECT
-        b.json(
+        case = b.json(
             "POST",
             f"collection with index: {entry['what']}",
             COLLECTIONS,
@@ -343,6 +357,8 @@ def indexes(vocab: dict[str, Any], seed: int) -> Category:
             expect,
             quick=quick,
         )
+        if entry["what"] in v["reference_refuses"]:
+            b.diverging(case, v["reference_refuses"][entry["what"]], REJECT)
         b.get(f"posts after index: {entry['what']}", posts + "/records", OK_2XX, quick=quick)
         path = f"{COLLECTIONS}/{fixtures.collection_id(own)}"
         b.get(f"collection hx_idx{n}", path, OK, method="DELETE", quick=quick)

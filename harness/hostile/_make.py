@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,6 +76,16 @@ class Builder:
             case = Case(**{**case.__dict__, "what": f"{case.what} #{count}"})
         self.cases.append(case)
         return case
+
+    def diverging(self, case: Case, key: str, reference: Expect) -> Case:
+        """Mark ``case`` (already added) as the registered divergence ``key``: the targets
+        the registry names answer ``reference`` and are judged by it."""
+        from harness.hostile.runner import registry
+
+        registry().get(key)  # an unknown key fails the catalog build
+        marked = dataclasses.replace(case, divergence=key, reference=reference)
+        self.cases[self.cases.index(case)] = marked
+        return marked
 
     def json(
         self,

@@ -117,6 +117,14 @@ class Case:
     flood: int = 0
     seed: int | None = None
     quick: bool = True
+    # A registered divergence (harness/divergences.toml): the reference targets answer
+    # ``reference`` instead of ``expect`` (PocketBase's answer) and are judged by it.
+    divergence: str = ""
+    reference: Expect | None = None
+
+    def expected_from(self, deviates: bool) -> Expect:
+        """``reference`` on a target the divergence names, else PocketBase's ``expect``."""
+        return self.reference if deviates and self.reference is not None else self.expect
 
     @property
     def name(self) -> str:

@@ -11,6 +11,7 @@ and categories are counted on a working server rather than on the wreck of an ea
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -20,6 +21,7 @@ from urllib.parse import quote
 
 import httpx
 
+from harness import divergences
 from harness.hostile import _wire, fixtures, shape
 from harness.hostile._restart import can_restart, restart
 from harness.hostile.case import Case, Category
@@ -213,7 +215,8 @@ class TargetRun:
                 detail = f"connection closed ({exc!r})"
                 return self._result(case, "ok", None, began, detail, sampler)
             return self._result(case, "mismatch", None, began, f"no answer: {exc!r}", sampler)
-        outcome, status, detail = _classify(case, answer)
+        deviates = bool(case.divergence) and registry().get(case.divergence).deviates(self.label)
+        outcome, status, detail = _classify(case, answer, deviates)
         result = self._result(case, outcome, status, began, detail, sampler)
         result.body = answer.content[:_BODY_EXCERPT].decode("utf-8", "replace")
         return result
@@ -362,13 +365,20 @@ def _ok(problem: str | None) -> tuple[bool, str]:
     return (problem is None, problem or "")
 
 
-def _classify(case: Case, response: Answer) -> tuple[Outcome, int, str]:
+@functools.cache
+def registry() -> divergences.Registry:
+    return divergences.load()
+
+
+def _classify(case: Case, response: Answer, deviates: bool) -> tuple[Outcome, int, str]:
     status = response.status_code
     if status >= 500:
         return "5xx", status, ""
-    if not case.expect.status_ok(status):
-        return "mismatch", status, f"status {status}, expected {case.expect.describe()}"
-    problem = shape.check(case.expect.shape, status, response.content, head=case.method == "HEAD")
+    expect = case.expected_from(deviates)
+    known = f" (known divergence {case.divergence})" if expect is not case.expect else ""
+    if not expect.status_ok(status):
+        return "mismatch", status, f"status {status}, expected {expect.describe()}{known}"
+    problem = shape.check(expect.shape, status, response.content, head=case.method == "HEAD")
     if problem is not None:
         return "mismatch", status, f"body: {problem}"
     return "ok", status, ""

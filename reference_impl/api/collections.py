@@ -10,7 +10,7 @@ from starlette.responses import Response
 from reference_impl.api._http import app_of, auth_of, call, read_json, require_superuser, respond
 from reference_impl.api.records import list_query
 from reference_impl.core import errors as e
-from reference_impl.core.collection import FormatError
+from reference_impl.core.collection import SUPERUSERS, FormatError
 from reference_impl.core.errors import ValidationFailed
 from reference_impl.core.filter import FilterError
 from reference_impl.core.records import page_window
@@ -128,6 +128,13 @@ async def truncate_collection(request: Request) -> Response:
     require_superuser(await auth_of(request))
     coll = _find(request)
     app = app_of(request)
+    if coll.name == SUPERUSERS:
+        # PocketBase deletes record by record and refuses to delete the last superuser
+        # (the caller is one), so the whole truncate rolls back.
+        raise e.bad_request(
+            "Failed to truncate collection "
+            "(most likely due to required cascade delete record references)."
+        )
 
     def work() -> None:
         app.store.truncate(coll)

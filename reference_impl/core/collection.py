@@ -12,10 +12,12 @@ from datetime import datetime
 from importlib import resources
 from typing import Any
 
+from reference_impl.core import auth_options
 from reference_impl.core.errors import REQUIRED, ValidationFailed, field_error
 from reference_impl.core.fields import Field, field_from_input, validate_field_definition
 from reference_impl.core.indexes import retarget
 from reference_impl.db.dialect import format_pb_datetime
+from reference_impl.db.index_text import parse_index
 
 RULES = ("listRule", "viewRule", "createRule", "updateRule", "deleteRule")
 AUTH_RULES = ("authRule", "manageRule")
@@ -290,6 +292,8 @@ def from_input(
     if isinstance(payload.get("indexes"), list):
         coll.indexes = list(payload["indexes"])
     coll.indexes = retarget(coll.indexes, coll.name)
+    if coll.is_auth:
+        coll.indexes = _with_required_auth_indexes(coll)
     if validate_indexes is not None and "fields" not in errors:
         problem = validate_indexes(coll)
         if problem:
@@ -320,6 +324,15 @@ def from_input(
             and isinstance(payload[key], dict)
         ):
             coll.auth[key] = {**coll.auth.get(key, {}), **payload[key]}
+    if coll.is_auth and "fields" not in errors:
+        unique = {
+            parsed.columns[0].name
+            for parsed in (parse_index(text) for text in coll.indexes)
+            if parsed.unique and len(parsed.columns) == 1
+        }
+        fields = {f.name: f for f in coll.fields}
+        for key, problem in auth_options.validate(coll.auth, fields, unique).items():
+            errors.setdefault(key, problem)
     if errors:
         raise ValidationFailed(errors)
     coll.updated = now
@@ -333,6 +346,23 @@ INTERNAL_TABLES = ("_collections", "_params", "_migrations")
 _STRING_KEYS = ("name", "type", "id", *RULES, *AUTH_RULES)
 
 
+def _with_required_auth_indexes(coll: Collection) -> list[str]:
+    """PocketBase's auth hook puts back the single-column unique indexes an auth collection
+    needs (tokenKey, email) when a save drops them (``indexes: []`` answers 200)."""
+    have = {
+        parsed.columns[0].name
+        for parsed in (parse_index(text) for text in coll.indexes)
+        if parsed.valid and parsed.unique and len(parsed.columns) == 1
+    }
+    defaults = default_auth_indexes(coll.id, coll.name)
+    needed = [text for text, column in zip(defaults, ("tokenKey", "email"), strict=True)]
+    return coll.indexes + [
+        text
+        for text, column in zip(needed, ("tokenKey", "email"), strict=True)
+        if column not in have and text not in coll.indexes
+    ]
+
+
 def _check_types(payload: dict[str, Any]) -> None:
     """Go's struct decoding: a value of the wrong JSON type fails the whole body."""
     for key in _STRING_KEYS:
@@ -343,6 +373,8 @@ def _check_types(payload: dict[str, Any]) -> None:
         not isinstance(indexes, list) or not all(isinstance(i, str) for i in indexes)
     ):
         raise _FormatError("indexes")
+    if not auth_options.well_typed(payload):
+        raise _FormatError("auth options")
     fields = payload.get("fields")
     if isinstance(fields, list):
         from reference_impl.core.field_settings import options_well_typed

@@ -106,7 +106,8 @@ def _max(value: Any, threshold: int | float) -> dict[str, Any] | None:
     )
 
 
-def _range(value: Any, low: int, high: int) -> dict[str, Any] | None:
+def range_error(value: Any, low: int, high: int) -> dict[str, Any] | None:
+    """ozzo ``Min(low)`` then ``Max(high)`` (zero passes both)."""
     return _min(value, low) or _max(value, high)
 
 
@@ -171,14 +172,14 @@ def validate_settings(f: Any) -> dict[str, Any]:
 
     check("help", length_between(opt("help") or "", 1, 300))
     if t == "text":
-        check("min", _range(opt("min"), 0, MAX_SAFE_INT))
-        check("max", _range(opt("max"), int(opt("min") or 0), MAX_SAFE_INT))
+        check("min", range_error(opt("min"), 0, MAX_SAFE_INT))
+        check("max", range_error(opt("max"), int(opt("min") or 0), MAX_SAFE_INT))
         check("pattern", _regex(opt("pattern")))
         check("autogeneratePattern", _regex(opt("autogeneratePattern")))
     elif t == "password":
-        check("min", _range(opt("min"), 1, 71))
-        check("max", _range(opt("max"), int(opt("min") or 0), 71))
-        check("cost", _range(opt("cost"), 4, 31))
+        check("min", range_error(opt("min"), 1, 71))
+        check("max", range_error(opt("max"), int(opt("min") or 0), 71))
+        check("cost", range_error(opt("cost"), 4, 31))
         check("pattern", _regex(opt("pattern")))
     elif t == "number":
         low, high = opt("min"), opt("max")
@@ -202,7 +203,7 @@ def validate_settings(f: Any) -> dict[str, Any]:
     elif t == "select":
         values = opt("values") or []
         check("values", None if values else REQUIRED)
-        check("maxSelect", _range(opt("maxSelect"), 0, len(values) or 1))
+        check("maxSelect", range_error(opt("maxSelect"), 0, len(values) or 1))
     elif t == "relation":
         check("collectionId", None if opt("collectionId") else REQUIRED)
         low = int(opt("minSelect") or 0)
@@ -211,13 +212,13 @@ def validate_settings(f: Any) -> dict[str, Any]:
             check("maxSelect", REQUIRED)
         check("maxSelect", _min(opt("maxSelect"), low))
     elif t == "file":
-        check("maxSelect", _range(opt("maxSelect"), 0, MAX_SAFE_INT))
-        check("maxSize", _range(opt("maxSize"), 0, MAX_SAFE_INT))
+        check("maxSelect", range_error(opt("maxSelect"), 0, MAX_SAFE_INT))
+        check("maxSize", range_error(opt("maxSize"), 0, MAX_SAFE_INT))
         thumbs = _thumb_errors(opt("thumbs") or [])
         if thumbs:
             errors["thumbs"] = thumbs
     elif t in ("json", "editor"):
-        check("maxSize", _range(opt("maxSize"), 0, MAX_SAFE_INT))
+        check("maxSize", range_error(opt("maxSize"), 0, MAX_SAFE_INT))
     elif t in ("email", "url"):
         errors.update(_domains(f))
     elif t == "autodate" and not opt("onCreate") and not opt("onUpdate"):

@@ -330,14 +330,34 @@ def fixed_float(value: float) -> str:
     return "-0" if text == "0" and math.copysign(1.0, value) < 0 else text
 
 
+_DIGITS = r"[0-9](?:_?[0-9])*"
+_HEX = r"[0-9a-fA-F](?:_?[0-9a-fA-F])*"
+# strconv.ParseFloat's syntax (Go float literals: "_" between digits, hex with a p exponent,
+# "Inf"/"Infinity" signed, "NaN" not), verified on 0.40.6 ("1_000" is 1000, "0x1p-2" 0.25).
+_GO_FLOAT = re.compile(
+    rf"^[+-]?(?:(?:{_DIGITS}(?:\.(?:{_DIGITS})?)?|\.{_DIGITS})(?:[eE][+-]?{_DIGITS})?"
+    rf"|(?P<hex>0[xX](?:{_HEX}(?:\.(?:{_HEX})?)?|\.{_HEX})[pP][+-]?{_DIGITS})"
+    r"|(?P<inf>(?i:inf(?:inity)?)))$|^(?i:nan)$"
+)
+
+
 def to_number(raw: Any) -> int | float:
     if isinstance(raw, bool):
         return 1 if raw else 0
     if isinstance(raw, str):
-        try:  # strconv.ParseFloat: no surrounding whitespace
-            raw = float(raw) if raw and raw == raw.strip() else 0
-        except ValueError:
+        # strconv.ParseFloat via cast.ToFloat64: Go's syntax only (Python's float() also
+        # takes spaces, "1_0" and other scripts' digits), and an error (1e400 is out of
+        # range) is 0; "Inf"/"NaN" parse and fail validation later.
+        match = _GO_FLOAT.match(raw)
+        if match is None:
             return 0
+        try:
+            number = float.fromhex(raw.replace("_", "")) if match["hex"] else float(raw)
+        except OverflowError:
+            return 0
+        if math.isinf(number) and not match["inf"]:
+            return 0  # out of range (ParseFloat's ErrRange)
+        raw = number
     if isinstance(raw, int):
         # Go holds every number in a float64: beyond int64 an integer is one (2^64 ->
         # 18446744073709552000); inside it stays exact (SPEC 1.1).
@@ -444,6 +464,9 @@ def validate_field_definition(f: Field) -> dict[str, Any] | None:
         errors["name"] = field_error("validation_not_in_invalid", "Must not be in list.")
     elif "_via_" in name.lower():
         errors["name"] = VIA_ERROR
+    field_id = f.options.get("id")
+    if isinstance(field_id, str) and (problem := length_between(field_id, 1, 100)):
+        errors["id"] = problem  # DefaultFieldIdValidationRule
     for key, problem in validate_settings(f).items():
         errors.setdefault(key, problem)
     return errors or None

@@ -111,6 +111,33 @@ def check_indexes(
     return None
 
 
+def removed_system_unique_index(
+    indexes: list[str], original_indexes: list[str], system_fields: set[str]
+) -> dict[str, Any] | None:
+    """An update may not drop or alter a UNIQUE index covering a system field (compared
+    without name, table, WHERE, collation and sort, as PocketBase compares them)."""
+    kept = {_unique_key(parse_index(text)) for text in indexes}
+    lowered = {name.lower(): name for name in system_fields}
+    for text in original_indexes:
+        old = parse_index(text)
+        if not (old.valid and old.unique):
+            continue
+        for column in old.columns:
+            field_name = lowered.get(column.name.lower())
+            if field_name is not None and _unique_key(old) not in kept:
+                return field_error(
+                    "validation_invalid_unique_system_field_index",
+                    f"Unique index definition on system fields ({field_name}) is invalid or "
+                    "missing.",
+                    {"fieldName": field_name},
+                )
+    return None
+
+
+def _unique_key(index: Index) -> tuple[bool, tuple[str, ...]]:
+    return index.unique, tuple(col.name.lower() for col in index.columns)
+
+
 def _buildable_problem(index: Index, fields: dict[str, Any]) -> str | None:
     for col in index.columns:
         if not compile_pattern(_IDENT).search(col.name):

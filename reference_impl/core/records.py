@@ -23,7 +23,7 @@ from reference_impl.core import errors as e
 from reference_impl.core import files
 from reference_impl.core._expand import expand_records
 from reference_impl.core.auth import AuthContext, hash_password, new_token_key, random_string
-from reference_impl.core.collection import Collection
+from reference_impl.core.collection import SUPERUSERS, Collection
 from reference_impl.core.errors import ApiError, ValidationFailed, field_error
 from reference_impl.core.fields import BCRYPT_LIMIT, Field
 from reference_impl.core.file_storage import FileStorage
@@ -444,8 +444,11 @@ class RecordService:
         rule = self._rule_nodes(coll, "deleteRule", auth)
 
         def work(tx: Tx) -> list[tuple[str, str]]:
-            if self._by_id(tx, coll, record_id, rule) is None:
+            if self._by_id(tx, coll, record_id, rule, lock=True) is None:
                 raise e.not_found()
+            # All superusers locked: two concurrent deletes cannot both see "another one left".
+            if coll.name == SUPERUSERS and len(self._fetch(tx, coll, [], lock=True)) <= 1:
+                raise e.bad_request("You can't delete the only existing superuser.")
             deleted = [(coll.id, record_id)]
             self._detach_references(tx, coll, record_id, deleted)
             sql, params = delete_sql(self.dialect, coll.name, record_id)

@@ -29,7 +29,13 @@ from reference_impl.core.collection import (
 from reference_impl.core.errors import ValidationFailed, field_error, not_found
 from reference_impl.core.fields import Field
 from reference_impl.core.filter import FilterError, Scope, compile_filter, parse_sort
-from reference_impl.core.indexes import Buildable, buildable, check_indexes, retarget
+from reference_impl.core.indexes import (
+    Buildable,
+    buildable,
+    check_indexes,
+    removed_system_unique_index,
+    retarget,
+)
 from reference_impl.core.jsonin import has_nul
 from reference_impl.db.dialect import Dialect, Kind
 from reference_impl.db.engine import Engine, Tx, run_in_transaction
@@ -80,6 +86,10 @@ NUL_ERROR = field_error(
     "validation_nul_character",
     "The value holds a NUL character (U+0000), which PostgreSQL cannot store.",
 )
+
+
+def _limit_error(message: str) -> dict[str, Any]:
+    return field_error("validation_engine_limit", message)
 
 
 class ReservedName(Exception):
@@ -192,7 +202,7 @@ class CollectionStore:
         )
         self._check_name_free(coll, creating=True)
         self._check_relations(coll)
-        self._check_storable(coll.to_json())
+        self._check_storable(coll)
         run_in_transaction(self.engine, lambda tx: self._create_in_tx(tx, coll), write=True)
         self._remember(coll)
         return coll
@@ -215,7 +225,7 @@ class CollectionStore:
         )
         self._check_name_free(coll, creating=False)
         self._check_relations(coll)
-        self._check_storable(coll.to_json())
+        self._check_storable(coll)
 
         def work(tx: Tx) -> None:
             self._sync_table(tx, existing, coll)
@@ -306,6 +316,11 @@ class CollectionStore:
         }
         tables = {other.name.lower(): other.name for other in others}
         tables[SYSTEM_TABLE] = SYSTEM_TABLE
+        if original is not None:
+            system = {f.name for f in original.fields if f.opt("system")}
+            removed = removed_system_unique_index(coll.indexes, original.indexes, system)
+            if removed:
+                return removed
         return check_indexes(
             coll.indexes,
             table=coll.name,
@@ -315,15 +330,36 @@ class CollectionStore:
             table_named=lambda name: tables.get(name.lower()),
         )
 
-    def _check_storable(self, definition: dict[str, Any]) -> None:
-        """The definition is stored as JSON (JSONB on PostgreSQL, which cannot hold
-        U+0000; ``Dialect.TEXT_ALLOWS_NUL``): name the top-level key that holds one. Runs
-        after PocketBase's own checks, so both engines agree wherever those refuse it."""
-        if self.engine.dialect.TEXT_ALLOWS_NUL:
-            return
-        bad = {key: NUL_ERROR for key, value in definition.items() if has_nul(value)}
-        if bad:
-            raise ValidationFailed(bad)
+    def _check_storable(self, coll: Collection) -> None:
+        """What the engine cannot hold although PocketBase's checks let it through (run
+        after them, so both engines agree wherever those refuse it): U+0000 in the stored
+        definition (JSONB; ``Dialect.TEXT_ALLOWS_NUL``), names and index widths beyond the
+        engine's limits (``Dialect.identifier_problem``, ``MAX_INDEX_COLUMNS``)."""
+        dialect = self.engine.dialect
+        errors: dict[str, Any] = {}
+        if not dialect.TEXT_ALLOWS_NUL:
+            definition = coll.to_json()
+            errors.update({key: NUL_ERROR for key, value in definition.items() if has_nul(value)})
+        if problem := dialect.identifier_problem(coll.name, column=False):
+            errors["name"] = _limit_error(problem)
+        fields = {
+            str(index): {"name": _limit_error(problem)}
+            for index, f in enumerate(coll.fields)
+            if (problem := dialect.identifier_problem(f.name, column=True))
+        }
+        if fields:
+            errors["fields"] = fields
+        wide = {
+            str(index): _limit_error(
+                f"An index of this engine takes at most {dialect.MAX_INDEX_COLUMNS} columns."
+            )
+            for index, text in enumerate(coll.indexes)
+            if len(buildable(text).columns) > dialect.MAX_INDEX_COLUMNS
+        }
+        if wide:
+            errors["indexes"] = wide
+        if errors:
+            raise ValidationFailed(errors)
 
     def _check_name_free(self, coll: Collection, *, creating: bool) -> None:
         other = self.find(coll.name)

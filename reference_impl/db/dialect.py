@@ -229,6 +229,17 @@ class Dialect:
         databases' default "C" order (``provision.py``)."""
         return f"{self.quote(column)} COLLATE {collation}" if collation else self.quote(column)
 
+    MAX_INDEX_COLUMNS: ClassVar[int] = 2000
+    """Columns one index may have: SQLite's SQLITE_MAX_COLUMN (2000); PostgreSQL's
+    INDEX_MAX_KEYS (32)."""
+
+    def identifier_problem(self, name: str, *, column: bool) -> str | None:
+        """Why the engine cannot hold a table (``column=False``) or column of this name, or
+        None. SQLite takes every name PocketBase's rules let through. PostgreSQL truncates
+        identifiers to 63 bytes (two long names would become one) and reserves its system
+        column names (``ctid``, ``xmin``, ...) in every table."""
+        return None
+
     def index_name(self, name: str) -> str:
         """An index name as the engine stores it. PostgreSQL truncates identifiers to 63
         bytes (NAMEDATALEN), so two long names could collide: longer ones keep a prefix

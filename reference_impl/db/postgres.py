@@ -153,6 +153,16 @@ class PostgresDialect(Dialect):
             ]
         return []
 
+    MAX_INDEX_COLUMNS = 32
+    _SYSTEM_COLUMNS = frozenset({"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"})
+
+    def identifier_problem(self, name: str, *, column: bool) -> str | None:
+        if len(name.encode("utf-8")) > 63:
+            return "PostgreSQL keeps names to 63 bytes; use a shorter name."
+        if column and name in self._SYSTEM_COLUMNS:
+            return f"{name} is a PostgreSQL system column name; use another name."
+        return None
+
     def index_column(self, column: str, collation: str) -> str:
         if collation == "NOCASE":
             return f"lower({self.quote(column)})"

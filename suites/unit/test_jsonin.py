@@ -39,7 +39,7 @@ def test_refused(raw: bytes) -> None:
 
 def test_nesting_limit_is_exact_and_costs_no_recursion_error() -> None:
     assert loads("[" * MAX_DEPTH + "]" * MAX_DEPTH) is not None
-    for depth in (MAX_DEPTH + 1, 5_000, 200_000):  # the last overflows the C decoder
+    for depth in (MAX_DEPTH + 1, 5_000, 200_000):  # the last overflows the C decoder too
         with pytest.raises(JsonInputError, match="nested deeper"):
             loads("[" * depth + "]" * depth)
     objects = '{"a":' * (MAX_DEPTH + 1) + "1" + "}" * (MAX_DEPTH + 1)
