@@ -4,6 +4,7 @@
 - ``parity superuser``   create or update a superuser in a data dir
 - ``parity check``       run the suites on every target, print the parity matrix, write reports
 - ``parity repro``       re-run one scenario from a repro block (by scenario name and seed)
+- ``parity fuzz``        schemathesis over the reference's OpenAPI document, on one target
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from harness import check, repro
+    from harness import check, fuzz, repro
     from reference_impl import cli as server_cli
 
     parser = argparse.ArgumentParser(
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     server_cli.add_serve_parser(sub)
     server_cli.add_superuser_parser(sub)
     check.add_parser(sub)
+    fuzz.add_parser(sub)
     repro.add_parser(sub)
     return parser
 
