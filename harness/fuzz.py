@@ -54,6 +54,9 @@ EXCLUDED = {
 }
 
 
+PHASES = ("examples", "coverage", "fuzzing", "stateful")
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str
@@ -63,8 +66,8 @@ class Profile:
 
 
 PROFILES = {
-    "fast": Profile("fast", 15, ("examples", "coverage", "fuzzing"), stateful=False),
-    "deep": Profile("deep", 300, ("examples", "coverage", "fuzzing", "stateful"), stateful=True),
+    "fast": Profile("fast", 15, PHASES[:3], stateful=False),
+    "deep": Profile("deep", 300, PHASES, stateful=True),
 }
 
 
@@ -76,6 +79,25 @@ def profile(name: str | None = None, hypothesis_profile: str | None = None) -> P
     if chosen not in PROFILES:
         raise ValueError(f"fuzz profile {chosen!r}: expected one of {', '.join(PROFILES)}")
     return PROFILES[chosen]
+
+
+def schemathesis_config(chosen: Profile, base_url: str, token: str, seed_value: int | None) -> Any:
+    """The schemathesis config of the pytest tier (``st run`` gets the same as flags)."""
+    from schemathesis.config import SchemathesisConfig
+
+    phases = {p: {"enabled": p in chosen.phases} for p in PHASES}
+    data: dict[str, Any] = {
+        "base-url": base_url,
+        "headers": {"Authorization": token},
+        "continue-on-failure": True,
+        "suppress-health-check": ["all"],
+        "generation": {"max-examples": chosen.max_examples},
+        "checks": {name: {"enabled": name in CHECKS} for name in (*CHECKS, *EXCLUDED)},
+        "phases": phases,
+    }
+    if seed_value is not None:
+        data["seed"] = seed_value
+    return SchemathesisConfig.from_dict(data)
 
 
 # -- the collections every target gets -----------------------------------------------------

@@ -1,0 +1,118 @@
+"""schemathesis over the reference's own OpenAPI document, against the reference on each
+engine: a real server on a loopback port, every request a superuser's.
+
+Checks: ``not_a_server_error``, ``status_code_conformance``, ``response_schema_conformance``
+(``harness.fuzz.CHECKS``; why every other check is left out: ``harness.fuzz.EXCLUDED``).
+The hooks (``harness._fuzz_hooks``) reuse seeded ids, drop ``fields=`` and keep the
+fuzzer away from the collections the document describes.
+
+Profiles (``harness.fuzz.PROFILES``): ``fast`` by default (15 examples per operation,
+phases examples/coverage/fuzzing, seeded by ``--parity-seed``), ``deep`` with
+``PARITY_FUZZ_PROFILE=deep`` or ``--hypothesis-profile deep`` (300 examples, random seed,
+plus a stateful run over the links schemathesis infers). The same against real PocketBase:
+``parity fuzz --target pocketbase``.
+
+The targets are this tier's own (one reference server per ``--engines`` engine), not the
+plugin's shared ``parity_targets``: the fuzzer leaves collections and rows behind, which
+scenarios diffed against PocketBase must never see. PostgreSQL is the plugin's
+``pg_server`` with a database of its own per worker.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from harness import _fuzz_hooks, fuzz
+from harness.fuzz import Seeded, seed
+from harness.targets.base import TargetStartError
+from harness.targetset import started
+
+PROFILE = fuzz.profile(hypothesis_profile=settings.get_current_profile_name())
+CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
+assert [c.__name__ for c in CHECKS] == list(fuzz.CHECKS)
+
+
+@dataclass(frozen=True)
+class FuzzTarget:
+    engine: str
+    base_url: str
+    token: str  # a superuser's
+    seeded: Seeded
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "engine_name" in metafunc.fixturenames:
+        engines = str(metafunc.config.getoption("engines", "sqlite,postgres"))
+        names = [e.strip() for e in engines.split(",") if e.strip()]
+        metafunc.parametrize("engine_name", names, scope="session")
+
+
+@pytest.fixture(scope="session")
+def fuzz_target(
+    engine_name: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FuzzTarget]:
+    pg: Any = request.getfixturevalue("pg_server") if engine_name == "postgres" else None
+    database = f"pp_fuzz_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    dsn = None
+    if pg is not None:
+        pg.drop_database(database)
+        dsn = pg.create_database(database)
+    try:
+        with started(
+            [engine_name], tmp_path_factory.mktemp(f"fuzz-{engine_name}"), pg_dsn=dsn,
+            pg_database="",
+        ) as running:  # fmt: skip
+            session = running.sessions[engine_name]
+            token = session.superuser_token()
+            base_url = session.target.base_url
+            yield FuzzTarget(engine_name, base_url, token, seed(base_url, token))
+    except TargetStartError as exc:
+        pytest.fail(f"fuzz target {engine_name} could not start: {exc}", pytrace=False)
+    finally:
+        if pg is not None:
+            pg.drop_database(database)
+
+
+@pytest.fixture
+def fuzz_schema(fuzz_target: FuzzTarget, pytestconfig: pytest.Config) -> Any:
+    _fuzz_hooks.use(fuzz_target.seeded.records, fuzz_target.seeded.protected)
+    seed = None if PROFILE.name == "deep" else int(pytestconfig.getoption("parity_seed"))
+    config = fuzz.schemathesis_config(PROFILE, fuzz_target.base_url, fuzz_target.token, seed)
+    return schemathesis.openapi.from_url(
+        fuzz_target.base_url + fuzz.DOC_PATH,
+        headers={"Authorization": fuzz_target.token},
+        config=config,
+    )
+
+
+schema = schemathesis.pytest.from_fixture("fuzz_schema")
+
+
+@schema.parametrize()
+@settings(
+    max_examples=PROFILE.max_examples,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=PROFILE.name != "deep",
+)
+def test_api(case: Any, fuzz_target: FuzzTarget) -> None:
+    case.call_and_validate(checks=CHECKS)
+
+
+@pytest.mark.skipif(not PROFILE.stateful, reason="stateful runs in the deep profile only")
+def test_stateful(fuzz_schema: Any) -> None:
+    machine = fuzz_schema.as_state_machine()
+    machine.run(settings=settings(max_examples=PROFILE.max_examples // 10, deadline=None,
+                                  suppress_health_check=list(HealthCheck)))  # fmt: skip
