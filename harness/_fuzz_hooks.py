@@ -1,16 +1,17 @@
 """Schemathesis hooks of the fuzz runs, global (``before_call`` has no other scope).
 
-Imported by the pytest tier and, for ``parity fuzz``, by ``st run`` through
-``SCHEMATHESIS_HOOKS=harness._fuzz_hooks`` (what it protects then comes from
-``$PARITY_FUZZ_SEEDED``).
+Imported by the pytest tier (which calls ``use`` per target) and, for ``parity fuzz``, by
+``st run`` through ``SCHEMATHESIS_HOOKS=harness._fuzz_hooks`` (``$PARITY_FUZZ_SEEDED``).
 
-- ``{id}`` path parameters are sometimes a seeded record's id (``RECORDS``): random ids only
-  ever reach the 404 branch, never a real view, update or delete.
+- Seeded data is drawn some of the time (``harness.fuzz.Seeded``): a real record id for
+  ``{id}``, a stored file for downloads, a real login for auth-with-password, and a
+  ``passwordConfirm`` equal to ``password``. Random values only ever reach the 404 or
+  validation branch, never a real view, update, delete, download or login.
 - ``fields`` is dropped from every query: it reshapes any body (a subset of keys,
   ``:excerpt`` turns values into text), which the document cannot tie to the query value;
   the conformance scenarios cover it.
 - Nothing may update, delete or truncate a collection that existed when the run began
-  (``PROTECTED``: the system ones and the seeded ``harness.fuzz.collections()``), nor update
+  (``protected``: the system ones and the seeded ``harness.fuzz.collections()``), nor update
   or delete a superuser: the document describes those collections, so a changed one makes
   every later answer off-schema, and without its superuser the fuzzer's token stops working
   (a truncate of ``_superusers`` on the reference wipes them all, see
@@ -20,7 +21,6 @@ Imported by the pytest tier and, for ``parity fuzz``, by ``st run`` through
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from typing import Any
@@ -28,43 +28,68 @@ from typing import Any
 import schemathesis
 from hypothesis import strategies as st
 
-from harness.fuzz import SEEDED_ENV
+from harness.fuzz import SEEDED_ENV, Seeded
 
 GUARDED = "_fuzz_guarded_"
-_RECORD_PATH = re.compile(r"^/api/collections/([^/]+)/records/\{id\}$")
-_seeded = json.loads(os.environ.get(SEEDED_ENV, "{}"))
-RECORDS: dict[str, list[str]] = _seeded.get("records", {})  # collection name -> row ids
-PROTECTED: set[str] = {str(c).lower() for c in _seeded.get("protected", [])}  # names, ids
+_RECORD = re.compile(r"^/api/collections/([^/]+)/records/\{id\}$")
+_FILE = re.compile(r"^/api/files/([^/]+)/\{recordId\}/\{filename\}$")
+_LOGIN = re.compile(r"^/api/collections/([^/]+)/auth-with-password$")
+SEEDED = Seeded.from_json(os.environ.get(SEEDED_ENV, ""))
+_protected = {key.lower() for key in SEEDED.protected}
 
 
-def use(records: dict[str, list[str]], protected: list[str]) -> None:
-    """What this process's hooks protect and reuse (the pytest tier, per target)."""
-    RECORDS.clear()
-    RECORDS.update(records)
-    PROTECTED.clear()
-    PROTECTED.update(c.lower() for c in protected)
+def use(seeded: Seeded) -> None:
+    """What this process's hooks reuse and protect (the pytest tier, per target)."""
+    global SEEDED
+    SEEDED = seeded
+    _protected.clear()
+    _protected.update(key.lower() for key in seeded.protected)
+
+
+def _path(context: Any) -> str:
+    return str(getattr(getattr(context, "operation", None), "path", "") or "")
+
+
+def _sometimes(value: Any, seeded: list[Any]) -> Any:
+    return st.one_of(st.just(value), st.sampled_from(seeded)) if seeded else st.just(value)
 
 
 @schemathesis.hook
-def flatmap_path_parameters(context: Any, path_parameters: dict[str, Any]) -> Any:
-    operation = getattr(context, "operation", None)
-    match = _RECORD_PATH.match(getattr(operation, "path", "") or "")
-    known = RECORDS.get(match.group(1), []) if match else []
-    if not known or not isinstance(path_parameters, dict) or "id" not in path_parameters:
+def flatmap_path_parameters(context: Any, path_parameters: Any) -> Any:
+    path = _path(context)
+    if not isinstance(path_parameters, dict):
         return st.just(path_parameters)
-    seeded = st.sampled_from(known).map(lambda i: {**path_parameters, "id": i})
-    return st.one_of(st.just(path_parameters), seeded)
+    if (match := _RECORD.match(path)) and "id" in path_parameters:
+        ids = [{**path_parameters, "id": i} for i in SEEDED.records.get(match[1], [])]
+        return _sometimes(path_parameters, ids)
+    if match := _FILE.match(path):
+        files = SEEDED.files.get(match[1], [])
+        return _sometimes(path_parameters, [{"recordId": r, "filename": f} for r, f in files])
+    return st.just(path_parameters)
+
+
+@schemathesis.hook
+def flatmap_body(context: Any, body: Any) -> Any:
+    if not isinstance(body, dict):
+        return st.just(body)
+    if match := _LOGIN.match(_path(context)):
+        logins = SEEDED.logins.get(match[1], [])
+        return _sometimes(body, [{**body, "identity": e, "password": p} for e, p in logins])
+    if isinstance(body.get("password"), str) and "passwordConfirm" in body:
+        return _sometimes(body, [{**body, "passwordConfirm": body["password"]}])
+    return st.just(body)
 
 
 @schemathesis.hook
 def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
     if isinstance(case.query, dict):
         case.query.pop("fields", None)
-    if case.method.upper() not in ("PATCH", "DELETE") or not isinstance(case.path_parameters, dict):
+    params = case.path_parameters
+    if case.method.upper() not in ("PATCH", "DELETE") or not isinstance(params, dict):
         return
     path = case.operation.path
-    collection = str(case.path_parameters.get("collection", "")).lower()
-    if path.startswith("/api/collections/{collection}") and collection in PROTECTED:
-        case.path_parameters["collection"] = GUARDED
+    if path.startswith("/api/collections/{collection}"):
+        if str(params.get("collection", "")).lower() in _protected:
+            params["collection"] = GUARDED
     elif path == "/api/collections/_superusers/records/{id}":
-        case.path_parameters["id"] = GUARDED
+        params["id"] = GUARDED

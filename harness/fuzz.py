@@ -21,7 +21,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -154,22 +153,38 @@ def collections(suffix: str = "") -> list[dict[str, Any]]:
 
 
 SEED_ROWS = 3  # per collection, so view/update/delete sometimes hit a real record
+SEED_PASSWORD = "fuzz-password-1"
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452")  # a PNG signature: sniffed as image/png
 
 
 @dataclass(frozen=True)
 class Seeded:
-    """What the hooks need (``harness._fuzz_hooks``): row ids per collection name, and the
-    names and ids of every collection present before the run (never changed by it)."""
+    """What the hooks reuse and protect (``harness._fuzz_hooks``): row ids per collection
+    name, (record id, file name) per collection, (email, password) per auth collection,
+    and the names and ids of every collection present before the run."""
 
     records: dict[str, list[str]]
+    files: dict[str, list[tuple[str, str]]]
+    logins: dict[str, list[tuple[str, str]]]
     protected: list[str]
 
     def to_json(self) -> str:
-        return json.dumps({"records": self.records, "protected": self.protected})
+        return json.dumps(self.__dict__)
+
+    @classmethod
+    def from_json(cls, text: str) -> Seeded:
+        data = json.loads(text or "{}")
+
+        def pairs(key: str) -> dict[str, list[tuple[str, str]]]:
+            return {k: [(a, b) for a, b in v] for k, v in data.get(key, {}).items()}
+
+        records, protected = data.get("records", {}), data.get("protected", [])
+        return cls(records, pairs("files"), pairs("logins"), protected)
 
 
 def seed(base_url: str, token: str) -> Seeded:
-    """Create ``collections()`` and ``SEED_ROWS`` rows in each of them and in ``users``."""
+    """Create ``collections()``, ``SEED_ROWS`` rows in each of them and in ``users``, and
+    files on one ``fz_all`` row."""
     ids: dict[str, list[str]] = {}
     with httpx.Client(base_url=base_url, headers={"Authorization": token}, timeout=30) as client:
         for payload in collections():
@@ -179,10 +194,19 @@ def seed(base_url: str, token: str) -> Seeded:
                 _ok(client.post(f"/api/collections/{name}/records", json=_row(name, i, ids)))
                 for i in range(SEED_ROWS)
             ]
+        uploads = [("f", ("one.png", PNG, "image/png")), ("fm", ("two.txt", b"two", "text/plain"))]
+        response = client.patch(f"/api/collections/{ALL}/records/{ids[ALL][0]}", files=uploads)
+        _ok(response)
+        names = [response.json()["f"], *response.json()["fm"]]
         listed = client.get("/api/collections", params={"perPage": 1000, "skipTotal": 1})
         listed.raise_for_status()
-        protected = [key for c in listed.json()["items"] for key in (c["name"], c["id"])]
-    return Seeded(ids, protected)
+    return Seeded(
+        records=ids,
+        files={ALL: [(ids[ALL][0], name) for name in names]},
+        logins={c: [(f"{c}{i}@example.com", SEED_PASSWORD) for i in range(SEED_ROWS)]
+                for c in (MEMBERS, "users")},
+        protected=[key for c in listed.json()["items"] for key in (c["name"], c["id"])],
+    )  # fmt: skip
 
 
 def _row(name: str, i: int, ids: dict[str, list[str]]) -> dict[str, Any]:
@@ -192,9 +216,8 @@ def _row(name: str, i: int, ids: dict[str, list[str]]) -> dict[str, Any]:
         tags = ids[TAGS]
         return {"t": f"row {i}", "n": i, "s": "a", "sm": ["a", "b"], "r": tags[0], "rm": tags,
                 "j": {"k": [i]}, "g": {"lon": i, "lat": -i}, "h": "secret"}  # fmt: skip
-    password = "fuzz-password-1"
-    return {"email": f"{name}{i}@example.com", "password": password,
-            "passwordConfirm": password, "emailVisibility": i % 2 == 0}  # fmt: skip
+    return {"email": f"{name}{i}@example.com", "password": SEED_PASSWORD,
+            "passwordConfirm": SEED_PASSWORD, "emailVisibility": i % 2 == 0}  # fmt: skip
 
 
 def _ok(response: httpx.Response) -> str:
@@ -247,19 +270,18 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     chosen = profile(args.profile)
     report_dir = args.report_dir / args.target
-    with (
-        tempfile.TemporaryDirectory(prefix="parity-fuzz-") as tmp,
-        _targets(args.target, Path(tmp), args.pg_dsn) as (doc_source, target_url, token),
-    ):
+    workdir = report_dir / "targets"  # server logs stay here after the run, for tracebacks
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    with _targets(args.target, workdir, args.pg_dsn) as (doc_source, target_url, token):
         seeded = seed(target_url, token)
         if doc_source != target_url:  # PocketBase: the document is a reference's
             source_token = superuser_token(doc_source, *_superuser())
             seed(doc_source, source_token)
         else:
             source_token = token
-        doc_file = Path(tmp) / "openapi.json"
-        doc_file.write_text(json.dumps(fetch_document(doc_source, source_token)))
-        report_dir.mkdir(parents=True, exist_ok=True)
+        doc_file = report_dir / "openapi.json"
+        doc_file.write_text(json.dumps(fetch_document(doc_source, source_token), indent=1))
         command = cli_command(doc_file, target_url, token, chosen, args.seed, report_dir)
         if args.target == "pocketbase":  # it has no such endpoint
             command += ["--exclude-path", DOC_PATH]
@@ -268,8 +290,11 @@ def run(args: argparse.Namespace) -> int:
         began = time.monotonic()
         hooks = {SEEDED_ENV: seeded.to_json(), "SCHEMATHESIS_HOOKS": "harness._fuzz_hooks"}
         code = subprocess.call(command, env={**os.environ, **hooks})
-        print(f"parity fuzz: {time.monotonic() - began:.0f} s, reports in {report_dir}")
-        return code
+    print(
+        f"parity fuzz: {time.monotonic() - began:.0f} s; reports and the document in "
+        f"{report_dir}, server logs under {workdir}"
+    )
+    return code
 
 
 def cli_command(

@@ -404,9 +404,10 @@ def _record_input(coll: Collection, *, create: bool) -> Schema:
             required.append(f.name)
         if f.type == "number":
             props[f"{f.name}+"] = props[f"{f.name}-"] = {"type": "number"}  # increments
-        elif f.multiple or f.type == "file":  # append, prepend, remove
+        elif f.multiple or f.type == "file":  # append, prepend, remove: one or a list
+            item = schema.get("items", schema)
             for variant in (f"{f.name}+", f"+{f.name}", f"{f.name}-"):
-                props[variant] = {"anyOf": [{"type": "string"}, STRINGS]}
+                props[variant] = {"anyOf": [item, {"type": "array", "items": item}]}
     if coll.is_auth:
         props["passwordConfirm"] = {"type": "string"}
         required += ["passwordConfirm"] if create else []

@@ -87,7 +87,7 @@ def fuzz_target(
 
 @pytest.fixture
 def fuzz_schema(fuzz_target: FuzzTarget, pytestconfig: pytest.Config) -> Any:
-    _fuzz_hooks.use(fuzz_target.seeded.records, fuzz_target.seeded.protected)
+    _fuzz_hooks.use(fuzz_target.seeded)
     seed = None if PROFILE.name == "deep" else int(pytestconfig.getoption("parity_seed"))
     config = fuzz.schemathesis_config(PROFILE, fuzz_target.base_url, fuzz_target.token, seed)
     return schemathesis.openapi.from_url(
