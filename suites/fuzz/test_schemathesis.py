@@ -20,9 +20,11 @@ scenarios diffed against PocketBase must never see. PostgreSQL is the plugin's
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -50,6 +52,7 @@ class FuzzTarget:
     base_url: str
     token: str  # a superuser's
     seeded: Seeded
+    cases: list[int] = field(default_factory=lambda: [0])  # requests sent, shrinking included
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -77,7 +80,11 @@ def fuzz_target(
             session = running.sessions[engine_name]
             token = session.superuser_token()
             base_url = session.target.base_url
-            yield FuzzTarget(engine_name, base_url, token, seed(base_url, token))
+            target = FuzzTarget(engine_name, base_url, token, seed(base_url, token))
+            began = time.monotonic()
+            yield target
+            _report(request, f"fuzz[{engine_name}] profile {PROFILE.name}: {target.cases[0]} "
+                             f"cases in {time.monotonic() - began:.0f} s")  # fmt: skip
     except TargetStartError as exc:
         pytest.fail(f"fuzz target {engine_name} could not start: {exc}", pytrace=False)
     finally:
@@ -108,7 +115,19 @@ schema = schemathesis.pytest.from_fixture("fuzz_schema")
     derandomize=PROFILE.name != "deep",
 )
 def test_api(case: Any, fuzz_target: FuzzTarget) -> None:
+    fuzz_target.cases[0] += 1
     case.call_and_validate(checks=CHECKS)
+
+
+def _report(request: pytest.FixtureRequest, line: str) -> None:
+    """A line on the terminal even under output capture (the run's figures, not a result)."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
+        return
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        reporter.ensure_newline()
+        reporter.write_line(line)
 
 
 @pytest.mark.skipif(not PROFILE.stateful, reason="stateful runs in the deep profile only")
