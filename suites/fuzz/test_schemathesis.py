@@ -24,7 +24,7 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -46,13 +46,13 @@ CHECKS = [not_a_server_error, status_code_conformance, response_schema_conforman
 assert [c.__name__ for c in CHECKS] == list(fuzz.CHECKS)
 
 
-@dataclass(frozen=True)
+@dataclass
 class FuzzTarget:
     engine: str
     base_url: str
     token: str  # a superuser's
     seeded: Seeded
-    cases: list[int] = field(default_factory=lambda: [0])  # requests sent, shrinking included
+    cases: int = 0  # requests sent, shrinking included
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -72,19 +72,17 @@ def fuzz_target(
     if pg is not None:
         pg.drop_database(database)
         dsn = pg.create_database(database)
+    workdir = tmp_path_factory.mktemp(f"fuzz-{engine_name}")
     try:
-        with started(
-            [engine_name], tmp_path_factory.mktemp(f"fuzz-{engine_name}"), pg_dsn=dsn,
-            pg_database="",
-        ) as running:  # fmt: skip
+        with started([engine_name], workdir, pg_dsn=dsn, pg_database="") as running:
             session = running.sessions[engine_name]
-            token = session.superuser_token()
-            base_url = session.target.base_url
+            token, base_url = session.superuser_token(), session.target.base_url
             target = FuzzTarget(engine_name, base_url, token, seed(base_url, token))
             began = time.monotonic()
             yield target
-            _report(request, f"fuzz[{engine_name}] profile {PROFILE.name}: {target.cases[0]} "
-                             f"cases in {time.monotonic() - began:.0f} s")  # fmt: skip
+            seconds = time.monotonic() - began
+            _report(request, f"fuzz[{engine_name}] profile {PROFILE.name}: {target.cases} cases "
+                             f"in {seconds:.0f} s (server log: {workdir})")  # fmt: skip
     except TargetStartError as exc:
         pytest.fail(f"fuzz target {engine_name} could not start: {exc}", pytrace=False)
     finally:
@@ -115,7 +113,7 @@ schema = schemathesis.pytest.from_fixture("fuzz_schema")
     derandomize=PROFILE.name != "deep",
 )
 def test_api(case: Any, fuzz_target: FuzzTarget) -> None:
-    fuzz_target.cases[0] += 1
+    fuzz_target.cases += 1
     case.call_and_validate(checks=CHECKS)
 
 
@@ -126,12 +124,13 @@ def _report(request: pytest.FixtureRequest, line: str) -> None:
     if reporter is None:
         return
     with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-        reporter.ensure_newline()
+        reporter.write("\n")  # after the progress characters
         reporter.write_line(line)
 
 
 @pytest.mark.skipif(not PROFILE.stateful, reason="stateful runs in the deep profile only")
 def test_stateful(fuzz_schema: Any) -> None:
-    machine = fuzz_schema.as_state_machine()
-    machine.run(settings=settings(max_examples=PROFILE.max_examples // 10, deadline=None,
-                                  suppress_health_check=list(HealthCheck)))  # fmt: skip
+    """Sequences of calls along the links schemathesis infers (create, then view/update/...)."""
+    runs = settings(max_examples=PROFILE.max_examples // 10, deadline=None,
+                    suppress_health_check=list(HealthCheck))  # fmt: skip
+    fuzz_schema.as_state_machine().run(settings=runs)
