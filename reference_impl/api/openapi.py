@@ -133,10 +133,13 @@ def _record_paths(
     key, name = _key(coll), quote(coll.name, safe="")
     schemas[f"{key}.Record"] = _record_schema(coll, by_id)
     schemas[f"{key}.RecordList"] = _list_of(f"#/components/schemas/{key}.Record")
-    schemas[f"{key}.Create"] = _record_input(coll, create=True)
-    schemas[f"{key}.Update"] = _record_input(coll, create=False)
+    for form in (False, True):
+        suffix = "Form" if form else ""
+        schemas[f"{key}.Create{suffix}"] = _record_input(coll, create=True, form=form)
+        schemas[f"{key}.Update{suffix}"] = _record_input(coll, create=False, form=form)
     record, page = _ref(f"{key}.Record"), _ref(f"{key}.RecordList")
-    create, update = _body(_ref(f"{key}.Create")), _body(_ref(f"{key}.Update"))
+    create = _body(_ref(f"{key}.Create"), form=_ref(f"{key}.CreateForm"))
+    update = _body(_ref(f"{key}.Update"), form=_ref(f"{key}.UpdateForm"))
     base, one, tag = f"/api/collections/{name}", ("expand", "fields"), f"records:{coll.name}"
     many = (*LIST_PARAMS, "expand")
     paths[f"{base}/records"] = {
@@ -215,8 +218,12 @@ def _param(name: str, where: str, schema: Schema) -> Schema:
     return param
 
 
-def _body(schema: Schema) -> Schema:
-    return {"required": False, "content": {"application/json": {"schema": schema}}}
+def _body(schema: Schema, form: Schema | None = None) -> Schema:
+    """A JSON body; for records also multipart, where file fields are uploads."""
+    content = {"application/json": {"schema": schema}}
+    if form is not None:
+        content["multipart/form-data"] = {"schema": form}
+    return {"required": False, "content": content}
 
 
 def _error_response(status: int) -> Schema:
@@ -392,22 +399,28 @@ def _input(f: Field) -> Schema | None:
     return simple[t]
 
 
-def _record_input(coll: Collection, *, create: bool) -> Schema:
+def _record_input(coll: Collection, *, create: bool, form: bool) -> Schema:
+    """A create or update body; ``form``: multipart, where a file field takes uploads (JSON
+    can only keep or remove stored names)."""
     props: dict[str, Schema] = {}
     required: list[str] = []
     for f in coll.fields:
         schema = _input(f)
         if schema is None:
             continue
-        props[f.name] = schema
         if create and f.opt("required") and not f.opt("autogeneratePattern"):
             required.append(f.name)
         if f.type == "number":
             props[f"{f.name}+"] = props[f"{f.name}-"] = {"type": "number"}  # increments
         elif f.multiple or f.type == "file":  # append, prepend, remove: one or a list
             item = schema.get("items", schema)
-            for variant in (f"{f.name}+", f"+{f.name}", f"{f.name}-"):
-                props[variant] = {"anyOf": [item, {"type": "array", "items": item}]}
+            removed: Schema = {"anyOf": [item, {"type": "array", "items": item}]}
+            added = removed
+            if form and f.type == "file":  # uploads
+                upload: Schema = {"type": "string", "format": "binary"}
+                added = schema = {"type": "array", "items": upload} if f.multiple else upload
+            props.update({f"{f.name}+": added, f"+{f.name}": added, f"{f.name}-": removed})
+        props[f.name] = schema
     if coll.is_auth:
         props["passwordConfirm"] = {"type": "string"}
         required += ["passwordConfirm"] if create else []
