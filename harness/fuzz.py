@@ -294,6 +294,7 @@ def run(args: argparse.Namespace) -> int:
         began = time.monotonic()
         hooks = {SEEDED_ENV: seeded.to_json(), "SCHEMATHESIS_HOOKS": "harness._fuzz_hooks"}
         code = subprocess.call(command, env={**os.environ, **hooks})
+    shutil.rmtree(workdir / "pg", ignore_errors=True)  # an embedded PostgreSQL's data dir
     print(
         f"parity fuzz: {time.monotonic() - began:.0f} s; reports and the document in "
         f"{report_dir}, server logs under {workdir}"
