@@ -5,6 +5,7 @@
 - ``parity check``       run the suites on every target, print the parity matrix, write reports
 - ``parity repro``       re-run one scenario from a repro block (by scenario name and seed)
 - ``parity hostile``     send the bad-input catalog to every target, count 5xx/hangs/mismatches
+- ``parity fuzz``        schemathesis over the reference's OpenAPI document, on one target
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from harness import check, repro
+    from harness import check, fuzz, repro
     from harness.hostile import command as hostile
     from reference_impl import cli as server_cli
 
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     server_cli.add_serve_parser(sub)
     server_cli.add_superuser_parser(sub)
     check.add_parser(sub)
+    fuzz.add_parser(sub)
     repro.add_parser(sub)
     hostile.add_parser(sub)
     return parser
