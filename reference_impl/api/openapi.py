@@ -12,10 +12,10 @@ How it stays true (``suites/engine/test_openapi.py``, ``suites/fuzz``): response
 by field type only, never by field options (a select's values or a text's max may change
 after rows were stored), and every property a record always carries is required;
 request bodies add the options the server validates, to steer generated data. Statuses
-are the ones this server answers: it has no body limit, so no 413 (PocketBase answers 413
-above 32 MiB); 5xx are never documented. ``fields=`` reshapes any JSON body (a subset of
-keys, ``:excerpt`` turns values into text), which JSON Schema cannot tie to a query value:
-the documented bodies are the unpicked ones.
+are the ones this server answers (413 where a body is taken: the body limit of
+``api/_limits.py``, PocketBase's); 5xx are never documented. ``fields=`` reshapes any JSON
+body (a subset of keys, ``:excerpt`` turns values into text), which JSON Schema cannot tie
+to a query value: the documented bodies are the unpicked ones.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ Schema = dict[str, Any]
 STATUS_TEXT = {
     200: "OK", 204: "No content", 400: "Bad request or failed validation",
     401: "Missing or invalid authentication", 403: "Not allowed", 404: "Not found",
+    413: "Request body over the limit (32 MiB plus the collection's file/json/editor allowances)",
 }  # fmt: skip
 # PocketBase's DateTime text, or "" when unset.
 DATE = {"type": "string", "pattern": r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}Z)?$"}
@@ -205,6 +206,7 @@ def _op(
         out["parameters"] = [{"$ref": f"#/components/parameters/{p}"} for p in params]
     if body is not None:
         out["requestBody"] = body
+        out["responses"]["413"] = {"$ref": "#/components/responses/413"}  # api/_limits.py
     if public:
         out["security"] = [{}]
     return out

@@ -223,7 +223,7 @@ def from_input(
     name_problem = _name_error(name, existing)
     if name_problem:
         errors["name"] = name_problem
-    coll.name = name
+    coll.name = name if isinstance(name, str) else ""  # null: the Go zero value
     if existing is None:
         coll.id = str(payload.get("id") or collection_id(coll.type, coll.name))
         if coll.is_auth:

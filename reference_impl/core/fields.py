@@ -196,6 +196,16 @@ class Field:
             return self._validate_text(value)
         if t == "number":
             return self._validate_number(value)
+        if t == "geoPoint" and isinstance(value, dict):
+            if not -90 <= value.get("lat", 0) <= 90:
+                return field_error(
+                    "validation_invalid_latitude", "Latitude must be between -90 and 90 degrees."
+                )
+            if not -180 <= value.get("lon", 0) <= 180:
+                return field_error(
+                    "validation_invalid_longitude",
+                    "Longitude must be between -180 and 180 degrees.",
+                )
         if t == "email" and value and not regex.matches(EMAIL_PATTERN, value):
             return field_error("validation_is_email", "Must be a valid email address.")
         if t == "url" and value and not _is_url(value):
@@ -437,7 +447,9 @@ def _is_url(value: str) -> bool:
 
 def field_from_input(data: Any) -> Field | None:
     """Build a field from a collection payload item; ``None`` when the type is unknown."""
-    if not isinstance(data, dict) or data.get("type") not in FIELD_TYPES:
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        return None
+    if data["type"] not in FIELD_TYPES:
         return None
     type_ = str(data["type"])
     name = str(data.get("name", ""))

@@ -517,6 +517,32 @@ class RecordService:
                 record[f.name] = _apply_modifier(f, record[f.name], mod, raw)
         if coll.is_auth:
             self._apply_auth_fields(coll, record, body, errors, auth, creating=creating)
+        for f in coll.fields:  # other password fields: validated, then only the hash is kept
+            value = record.get(f.name)
+            if f.type == "password" and isinstance(value, tuple):
+                record[f.name] = self._hash_field(f, value[1], errors, auth, creating=creating)
+
+    @staticmethod
+    def _hash_field(
+        f: Field,
+        plain: str,
+        errors: dict[str, Any],
+        auth: AuthContext | None,
+        *,
+        creating: bool,
+    ) -> str:
+        """A password field's bcrypt hash (at the field's ``cost``), or "" with the error
+        recorded. PocketBase reports bcrypt's own 72-byte error as a plain error, shown
+        only to superusers: everyone else gets the bare message (data {})."""
+        problem = f.validate(plain) if plain else None
+        if problem is BCRYPT_LIMIT and not (auth is not None and auth.is_superuser):
+            raise e.bad_request(
+                "Failed to create record." if creating else "Failed to update record."
+            )
+        if problem:
+            errors[f.name] = problem
+            return ""
+        return hash_password(plain, int(f.opt("cost") or 0)) if plain else ""
 
     def _apply_auth_fields(
         self,
@@ -534,22 +560,15 @@ class RecordService:
             confirm = body.get("passwordConfirm")
             f = coll.get_field("password")
             assert f is not None
-            problem = f.validate(plain) if plain else (e.REQUIRED if creating else None)
-            if problem:
-                errors["password"] = problem
-            if problem is BCRYPT_LIMIT and not (auth is not None and auth.is_superuser):
-                # PocketBase reports bcrypt's own error, not a validation rule: only a
-                # superuser sees it; everyone else gets the bare message (data {}).
-                raise e.bad_request(
-                    "Failed to create record." if creating else "Failed to update record."
-                )
+            if not plain and creating:
+                errors["password"] = e.REQUIRED
+            record["password"] = self._hash_field(f, plain, errors, auth, creating=creating)
             if creating and not confirm:
                 errors["passwordConfirm"] = e.REQUIRED
             elif confirm != plain:
                 errors["passwordConfirm"] = field_error(
                     "validation_values_mismatch", "Values don't match."
                 )
-            record["password"] = hash_password(plain) if plain and not problem else ""
             record["tokenKey"] = new_token_key()
         elif creating:
             errors["password"] = e.REQUIRED
@@ -568,7 +587,11 @@ class RecordService:
     ) -> None:
         """``old``: the stored values of the file fields (only those may be sent as names)."""
         for f in coll.fields:
-            if f.name in errors or f.name == "id" or f.type == "password":
+            if f.name in errors or f.name == "id":
+                continue
+            if f.type == "password":  # validated as plain text in _hash_field
+                if f.opt("required") and not record[f.name]:
+                    errors[f.name] = e.REQUIRED
                 continue
             if f.type == "file":
                 problem = files.validate(f, record[f.name], (old or {}).get(f.name, f.zero()))

@@ -35,16 +35,22 @@ class Kind(enum.Enum):
 PB_DATETIME_LAYOUT = "%Y-%m-%d %H:%M:%S"  # + ".mmmZ"; PocketBase's storage and API layout
 
 
+def _seconds(value: datetime) -> str:
+    # The year zero-padded to 4 digits: glibc's strftime("%Y") prints 766, not 0766, and
+    # strptime would not read that back.
+    return f"{value.year:04d}-{value.month:02d}-{value.day:02d} {value:%H:%M:%S}"
+
+
 def format_pb_datetime(value: datetime) -> str:
     """``2024-01-02 03:04:05.678Z``: UTC, milliseconds, a space, ``Z`` (PocketBase's layout)."""
     value = value.astimezone(UTC)
-    return f"{value.strftime(PB_DATETIME_LAYOUT)}.{value.microsecond // 1000:03d}Z"
+    return f"{_seconds(value)}.{value.microsecond // 1000:03d}Z"
 
 
 def format_us_datetime(value: datetime) -> str:
     """Fixed-width microsecond layout, so text order equals time order."""
     value = value.astimezone(UTC)
-    return f"{value.strftime(PB_DATETIME_LAYOUT)}.{value.microsecond:06d}Z"
+    return f"{_seconds(value)}.{value.microsecond:06d}Z"
 
 
 def parse_stored_datetime(text: str) -> datetime | None:
