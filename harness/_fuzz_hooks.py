@@ -14,9 +14,10 @@ Imported by the pytest tier (which calls ``use`` per target) and, for ``parity f
   (``protected``: the system ones and the seeded ``harness.fuzz.collections()``), nor update
   or delete a superuser: the document describes those collections, so a changed one makes
   every later answer off-schema, and without its superuser the fuzzer's token stops working
-  (a truncate of ``_superusers`` on the reference wipes them all, see
-  /work/schemathesis-findings.md). Such a request goes to a name that does not exist
-  instead (a 404); collections the fuzzer created itself are fair game.
+  (a truncate of ``_superusers`` once wiped them all on the reference; both servers now
+  refuse it, ``suites/conformance/scenarios/hostile.toml`` keeps that so). Such a request
+  goes to a name that does not exist instead (a 404); collections the fuzzer created
+  itself are fair game.
 """
 
 from __future__ import annotations
