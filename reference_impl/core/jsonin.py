@@ -9,7 +9,7 @@ transaction. Refused, as PocketBase refuses them (verified on 0.40.6), where Pyt
 - ``NaN``, ``Infinity``, ``-Infinity``: not JSON (Python would later emit
   ``"tags":Infinity``, invalid JSON);
 - a number beyond float64 (``1e400``): Go's "value out of range" (Python: ``inf``);
-- invalid UTF-8, and lone UTF-16 surrogates (``"\ud800"``) in values or keys: Python makes
+- invalid UTF-8, and lone UTF-16 surrogates (``"\\ud800"``) in values or keys: Python makes
   strings no database driver or encoder can write;
 - duplicate object keys (``{"a":1,"a":2}``): json v2 rejects them;
 - nesting deeper than :data:`MAX_DEPTH` (counting the outer object, as Go does). Go allows
@@ -37,7 +37,7 @@ if sys.getrecursionlimit() < _RECURSION_ROOM:
     sys.setrecursionlimit(_RECURSION_ROOM)
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")  # the regex engine reads the escapes
 
 
 class JsonInputError(ValueError):
