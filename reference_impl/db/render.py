@@ -184,7 +184,9 @@ def update_sql(
 ) -> tuple[str, dict[str, Any]]:
     sql = Sql(dialect, table)
     q = dialect.quote
+    # A collection of only ``id`` still updates (to return the row): a no-op assignment.
     sets = ", ".join(f"{q(name)} = {sql.bind(value, kind)}" for name, kind, value in values)
+    sets = sets or f"{q('id')} = {q('id')}"
     where = sql.bind(record_id, Kind.TEXT)
     text = f"UPDATE {dialect.table(table)} SET {sets} WHERE {q('id')} = {where}"
     return text + _returning(dialect, returning), sql.params

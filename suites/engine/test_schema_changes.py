@@ -166,3 +166,11 @@ def test_a_renamed_system_collection_is_renamed_back_at_start(app: App) -> None:
     assert store.find("hacked") is None
     assert app.upsert_superuser("repaired@example.com", "repaired-password-1") in (
         "created", "updated")
+
+
+def test_a_collection_of_only_an_id_can_update_its_records(app: App, superuser: Any) -> None:
+    # Found by schemathesis (stateful, deep profile): UPDATE ... SET  WHERE was a 500.
+    coll = app.store.create({"name": _name("bare"), "fields": []})
+    created = app.records.create(coll, {}, superuser)
+    assert app.records.update(coll, created["id"], {"x": 1}, superuser)["id"] == created["id"]
+    app.store.delete(coll)
