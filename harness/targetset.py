@@ -122,8 +122,8 @@ def _database(workdir: Path, dsn: str | None, name: str) -> Iterator[str]:
         server.stop()
 
 
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """What every command that runs scenarios takes: targets, PostgreSQL, seed, scenarios."""
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    """What every command that starts targets takes: ``--target`` and ``--pg-dsn``."""
     parser.add_argument(
         "--target",
         default=None,
@@ -133,6 +133,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--pg-dsn", default=None, help="PostgreSQL server (default $PARITY_PG_DSN, else embedded)"
     )
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """What every command that runs scenarios takes: targets, PostgreSQL, seed, scenarios."""
+    add_target_arguments(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed for generated rows (default 0)")
     parser.add_argument(
         "--scenarios",

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from harness import targetset
 from harness.hostile import catalog, report, repro
 from harness.hostile.case import Category
 from harness.hostile.runner import TIMEOUT, CategoryRun, TargetRun
@@ -33,15 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="send the bad-input catalog to every target; count 5xx, hangs, mismatches",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
     )
-    parser.add_argument(
-        "--target",
-        default=None,
-        help="comma list of sqlite, postgres, pocketbase, url=URL "
-        "(default: pocketbase if installed, sqlite, postgres)",
-    )
-    parser.add_argument(
-        "--pg-dsn", default=None, help="PostgreSQL server (default $PARITY_PG_DSN, else embedded)"
-    )
+    targetset.add_target_arguments(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed for generated cases (default 0)")
     parser.add_argument("--quick", action="store_true", help="the CI subset (a few hundred cases)")
     parser.add_argument(
