@@ -273,6 +273,13 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if shutil.which("st", path=str(Path(sys.executable).parent)) is None and not shutil.which("st"):
+        print(
+            "parity fuzz: schemathesis is not installed (its `st` command runs the fuzzing); "
+            "install the test extra: pip install -e '.[test]'",
+            file=sys.stderr,
+        )
+        return 2
     chosen = profile(args.profile)
     report_dir = args.report_dir / args.target
     workdir = report_dir / "targets"  # server logs stay here after the run, for tracebacks
