@@ -17,6 +17,7 @@ from starlette.routing import Route
 from reference_impl.api import collections, files, openapi, record_auth, records
 from reference_impl.api._http import JSON, auth_of, error_response, require_superuser
 from reference_impl.api._limits import BodyLimit, record_body_limit
+from reference_impl.api._query import GoQuery
 from reference_impl.app import App
 from reference_impl.core import errors as e
 from reference_impl.core.errors import ApiError
@@ -146,7 +147,10 @@ def create_app(app: App) -> Starlette:
     web = Starlette(
         lifespan=lifespan,
         routes=routes,
-        middleware=[Middleware(BodyLimit, limit_for=record_body_limit(app.store.find))],
+        middleware=[
+            Middleware(GoQuery),
+            Middleware(BodyLimit, limit_for=record_body_limit(app.store.find)),
+        ],
         exception_handlers={
             ApiError: _api_error,
             UnstorableText: _unstorable,

@@ -88,7 +88,11 @@ def loads(raw: bytes | str, *, first_value: bool = False) -> Any:
     follows it (``{"a":1} garbage`` is ``{"a":1}``). A byte order mark is a syntax error.
     """
     try:
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        # Invalid UTF-8 is an error inside the value but not after it (the decoder stops at
+        # the value's end): undecodable bytes become lone surrogates, refused below if the
+        # value holds one; BindBody never reads what follows.
+        errors = "surrogateescape" if first_value else "strict"
+        text = raw.decode("utf-8", errors) if isinstance(raw, bytes) else raw
         decoder = _BIG_INT_DECODER if _LONG_DIGITS.search(text) else _DECODER
         if first_value:
             start = len(text) - len(text.lstrip(_JSON_SPACE))
