@@ -36,8 +36,10 @@ _RECURSION_ROOM = 10 * MAX_DEPTH
 if sys.getrecursionlimit() < _RECURSION_ROOM:
     sys.setrecursionlimit(_RECURSION_ROOM)
 
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")  # the regex engine reads the escapes
+# One scan of the text for anything that may decode to a lone surrogate: an escape of one,
+# or one already there (undecodable bytes under surrogateescape).
+_MAYBE_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
 
 
 class JsonInputError(ValueError):
@@ -107,9 +109,7 @@ def loads(raw: bytes | str, *, first_value: bool = False) -> Any:
         raise JsonInputError(str(exc)[:200]) from exc
     if text.count("[") + text.count("{") > MAX_DEPTH and too_deep(value, MAX_DEPTH):
         raise JsonInputError(f"JSON nested deeper than {MAX_DEPTH} levels")
-    if (_SURROGATE_ESCAPE.search(text) or _LONE_SURROGATE.search(text)) and has_lone_surrogate(
-        value
-    ):
+    if _MAYBE_SURROGATE.search(text) and has_lone_surrogate(value):
         raise JsonInputError("invalid surrogate pair in string")
     return value
 

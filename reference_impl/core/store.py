@@ -130,15 +130,7 @@ class CollectionStore:
             if fresh:
                 for statement in dialect.create_table(SYSTEM_TABLE, SYSTEM_COLUMNS):
                     tx.execute(statement)
-            stored = {
-                coll.id: coll
-                for coll in (
-                    Collection.from_storage(dialect.from_db(Kind.JSON, row[0]))
-                    for row in tx.fetchall(
-                        f"SELECT {dialect.quote('data')} FROM {dialect.table(SYSTEM_TABLE)}"
-                    )
-                )
-            }
+            stored = {coll.id: coll for coll in self._stored(tx)}
             now = self.clock()
             wanted = system_collections(now, self.id_mode)
             if fresh:
@@ -166,16 +158,20 @@ class CollectionStore:
         return created
 
     def reload(self) -> None:
-        dialect = self.engine.dialect
         with self.engine.transaction() as tx:
-            rows = tx.fetchall(
-                f"SELECT {dialect.quote('data')} FROM {dialect.table(SYSTEM_TABLE)} "
-                f"ORDER BY {dialect.order_term(dialect.rowid(SYSTEM_TABLE), False)}"
-            )
-        collections = [Collection.from_storage(dialect.from_db(Kind.JSON, row[0])) for row in rows]
+            collections = self._stored(tx)
         with self._lock:
             self._by_name = {c.name.lower(): c for c in collections}
             self._by_id = {c.id: c for c in collections}
+
+    def _stored(self, tx: Tx) -> list[Collection]:
+        """Every collection definition in the system table, in creation order."""
+        dialect = self.engine.dialect
+        rows = tx.fetchall(
+            f"SELECT {dialect.quote('data')} FROM {dialect.table(SYSTEM_TABLE)} "
+            f"ORDER BY {dialect.order_term(dialect.rowid(SYSTEM_TABLE), False)}"
+        )
+        return [Collection.from_storage(dialect.from_db(Kind.JSON, row[0])) for row in rows]
 
     # -- lookup --------------------------------------------------------------------------
     def find(self, id_or_name: str) -> Collection | None:
