@@ -6,15 +6,15 @@ Targets are fetched through the record service, under the target collection's vi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from reference_impl.core.auth import AuthContext
 from reference_impl.core.collection import Collection
 from reference_impl.core.errors import ApiError
 from reference_impl.core.fields import Field
-from reference_impl.core.filter import Node
-from reference_impl.db.dialect import Kind
 from reference_impl.db.engine import Tx
+from reference_impl.ir import BASE, BoolOp, Cmp, Compiled, Kind, Node, Ref, Val
 
 if TYPE_CHECKING:
     from reference_impl.core.records import RecordService
@@ -83,7 +83,7 @@ def expand_records(
 
 def _expand_target(
     service: RecordService, coll: Collection, name: str, auth: AuthContext | None
-) -> tuple[Collection, list[Node], Field | None] | None:
+) -> tuple[Collection, Sequence[Node | Compiled], Field | None] | None:
     f = coll.get_field(name)
     via: Field | None = None
     if f is not None and f.type == "relation":
@@ -111,11 +111,9 @@ def _forward(
     coll: Collection,
     name: str,
     target: Collection,
-    rule: list[Node],
+    rule: Sequence[Node | Compiled],
     records: list[dict[str, Any]],
 ) -> dict[str, list[dict[str, Any]]]:
-    from reference_impl.core.filter import BoolOp, Cmp, Col, Val
-
     wanted = {
         r["id"]: (r[name] if isinstance(r[name], list) else [r[name]] if r[name] else [])
         for r in records
@@ -123,10 +121,10 @@ def _forward(
     ids = list(dict.fromkeys(i for ids in wanted.values() for i in ids))
     if not ids:
         return {}
-    id_nodes: list[Node] = [
-        BoolOp("OR", tuple(Cmp("=", Col("id", Kind.TEXT), Val(i, Kind.TEXT)) for i in ids))
+    id_nodes: Sequence[Node | Compiled] = [
+        BoolOp("OR", tuple(Cmp("=", Ref(BASE, "id", Kind.TEXT), Val(i, Kind.TEXT)) for i in ids))
     ]
-    found = {r["id"]: r for r in service._fetch(tx, target, id_nodes + rule)}
+    found = {r["id"]: r for r in service._fetch(tx, target, [*id_nodes, *rule])}
     return {owner: [found[i] for i in ids if i in found] for owner, ids in wanted.items()}
 
 
@@ -135,7 +133,7 @@ def _backward(
     tx: Tx,
     target: Collection,
     via: Field,
-    rule: list[Node],
+    rule: Sequence[Node | Compiled],
     records: list[dict[str, Any]],
 ) -> dict[str, list[dict[str, Any]]]:
     owners = {r["id"] for r in records}

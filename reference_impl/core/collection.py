@@ -16,8 +16,8 @@ from reference_impl.core import auth_options
 from reference_impl.core.errors import REQUIRED, ValidationFailed, field_error
 from reference_impl.core.fields import Field, field_from_input, validate_field_definition
 from reference_impl.core.indexes import retarget
-from reference_impl.db.dialect import format_pb_datetime
 from reference_impl.db.index_text import parse_index
+from reference_impl.ir.kinds import format_pb_datetime
 
 RULES = ("listRule", "viewRule", "createRule", "updateRule", "deleteRule")
 AUTH_RULES = ("authRule", "manageRule")

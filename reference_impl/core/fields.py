@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 from reference_impl.core import jsonin, regex
 from reference_impl.core.errors import REQUIRED, field_error
 from reference_impl.core.jsonfmt import go_float
-from reference_impl.db.dialect import Kind
+from reference_impl.ir.kinds import Kind
 
 FIELD_NAME_RE = re.compile(r"^\w+$", re.ASCII)  # Go's \w: [0-9A-Za-z_]
 RESERVED_FIELD_NAMES = {

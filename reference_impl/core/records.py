@@ -27,12 +27,18 @@ from reference_impl.core.collection import SUPERUSERS, Collection
 from reference_impl.core.errors import ApiError, ValidationFailed, field_error
 from reference_impl.core.fields import BCRYPT_LIMIT, Field
 from reference_impl.core.file_storage import FileStorage
-from reference_impl.core.filter import FilterError, Node, Scope, compile_filter, parse_sort
+from reference_impl.core.filter import (
+    Bindings,
+    FilterError,
+    Scope,
+    bind,
+    compile_filter,
+    parse_sort,
+)
 from reference_impl.core.indexes import buildable
 from reference_impl.core.jsonin import has_nul
 from reference_impl.core.store import NUL_ERROR, CollectionStore
 from reference_impl.db import errors as dberr
-from reference_impl.db.dialect import Kind, format_pb_datetime
 from reference_impl.db.engine import Tx, run_in_transaction
 from reference_impl.db.render import (
     count_sql,
@@ -41,6 +47,19 @@ from reference_impl.db.render import (
     insert_sql,
     select_sql,
     update_sql,
+)
+from reference_impl.ir import (
+    BASE,
+    ArrayContains,
+    BoolOp,
+    Cmp,
+    Compiled,
+    Kind,
+    Node,
+    Ref,
+    SortTerm,
+    Val,
+    format_pb_datetime,
 )
 
 T = TypeVar("T")
@@ -131,12 +150,17 @@ class RecordService:
                 relations[f.name] = (target.name, {t.name: t for t in target.fields})
         return Scope(
             fields={f.name: f for f in coll.fields},
-            auth=auth.rule_values() if auth else None,
             allow_hidden=rules or is_super,
             relations=relations,
         )
 
-    def _rule_nodes(self, coll: Collection, rule: str, auth: AuthContext | None) -> list[Node]:
+    @staticmethod
+    def _bindings(auth: AuthContext | None) -> Bindings:
+        return Bindings(auth=auth.rule_values() if auth else None)
+
+    def _rule_nodes(
+        self, coll: Collection, rule: str, auth: AuthContext | None
+    ) -> list[Node | Compiled]:
         """The rule as WHERE conditions; raises 403 for a superuser-only (null) rule."""
         if auth is not None and auth.is_superuser:
             return []
@@ -146,7 +170,8 @@ class RecordService:
         if not text.strip():
             return []
         try:
-            return [compile_filter(text, self._scope(coll, auth, rules=True))]
+            compiled = compile_filter(text, self._scope(coll, auth, rules=True))
+            return [bind(compiled, self._bindings(auth))]
         except FilterError as exc:  # stored rules were validated; a broken one denies
             raise e.forbidden(e.MSG_SUPERUSER_ONLY) from exc
 
@@ -158,8 +183,8 @@ class RecordService:
         self,
         tx: Tx,
         coll: Collection,
-        where: list[Node],
-        sort: Sequence[Any] = (),
+        where: Sequence[Node | Compiled],
+        sort: Sequence[SortTerm] = (),
         limit: int | None = None,
         offset: int = 0,
         lock: bool = False,
@@ -188,15 +213,13 @@ class RecordService:
         tx: Tx,
         coll: Collection,
         record_id: str,
-        extra: list[Node] | None = None,
+        extra: Sequence[Node | Compiled] = (),
         lock: bool = False,
     ) -> dict[str, Any] | None:
-        from reference_impl.core.filter import Cmp, Col, Val
-
         if "\x00" in record_id and not self.dialect.TEXT_ALLOWS_NUL:
             return None  # the engine can hold no such id, so none matches (PocketBase: 404)
-        where: list[Node] = [Cmp("=", Col("id", Kind.TEXT), Val(record_id, Kind.TEXT))]
-        rows = self._fetch(tx, coll, where + (extra or []), limit=1, lock=lock)
+        where = [_equals("id", record_id), *extra]
+        rows = self._fetch(tx, coll, where, limit=1, lock=lock)
         return rows[0] if rows else None
 
     @_schema_stable_lookup
@@ -207,14 +230,10 @@ class RecordService:
     @_schema_stable_lookup
     def find_by_email(self, coll: Collection, email: str) -> dict[str, Any] | None:
         """Identity lookup; exact, as PocketBase 0.40.6 does (``U1@x`` does not log in ``u1@x``)."""
-        from reference_impl.core.filter import Cmp, Col, Val
-
         if "\x00" in email and not self.dialect.TEXT_ALLOWS_NUL:
             return None  # as in _by_id: no stored email can hold it
         with self.engine.transaction() as tx:
-            rows = self._fetch(
-                tx, coll, [Cmp("=", Col("email", Kind.TEXT), Val(email, Kind.TEXT))], limit=1
-            )
+            rows = self._fetch(tx, coll, [_equals("email", email)], limit=1)
         return rows[0] if rows else None
 
     @_schema_stable
@@ -230,14 +249,14 @@ class RecordService:
         scope = self._scope(coll, auth, rules=False)
         try:
             if query.filter.strip():
-                node = compile_filter(query.filter, scope)
-                where.append(node)
-                if coll.is_auth and not is_super and _mentions(node, "email"):
+                compiled = compile_filter(query.filter, scope)
+                where.append(bind(compiled, self._bindings(auth)))
+                if coll.is_auth and not is_super and _mentions(compiled.where, "email"):
                     # PocketBase: a client filter on email only sees visible emails (even the
                     # caller's own).
-                    from reference_impl.core.filter import Cmp, Col, Val
-
-                    where.append(Cmp("=", Col("emailVisibility", Kind.BOOL), Val(True, Kind.BOOL)))
+                    where.append(
+                        Cmp("=", Ref(BASE, "emailVisibility", Kind.BOOL), Val(True, Kind.BOOL))
+                    )
             sort = parse_sort(query.sort, scope)
         except FilterError as exc:
             raise e.bad_request() from exc
@@ -643,17 +662,14 @@ class RecordService:
     ) -> None:
         """Drop the deleted id from relation fields pointing at it (cascade when asked);
         cascade-deleted rows are added to ``deleted`` as (collection id, record id)."""
-        from reference_impl.core.filter import ArrayContains, Cmp, Col, Val
-
         for other in self.store.all():
             for f in other.fields:
                 if f.type != "relation" or f.opt("collectionId") != coll.id:
                     continue
-                col = Col(f.name, f.kind)
                 holds: Node = (
-                    ArrayContains(col, record_id)
+                    ArrayContains(Ref(BASE, f.name, f.kind), record_id)
                     if f.multiple
-                    else Cmp("=", col, Val(record_id, Kind.TEXT))
+                    else _equals(f.name, record_id)
                 )
                 rows = self._fetch(tx, other, [holds], lock=True)
                 for row in rows:
@@ -699,14 +715,18 @@ def page_window(page: int, per_page: int) -> tuple[int, int, int]:
     return page, per_page, max(wrapped, 0)
 
 
-def _mentions(node: Node, column: str) -> bool:
-    from reference_impl.core.filter import BoolOp
+def _equals(column: str, value: str) -> Node:
+    """``column = value`` on a text column of the statement's own table."""
+    return Cmp("=", Ref(BASE, column, Kind.TEXT), Val(value, Kind.TEXT))
 
+
+def _mentions(node: Node, column: str) -> bool:
+    """Whether the filter reads ``column`` of its own table."""
     if isinstance(node, BoolOp):
         return any(_mentions(item, column) for item in node.items)
-    for attr in ("left", "right", "col"):
+    for attr in ("left", "right", "operand", "ref"):
         value = getattr(node, attr, None)
-        if getattr(value, "name", None) == column:
+        if isinstance(value, Ref) and value.alias == BASE and value.column == column:
             return True
     return False
 

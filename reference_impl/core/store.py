@@ -37,7 +37,7 @@ from reference_impl.core.indexes import (
     retarget,
 )
 from reference_impl.core.jsonin import has_nul
-from reference_impl.db.dialect import Dialect, Kind
+from reference_impl.db.dialect import Dialect
 from reference_impl.db.engine import Engine, Tx, run_in_transaction
 from reference_impl.db.index_text import parse_index
 from reference_impl.db.render import (
@@ -48,6 +48,7 @@ from reference_impl.db.render import (
     select_sql,
     update_sql,
 )
+from reference_impl.ir.kinds import Kind
 
 log = logging.getLogger("parity.store")
 
@@ -240,7 +241,7 @@ class CollectionStore:
         """The collections list: filter and sort on the system table's columns (through the
         same compiler as records), then map the ids back to the schema in memory."""
         dialect = self.engine.dialect
-        scope = Scope(fields=SYSTEM_FIELDS, auth=None, allow_hidden=True)
+        scope = Scope(fields=SYSTEM_FIELDS, allow_hidden=True)
         where = [compile_filter(filter_text, scope)] if filter_text.strip() else []
         sort = parse_sort(sort_text, scope)
         with self.engine.transaction() as tx:
@@ -488,11 +489,7 @@ def _create_index(dialect: Dialect, table: str, index: Buildable) -> str:
 
 
 def validate_rule(coll: Collection, text: str) -> str | None:
-    scope = Scope(
-        fields={f.name: f for f in coll.fields},
-        auth={"id": "x", "collectionId": "x", "collectionName": "x", "email": "x"},
-        allow_hidden=True,
-    )
+    scope = Scope(fields={f.name: f for f in coll.fields}, allow_hidden=True)
     try:
         compile_filter(text, scope)
     except FilterError as exc:

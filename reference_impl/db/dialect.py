@@ -12,55 +12,15 @@ makes ``parity check`` fail with a repro block. Never set it in production.
 
 from __future__ import annotations
 
-import enum
+import abc
 import os
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-
-class Kind(enum.Enum):
-    """Logical column kinds. Domain code speaks these; each dialect maps them to a type."""
-
-    TEXT = "text"  # NOT NULL DEFAULT ''
-    NUMBER = "number"  # NOT NULL DEFAULT 0; ints exact in int64, other values float64
-    BOOL = "bool"  # NOT NULL DEFAULT FALSE
-    JSON = "json"  # nullable; SQL NULL is PocketBase's "null"
-    JSON_ARRAY = "json_array"  # NOT NULL DEFAULT '[]'; multi select/relation/file
-    DATETIME_MS = "datetime_ms"  # record dates: PocketBase's millisecond layout; empty = ''
-    TIMESTAMP_US = "timestamp_us"  # system timestamps, microseconds kept
-    INT64 = "int64"  # system counters
+from reference_impl.ir.kinds import Kind
 
 
-PB_DATETIME_LAYOUT = "%Y-%m-%d %H:%M:%S"  # + ".mmmZ"; PocketBase's storage and API layout
-
-
-def _seconds(value: datetime) -> str:
-    # The year zero-padded to 4 digits: glibc's strftime("%Y") prints 766, not 0766, and
-    # strptime would not read that back.
-    return f"{value.year:04d}-{value.month:02d}-{value.day:02d} {value:%H:%M:%S}"
-
-
-def format_pb_datetime(value: datetime) -> str:
-    """``2024-01-02 03:04:05.678Z``: UTC, milliseconds, a space, ``Z`` (PocketBase's layout)."""
-    value = value.astimezone(UTC)
-    return f"{_seconds(value)}.{value.microsecond // 1000:03d}Z"
-
-
-def format_us_datetime(value: datetime) -> str:
-    """Fixed-width microsecond layout, so text order equals time order."""
-    value = value.astimezone(UTC)
-    return f"{_seconds(value)}.{value.microsecond:06d}Z"
-
-
-def parse_stored_datetime(text: str) -> datetime | None:
-    """Parse either stored layout back; ``''`` is the zero value."""
-    if not text:
-        return None
-    return datetime.strptime(text.replace("Z", "+0000"), PB_DATETIME_LAYOUT + ".%f%z")
-
-
-class Dialect:
+class Dialect(abc.ABC):
     name: ClassVar[str] = "abstract"
 
     # -- semantic flags ------------------------------------------------------------------
@@ -140,6 +100,7 @@ class Dialect:
         Column qualifiers keep the bare quoted name, which refers to the FROM item."""
         return f"{self.quote(self.SCHEMA)}.{self.quote(name)}"
 
+    @abc.abstractmethod
     def placeholder(self, name: str) -> str:
         raise NotImplementedError
 
@@ -190,6 +151,32 @@ class Dialect:
         array; PostgreSQL: jsonb containment ``@>`` (GIN-indexable)."""
         return f"EXISTS (SELECT 1 FROM json_each({expr}) WHERE value = {value})"
 
+    def literal(self, kind: Kind, value: Any) -> str:
+        """A value inlined into SQL text (policy mode: a row level security policy has no
+        parameters). Text is single-quoted with quotes doubled (both engines read
+        backslashes literally: PostgreSQL's ``standard_conforming_strings`` is on);
+        numbers must be finite; NUL is refused (neither engine's SQL text can hold it)."""
+        if value is None:
+            return "NULL"
+        if isinstance(value, bool):
+            return "TRUE" if value else "FALSE"
+        if isinstance(value, int | float):
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ValueError(f"cannot inline {value!r}")
+            return repr(value) if isinstance(value, float) else str(value)
+        db_value = self.to_db(kind, value)
+        if not isinstance(db_value, str):
+            db_value = str(db_value)
+        if "\x00" in db_value:
+            raise ValueError("cannot inline a NUL character")
+        return "'" + db_value.replace("'", "''") + "'"
+
+    def session_value(self, name: str, kind: Kind) -> str:
+        """A per-transaction session setting (``pb.auth.id``...), NULL when unset or ''.
+        PostgreSQL: ``current_setting(name, true)``; SQLite has no session settings (and no
+        row level security), so policy mode is PostgreSQL's alone."""
+        raise NotImplementedError(f"{self.name} has no session settings")
+
     def for_update(self) -> str:
         """Suffix locking the selected rows until the write transaction ends."""
         return " FOR UPDATE" if self.ROW_LOCKS else ""
@@ -206,6 +193,7 @@ class Dialect:
     def column_ddl(self, name: str, kind: Kind) -> str:
         return f"{self.quote(name)} {self.TYPE_MAPPING[kind]}"
 
+    @abc.abstractmethod
     def create_table(self, table: str, columns: Sequence[tuple[str, Kind]]) -> list[str]:
         """A record table: ``id`` text primary key plus the columns, plus the rowid column
         where the engine has none."""
@@ -280,21 +268,26 @@ class Dialect:
     def drop_index(self, name: str) -> str:
         return f"DROP INDEX IF EXISTS {self.quote(self.SCHEMA)}.{self.quote(self.index_name(name))}"
 
+    @abc.abstractmethod
     def change_column_kind(self, table: str, name: str, old: Kind, new: Kind) -> list[str]:
         """Convert a column between kinds, keeping values where PocketBase keeps them."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def list_tables_sql(self) -> str:
         raise NotImplementedError
 
+    @abc.abstractmethod
     def list_columns_sql(self, table_param: str) -> str:
         """SELECT column names of one table (table name bound as a parameter)."""
         raise NotImplementedError
 
     # -- values --------------------------------------------------------------------------
+    @abc.abstractmethod
     def to_db(self, kind: Kind, value: Any) -> Any:
         raise NotImplementedError
 
+    @abc.abstractmethod
     def from_db(self, kind: Kind, raw: Any) -> Any:
         raise NotImplementedError
 

@@ -24,8 +24,9 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from reference_impl.bridge import await_, bridged
 from reference_impl.db import errors
-from reference_impl.db.dialect import Dialect, Kind
+from reference_impl.db.dialect import Dialect
 from reference_impl.db.engine import Params, Row, capture
+from reference_impl.ir.kinds import Kind
 
 _INT64 = 2**63
 
@@ -58,6 +59,15 @@ class PostgresDialect(Dialect):
 
     def placeholder(self, name: str) -> str:
         return f"%({name})s"
+
+    def session_value(self, name: str, kind: Kind) -> str:
+        """``current_setting(name, true)`` is NULL when never set and '' after a transaction
+        that set it locally ended, so both read as NULL. The sub-select makes it an
+        InitPlan: evaluated once per statement, not per row."""
+        value = f"NULLIF(current_setting({self.literal(Kind.TEXT, name)}, true), '')"
+        if kind is Kind.BOOL:
+            value = f"({value})::boolean"
+        return f"(SELECT {value})"
 
     def is_empty(self, expr: str, kind: Kind) -> str:
         # The zero date is NULL here ('' on SQLite); TIMESTAMPTZ cannot be compared with ''.

@@ -1,31 +1,51 @@
-"""Stage 3 of the filter compiler, and the record statements: IR -> SQL per dialect.
+"""The filter IR -> SQL per dialect, and the record statements.
 
-Parameter names are deterministic (``p1, p2, ...`` in order of appearance) so golden SQL
-compares byte for byte. Every value is bound; identifiers are validated field names, quoted.
+Two bind modes. ``params`` (request filters and rules): every value is bound, parameter
+names are deterministic (``p1, p2, ...`` in order of appearance) so golden SQL compares byte
+for byte. ``policy`` (row level security, the rules issue): no parameters; literals are
+inlined through ``Dialect.literal`` and ``@request.auth.*`` reads the transaction's session
+settings (``Dialect.session_value``). Identifiers are validated field names, quoted.
+
+Rendering is a table from node type to function; what a back-end cannot express goes
+through the one ``unsupported`` funnel.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reference_impl.core.filter import (
+from reference_impl.db.dialect import Dialect
+from reference_impl.ir import (
+    BASE,
     RANDOM,
     ROWID,
     ArrayContains,
+    AuthRef,
     BoolOp,
     Cmp,
-    Col,
+    Compiled,
     Const,
     DateText,
+    Exists,
+    In,
     IsEmpty,
+    Join,
+    Kind,
     Like,
     Node,
+    Not,
+    Operand,
+    Ref,
+    RelationJoin,
     SortTerm,
     Val,
+    unsupported,
 )
-from reference_impl.db.dialect import Dialect, Kind
+
+PARAMS = "params"
+POLICY = "policy"
 
 
 @dataclass
@@ -33,108 +53,199 @@ class Sql:
     dialect: Dialect
     table: str
     params: dict[str, Any] = field(default_factory=dict)
+    mode: str = PARAMS
 
     def bind(self, value: Any, kind: Kind) -> str:
+        if self.mode == POLICY:
+            return self.dialect.literal(kind, value)
         name = f"p{len(self.params) + 1}"
         self.params[name] = self.dialect.to_db(kind, value)
         return self.dialect.placeholder(name)
 
     def col(self, name: str) -> str:
-        return f"{self.dialect.quote(self.table)}.{self.dialect.quote(name)}"
+        return self.ref(Ref(BASE, name, Kind.TEXT))
+
+    def ref(self, ref: Ref) -> str:
+        q = self.dialect.quote
+        return f"{q(ref.alias or self.table)}.{q(ref.column)}"
 
     def node(self, node: Node) -> str:
+        render = _NODES.get(type(node))
+        if render is None:
+            raise unsupported(node, f"{self.dialect.name} ({self.mode})")
+        return render(self, node)
+
+    def operand(self, operand: Operand, kind: Kind | None = None) -> str:
+        """An operand as an SQL expression; ``kind`` types a bound value."""
+        if isinstance(operand, Ref):
+            return self.ref(operand)
+        if isinstance(operand, Val):
+            return self.bind(operand.value, kind or operand.kind)
+        if isinstance(operand, AuthRef) and self.mode == POLICY:
+            return self.dialect.session_value(f"pb.auth.{operand.field}", operand.kind)
+        raise unsupported(
+            operand, f"{self.dialect.name} ({self.mode})", "request values are bound first"
+        )
+
+    def join(self, join: Join) -> str:
         d = self.dialect
-        if isinstance(node, BoolOp):
-            return "(" + f" {node.op} ".join(self.node(item) for item in node.items) + ")"
-        if isinstance(node, Const):
-            return "1 = 1" if node.value else "1 = 0"
-        if isinstance(node, IsEmpty):
-            text = d.is_empty(self.col(node.col.name), node.col.kind)
-            return f"NOT {text}" if node.negate else text
-        if isinstance(node, Like):
-            target = d.text_of(self.col(node.col.name), node.col.kind)
-            return d.like(target, self.bind(node.pattern, Kind.TEXT), negate=node.negate)
-        if isinstance(node, DateText):
-            left = d.datetime_text(self.col(node.col.name))
-            return f"{left} {node.op} {self.bind(node.text, Kind.TEXT)}"
-        if isinstance(node, Cmp):
-            return self._cmp(node)
-        if isinstance(node, ArrayContains):
-            return d.json_array_contains(self.col(node.col.name), self.bind(node.value, Kind.TEXT))
-        raise TypeError(f"unknown node {node!r}")
-
-    def _cmp(self, node: Cmp) -> str:
-        left = self.col(node.left.name)
-        if isinstance(node.right, Col):
-            right = self.col(node.right.name)
-            if node.left.kind is Kind.TEXT:  # PocketBase: COALESCE(L,'') = COALESCE(R,'')
-                left, right = f"COALESCE({left}, '')", f"COALESCE({right}, '')"
-        else:
-            right = self.bind(node.right.value, _bind_kind(node.left, node.right))
-        if node.op == "!=":
-            return self.dialect.null_safe_equal(left, right, negate=True)
-        if (
-            node.op in ("<", "<=")
-            and node.left.kind is Kind.DATETIME_MS
-            and self.dialect.UNSET_DATE_IS_NULL
-            and isinstance(node.right, Val)
-        ):
-            # PocketBase's unset date is '', below every date: keep those rows here too.
-            return f"({left} {node.op} {right} OR {left} IS NULL)"
-        return f"{left} {node.op} {right}"
+        if isinstance(join, RelationJoin):
+            alias = d.quote(join.alias)
+            key = self.operand(join.key, Kind.TEXT)
+            return f" LEFT JOIN {d.table(join.table)} AS {alias} ON {alias}.{d.quote('id')} = {key}"
+        raise unsupported(join, d.name)
 
 
-def _bind_kind(col: Col, value: Val) -> Kind:
-    return col.kind if col.kind is not Kind.TEXT else Kind.TEXT
+def _bool_op(sql: Sql, node: BoolOp) -> str:
+    return "(" + f" {node.op} ".join(sql.node(item) for item in node.items) + ")"
+
+
+def _not(sql: Sql, node: Not) -> str:
+    return f"NOT ({sql.node(node.item)})"
+
+
+def _const(sql: Sql, node: Const) -> str:
+    return "1 = 1" if node.value else "1 = 0"
+
+
+def _is_empty(sql: Sql, node: IsEmpty) -> str:
+    kind = node.operand.kind if isinstance(node.operand, Ref | Val | AuthRef) else Kind.TEXT
+    text = sql.dialect.is_empty(sql.operand(node.operand), kind)
+    return f"NOT {text}" if node.negate else text
+
+
+def _like(sql: Sql, node: Like) -> str:
+    d = sql.dialect
+    kind = node.operand.kind if isinstance(node.operand, Ref) else Kind.TEXT
+    target = d.text_of(sql.operand(node.operand), kind)
+    return d.like(target, sql.operand(node.pattern, Kind.TEXT), negate=node.negate)
+
+
+def _date_text(sql: Sql, node: DateText) -> str:
+    left = sql.dialect.datetime_text(sql.ref(node.ref))
+    return f"{left} {node.op} {sql.bind(node.text, Kind.TEXT)}"
+
+
+def _array_contains(sql: Sql, node: ArrayContains) -> str:
+    return sql.dialect.json_array_contains(sql.ref(node.ref), sql.bind(node.value, Kind.TEXT))
+
+
+def _in(sql: Sql, node: In) -> str:
+    values = [sql.operand(v) for v in node.values]
+    text = sql.dialect.in_list(sql.operand(node.operand), values)
+    return f"NOT ({text})" if node.negate else text
+
+
+def _exists(sql: Sql, node: Exists) -> str:
+    joins = "".join(sql.join(j) for j in node.joins)
+    text = f"EXISTS (SELECT 1 FROM (SELECT 1) AS {sql.dialect.quote('__root')}{joins}"
+    text += f" WHERE {sql.node(node.where)})"
+    return f"NOT {text}" if node.negate else text
+
+
+def _cmp(sql: Sql, node: Cmp) -> str:
+    d = sql.dialect
+    if not isinstance(node.left, Ref):
+        raise unsupported(node, d.name, "the left side of a comparison is a column")
+    left = sql.ref(node.left)
+    if isinstance(node.right, AuthRef):
+        return _cmp_session(sql, node, left, node.right)
+    if isinstance(node.right, Ref):
+        right = sql.ref(node.right)
+        if node.left.kind is Kind.TEXT:  # PocketBase: COALESCE(L,'') = COALESCE(R,'')
+            left, right = f"COALESCE({left}, '')", f"COALESCE({right}, '')"
+    else:
+        right = sql.operand(node.right, node.left.kind)
+    if node.op == "!=":
+        return d.null_safe_equal(left, right, negate=True)
+    if (
+        node.op in ("<", "<=")
+        and node.left.kind is Kind.DATETIME_MS
+        and d.UNSET_DATE_IS_NULL
+        and isinstance(node.right, Val)
+    ):
+        # PocketBase's unset date is '', below every date: keep those rows here too.
+        return f"({left} {node.op} {right} OR {left} IS NULL)"
+    return f"{left} {node.op} {right}"
+
+
+def _cmp_session(sql: Sql, node: Cmp, left: str, right_ref: AuthRef) -> str:
+    """Policy mode: ``column = @request.auth.x`` with the value unknown until the request.
+    PocketBase's rule for an empty parameter (a guest's NULL, or '') is "the column is
+    empty"; otherwise a plain comparison, ``!=`` null-safe."""
+    d = sql.dialect
+    assert isinstance(node.left, Ref)
+    if node.op not in ("=", "!=") or node.left.kind is not right_ref.kind:
+        raise unsupported(node, f"{d.name} policy", f"{node.op} against @request.auth")
+    right = sql.operand(right_ref)
+    negate = node.op == "!="
+    if right_ref.kind is Kind.TEXT:
+        empty = d.is_empty(left, Kind.TEXT)
+        equal = d.null_safe_equal(left, right, negate=negate)
+        when_empty = f"NOT {empty}" if negate else empty
+        return f"(CASE WHEN COALESCE({right}, '') = '' THEN {when_empty} ELSE {equal} END)"
+    if negate:
+        return d.null_safe_equal(left, right, negate=True)
+    return f"COALESCE({left} = {right}, FALSE)"
+
+
+_NODES: dict[type, Callable[[Sql, Any], str]] = {
+    BoolOp: _bool_op,
+    Not: _not,
+    Const: _const,
+    IsEmpty: _is_empty,
+    Like: _like,
+    DateText: _date_text,
+    ArrayContains: _array_contains,
+    In: _in,
+    Exists: _exists,
+    Cmp: _cmp,
+}
+
+
+def render_policy(dialect: Dialect, table: str, node: Node) -> str:
+    """A row level security expression on ``table`` (no parameters)."""
+    return Sql(dialect, table, mode=POLICY).node(node)
 
 
 def select_sql(
     dialect: Dialect,
     table: str,
     columns: Sequence[str],
-    where: Sequence[Node],
+    where: Sequence[Node | Compiled],
     sort: Sequence[SortTerm],
     *,
+    joins: Sequence[Join] = (),
     limit: int | None = None,
     offset: int = 0,
     lock: bool = False,
     with_total: bool = False,
 ) -> tuple[str, dict[str, Any]]:
-    """``with_total`` appends ``COUNT(*) OVER ()``: the number of matching rows before
+    """``joins``: the filter's to-one LEFT JOINs (sort terms bring their own; one join per
+    alias). ``with_total`` appends ``COUNT(*) OVER ()``: the number of matching rows before
     LIMIT, in the same statement (window functions: SQLite >= 3.25, PostgreSQL)."""
     sql = Sql(dialect, table)
     cols = ", ".join(sql.col(c) for c in columns) + (", COUNT(*) OVER ()" if with_total else "")
     text = f"SELECT {cols} FROM {dialect.table(table)}"
-    q = dialect.quote
-    joined: set[str] = set()
-    for _name, _desc, _kind, join in sort:
-        if join is not None and join.relation not in joined:
-            joined.add(join.relation)
-            alias = q(f"__rel_{join.relation}")
-            text += (
-                f" LEFT JOIN {dialect.table(join.table)} AS {alias} "
-                f"ON {alias}.{q('id')} = {sql.col(join.relation)}"
-            )
-    conditions = [sql.node(node) for node in where]
-    if conditions:
-        text += " WHERE " + " AND ".join(f"({c})" for c in conditions)
+    nodes, filter_joins = _split(where)
+    text += _joins(sql, [*joins, *filter_joins, *(j for term in sort for j in term.joins)])
+    text += _where(sql, nodes)
     terms = []
-    for name, descending, _kind, join in sort:
-        if join is not None:
-            terms.append(
-                dialect.order_term(f"{q('__rel_' + join.relation)}.{q(join.column)}", descending)
-            )
-        elif name == RANDOM:
+    for term in sort:
+        if term.special == RANDOM:
             terms.append(dialect.random_function())
-        elif name == ROWID:
-            terms.append(dialect.order_term(dialect.rowid(table), descending))
-        elif _kind is Kind.JSON:
-            terms += dialect.json_order_terms(sql.col(name), descending)
+        elif term.special == ROWID:
+            terms.append(dialect.order_term(dialect.rowid(table), term.descending))
         else:
-            terms.append(dialect.order_term(sql.col(name), descending))
+            assert term.ref is not None
+            expr = sql.ref(term.ref)
+            if term.ref.kind is Kind.JSON:
+                terms += dialect.json_order_terms(expr, term.descending)
+            else:
+                terms.append(dialect.order_term(expr, term.descending))
     # Ties (and no sort at all) fall back to insertion order: SQLite's natural order,
     # made explicit so PostgreSQL's heap order never leaks into a response.
-    if not any(term[0] == RANDOM for term in sort):
+    if not any(term.special == RANDOM for term in sort):
         terms.append(dialect.order_term(dialect.rowid(table), False))
     text += " ORDER BY " + ", ".join(terms)
     if limit is not None:
@@ -146,13 +257,41 @@ def select_sql(
     return text, sql.params
 
 
-def count_sql(dialect: Dialect, table: str, where: Sequence[Node]) -> tuple[str, dict[str, Any]]:
+def _split(where: Sequence[Node | Compiled]) -> tuple[list[Node], list[Join]]:
+    """Conditions (a compiled filter or a bare node) -> their nodes and their joins."""
+    nodes: list[Node] = []
+    joins: list[Join] = []
+    for item in where:
+        if isinstance(item, Compiled):
+            nodes.append(item.where)
+            joins += item.joins
+        else:
+            nodes.append(item)
+    return nodes, joins
+
+
+def _where(sql: Sql, nodes: Sequence[Node]) -> str:
+    conditions = [sql.node(node) for node in nodes]
+    return " WHERE " + " AND ".join(f"({c})" for c in conditions) if conditions else ""
+
+
+def _joins(sql: Sql, joins: Sequence[Join]) -> str:
+    seen: set[str] = set()
+    text = ""
+    for join in joins:
+        if join.alias not in seen:
+            seen.add(join.alias)
+            text += sql.join(join)
+    return text
+
+
+def count_sql(
+    dialect: Dialect, table: str, where: Sequence[Node | Compiled]
+) -> tuple[str, dict[str, Any]]:
     sql = Sql(dialect, table)
-    text = f"SELECT COUNT(*) FROM {dialect.table(table)}"
-    conditions = [sql.node(node) for node in where]
-    if conditions:
-        text += " WHERE " + " AND ".join(f"({c})" for c in conditions)
-    return text, sql.params
+    nodes, joins = _split(where)
+    text = f"SELECT COUNT(*) FROM {dialect.table(table)}" + _joins(sql, joins)
+    return text + _where(sql, nodes), sql.params
 
 
 def _returning(dialect: Dialect, columns: Sequence[str] | None) -> str:

@@ -27,14 +27,14 @@ import apsw
 
 from reference_impl.bridge import LoopLock, bridged, sleep
 from reference_impl.db import errors
-from reference_impl.db.dialect import (
-    Dialect,
+from reference_impl.db.dialect import Dialect
+from reference_impl.db.engine import Params, Row, capture
+from reference_impl.ir.kinds import (
     Kind,
     format_pb_datetime,
     format_us_datetime,
     parse_stored_datetime,
 )
-from reference_impl.db.engine import Params, Row, capture
 
 PRAGMAS = (
     "PRAGMA journal_mode = WAL",

@@ -17,9 +17,9 @@ import pytest
 
 from reference_impl.bridge import run_bridged, sleep
 from reference_impl.db import errors
-from reference_impl.db.dialect import Kind
 from reference_impl.db.engine import Engine, Tx, run_in_transaction
 from reference_impl.db.render import insert_sql, update_sql
+from reference_impl.ir import Kind
 
 T = TypeVar("T")
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from reference_impl.db import errors
-from reference_impl.db.dialect import Kind
 from reference_impl.db.engine import Engine, Tx, run_in_transaction
 from reference_impl.db.render import insert_sql
+from reference_impl.ir import Kind
 
 
 def _two_rows(engine: Engine, table: str) -> None:

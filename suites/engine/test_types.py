@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from reference_impl.db import errors
-from reference_impl.db.dialect import Kind
 from reference_impl.db.engine import Engine, run_in_transaction
 from reference_impl.db.render import insert_sql, select_sql, update_sql
+from reference_impl.ir import BASE, Kind, Ref, SortTerm
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
@@ -96,9 +96,9 @@ def test_text_order_is_binary_and_nulls_sort_first(engine: Engine, table: str) -
             )
             tx.execute(sql, params)
     with engine.transaction() as tx:
-        sql, params = select_sql(d, table, ["t"], [], [("t", False, Kind.TEXT, None)])
+        sql, params = select_sql(d, table, ["t"], [], [SortTerm(False, Ref(BASE, "t", Kind.TEXT))])
         by_text = [row[0] for row in tx.fetchall(sql, params)]
-        sql, params = select_sql(d, table, ["id"], [], [("d", False, Kind.DATETIME_MS, None)])
+        sql, params = select_sql(d, table, ["id"], [], [SortTerm(False, Ref(BASE, "d", Kind.DATETIME_MS))])
         by_date = [row[0] for row in tx.fetchall(sql, params)]
     assert by_text == ["", "B", "_z", "a", "b", "f", "é"]
     # unset dates first (SQLite '' / PostgreSQL NULL), then by time; ties in insertion order

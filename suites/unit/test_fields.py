@@ -27,7 +27,7 @@ from reference_impl.core.fields import (
     to_text,
     validate_field_definition,
 )
-from reference_impl.db.dialect import Kind
+from reference_impl.ir import Kind
 
 
 def rows(items: list[tuple[Any, ...]]) -> list[Any]:

@@ -1,0 +1,243 @@
+"""The filter IR: what a filter, a rule or a sort means, with no SQL and no engine in it.
+
+The front-end (``core/filter``) builds it: names resolve to :class:`Ref` (a column of a
+FROM item, maybe a JSON path into it), request values stay symbolic (:class:`AuthRef`,
+:class:`RequestRef`, :class:`Macro`) until ``fold`` binds them for one request, so a rule
+compiles once. Three back-ends read it: ``db/render.py`` (SQL per dialect, as bound
+parameters or as a row level security policy), and the in-memory evaluator.
+
+Value expressions (operands) and predicates are separate unions; joins are data too, so a
+renderer places them (outer LEFT JOINs for to-one paths, ``EXISTS`` for to-many ones).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from reference_impl.ir.kinds import Kind
+
+BASE = ""
+"""The alias of the statement's own table (the collection a filter runs on)."""
+
+
+# -- value expressions -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Ref:
+    """A column of a FROM item. ``alias`` is :data:`BASE` or a join's alias; a non-empty
+    ``json_path`` reads into a JSON column (keys and array indexes, as ``j.a.0``)."""
+
+    alias: str
+    column: str
+    kind: Kind
+    json_path: tuple[str | int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Val:
+    """A literal (``None`` only inside request bindings; the null literal folds away)."""
+
+    value: Any
+    kind: Kind
+
+
+@dataclass(frozen=True)
+class AuthRef:
+    """``@request.auth.<field>``, a scalar of the authenticated record: bound per request
+    (parameters mode) or read from the session settings (policy mode)."""
+
+    field: str
+    kind: Kind
+
+
+@dataclass(frozen=True)
+class RequestRef:
+    """``@request.method``, ``@request.context``, ``@request.query.k``, ``@request.headers.k``
+    (``path`` as written after ``@request.``), bound per request."""
+
+    path: str
+    kind: Kind
+
+
+@dataclass(frozen=True)
+class Macro:
+    """``@now``, ``@todayStart``, ``@year``...: one clock reading per request (UTC)."""
+
+    name: str
+    kind: Kind
+
+
+@dataclass(frozen=True)
+class Lower:
+    """``:lower``: ASCII-only lower case (SQLite's ``lower()`` without ICU)."""
+
+    operand: Operand
+
+
+@dataclass(frozen=True)
+class Length:
+    """``:length`` of a multi-value column: its number of items (0 for '' and NULL)."""
+
+    operand: Ref
+
+
+@dataclass(frozen=True)
+class Func:
+    """``strftime(fmt, value, modifiers...)`` or ``geoDistance(lonA, latA, lonB, latB)``."""
+
+    name: str
+    args: tuple[Operand, ...]
+    kind: Kind
+
+
+Operand = Ref | Val | AuthRef | RequestRef | Macro | Lower | Length | Func
+
+
+# -- joins ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RelationJoin:
+    """To-one: ``LEFT JOIN table alias ON alias.id = <key>`` (a single relation, or the
+    auth record through ``@request.auth``)."""
+
+    alias: str
+    table: str
+    key: Operand
+
+
+@dataclass(frozen=True)
+class EachJoin:
+    """To-many: one row per item of a JSON array column (``value``: the item's text), one
+    NULL row for an empty array (a LEFT JOIN over the array's items, as PocketBase's)."""
+
+    alias: str
+    array: Ref
+
+
+@dataclass(frozen=True)
+class BackJoin:
+    """To-many: the rows of ``table`` whose relation ``column`` holds ``parent``'s id
+    (``<coll>_via_<field>``); ``multiple`` when that column is a JSON array."""
+
+    alias: str
+    table: str
+    column: str
+    multiple: bool
+    parent: str
+
+
+@dataclass(frozen=True)
+class CrossJoin:
+    """To-many: every row of ``table`` (``@collection.<name>``, no ON clause)."""
+
+    alias: str
+    table: str
+
+
+Join = RelationJoin | EachJoin | BackJoin | CrossJoin
+
+
+# -- predicates ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Const:
+    value: bool
+
+
+@dataclass(frozen=True)
+class Cmp:
+    """``left op right`` for ``= != < <= > >=``; ``!=`` is null-safe (PocketBase's ``IS NOT``)."""
+
+    op: str
+    left: Operand
+    right: Operand
+
+
+@dataclass(frozen=True)
+class IsEmpty:
+    """PocketBase's "empty or NULL" (``= null`` / ``= ''``) on a text-like operand."""
+
+    operand: Operand
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class DateText:
+    """A date column compared as PocketBase's stored text (for non-canonical literals)."""
+
+    op: str
+    ref: Ref
+    text: str
+
+
+@dataclass(frozen=True)
+class Like:
+    """``~`` / ``!~``: LIKE with backslash escapes and ASCII-only case folding."""
+
+    operand: Operand
+    pattern: Operand
+    negate: bool
+
+
+@dataclass(frozen=True)
+class ArrayContains:
+    """A multi-value (JSON array) column holds ``value`` (relation bookkeeping)."""
+
+    ref: Ref
+    value: str
+
+
+@dataclass(frozen=True)
+class In:
+    operand: Operand
+    values: tuple[Operand, ...]
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class BoolOp:
+    op: str  # "AND" | "OR"
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    item: Node
+
+
+@dataclass(frozen=True)
+class Exists:
+    """A correlated sub-query: rows of ``joins`` (in order, each may refer to the outer
+    row's aliases or an earlier join) for which ``where`` holds; ``negate`` for NOT EXISTS.
+    The source always has one row before its joins, so LEFT JOINs over empty arrays still
+    give PocketBase's one NULL row."""
+
+    joins: tuple[Join, ...]
+    where: Node
+    negate: bool = False
+
+
+Node = Const | Cmp | IsEmpty | DateText | Like | ArrayContains | In | BoolOp | Not | Exists
+
+
+# -- compiled results ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Compiled:
+    """A filter ready to render: ``where`` plus the to-one joins it reads through (outer
+    LEFT JOINs of the statement; to-many paths are inside ``Exists`` nodes)."""
+
+    where: Node
+    joins: tuple[Join, ...] = ()
+
+
+@dataclass(frozen=True)
+class SortTerm:
+    """One ``sort`` key: a column (``ref``) or ``special`` (``random`` / ``rowid``),
+    through ``joins`` (to-one, outer LEFT JOINs)."""
+
+    descending: bool
+    ref: Ref | None = None
+    special: str = ""
+    joins: tuple[Join, ...] = ()
+
+
+RANDOM = "random"
+ROWID = "rowid"
