@@ -16,7 +16,7 @@ from reference_impl.core import auth_options
 from reference_impl.core.errors import REQUIRED, ValidationFailed, field_error
 from reference_impl.core.fields import Field, field_from_input, validate_field_definition
 from reference_impl.core.indexes import retarget
-from reference_impl.db.index_text import parse_index
+from reference_impl.db.index_text import auth_indexes, parse_index
 from reference_impl.ir.kinds import format_pb_datetime
 
 RULES = ("listRule", "viewRule", "createRule", "updateRule", "deleteRule")
@@ -167,10 +167,7 @@ class Collection:
 
 
 def default_auth_indexes(coll_id: str, name: str) -> list[str]:
-    return [
-        f"CREATE UNIQUE INDEX `idx_tokenKey_{coll_id}` ON `{name}` (`tokenKey`)",
-        f"CREATE UNIQUE INDEX `idx_email_{coll_id}` ON `{name}` (`email`) WHERE `email` != ''",
-    ]
+    return auth_indexes(coll_id, name)
 
 
 def new_auth_options(*, superusers: bool = False) -> dict[str, Any]:

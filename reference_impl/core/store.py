@@ -168,10 +168,7 @@ class CollectionStore:
     def _stored(self, tx: Tx) -> list[Collection]:
         """Every collection definition in the system table, in creation order."""
         dialect = self.engine.dialect
-        rows = tx.fetchall(
-            f"SELECT {dialect.quote('data')} FROM {dialect.table(SYSTEM_TABLE)} "
-            f"ORDER BY {dialect.order_term(dialect.rowid(SYSTEM_TABLE), False)}"
-        )
+        rows = tx.fetchall(*select_sql(dialect, SYSTEM_TABLE, ["data"], [], []))
         return [Collection.from_storage(dialect.from_db(Kind.JSON, row[0])) for row in rows]
 
     # -- lookup --------------------------------------------------------------------------

@@ -35,21 +35,9 @@ class Dialect(abc.ABC):
     'Ä' LIKE 'ä' is 0). PostgreSQL: ``LIKE`` is case-sensitive and ``ILIKE`` folds Unicode.
     When False the renderer lowers both sides under ``COLLATE "C"``, which folds ASCII only."""
 
-    LIKE_HAS_DEFAULT_ESCAPE: ClassVar[bool] = False
-    """SQLite: no escape character unless ``ESCAPE`` is given. PostgreSQL: backslash by
-    default. The renderer always writes ``ESCAPE '\\'`` so both agree."""
-
     EMPTY_IN_ALLOWED: ClassVar[bool] = True
     """SQLite accepts ``x IN ()`` (false); PostgreSQL rejects it as a syntax error. The
     renderer emits a constant false instead of an empty list."""
-
-    HAS_ROWID: ClassVar[bool] = True
-    """SQLite tables carry an implicit ``_rowid_`` in insertion order (PocketBase's natural
-    list order and ``sort=@rowid``). PostgreSQL has none (ctid moves): each record table gets
-    an identity column named ``_rowid_``."""
-
-    INT_DIVISION_BY_ZERO_IS_NULL: ClassVar[bool] = True
-    """SQLite: ``1/0`` is NULL. PostgreSQL: error 22012. (Used by the full filter language.)"""
 
     TEXT_ALLOWS_NUL: ClassVar[bool] = True
     """SQLite stores U+0000 in TEXT and inside JSON text (PocketBase accepts it). PostgreSQL
@@ -111,6 +99,8 @@ class Dialect(abc.ABC):
         return f"{expr} {direction} {'NULLS LAST' if descending else 'NULLS FIRST'}"
 
     def like(self, expr: str, pattern: str, *, negate: bool = False) -> str:
+        """``ESCAPE '\\'`` is always written: SQLite has no escape character without it,
+        PostgreSQL has backslash by default, so both read PocketBase's escapes alike."""
         op = "NOT LIKE" if negate else "LIKE"
         if self.LIKE_FOLDS_ASCII_CASE:
             return f"{expr} {op} {pattern} ESCAPE '\\'"
@@ -185,6 +175,9 @@ class Dialect(abc.ABC):
         return "random()"
 
     def rowid(self, table: str) -> str:
+        """Insertion order. SQLite tables carry an implicit ``_rowid_`` (PocketBase's natural
+        list order and ``sort=@rowid``). PostgreSQL has none (ctid moves): each record table
+        gets an identity column named ``_rowid_`` (``create_table``)."""
         return f"{self.quote(table)}.{self.quote('_rowid_')}"
 
     def limit_offset(self, limit_param: str, offset_param: str) -> str:

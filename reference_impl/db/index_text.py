@@ -117,3 +117,12 @@ def _split(text: str, separator: str) -> list[str]:
     if tail:
         parts.append(tail)
     return parts
+
+
+def auth_indexes(coll_id: str, table: str) -> list[str]:
+    """The two unique indexes PocketBase gives every auth collection, as it writes them
+    (``core/collection_model_auth_options.go``): token key, and email when not empty."""
+    return [
+        f"CREATE UNIQUE INDEX `idx_tokenKey_{coll_id}` ON `{table}` (`tokenKey`)",
+        f"CREATE UNIQUE INDEX `idx_email_{coll_id}` ON `{table}` (`email`) WHERE `email` != ''",
+    ]

@@ -35,10 +35,7 @@ class PostgresDialect(Dialect):
     name = "postgres"
     NATIVE_NULLS_FIRST = False
     LIKE_FOLDS_ASCII_CASE = False
-    LIKE_HAS_DEFAULT_ESCAPE = True
     EMPTY_IN_ALLOWED = False
-    HAS_ROWID = False
-    INT_DIVISION_BY_ZERO_IS_NULL = False
     ROW_LOCKS = True
     TOTAL_IN_WINDOW = True
     UNSET_DATE_IS_NULL = True
@@ -139,7 +136,7 @@ class PostgresDialect(Dialect):
         cols = [
             f"{self.quote('id')} TEXT PRIMARY KEY "
             "DEFAULT ('r' || substr(md5(random()::text), 1, 14)) NOT NULL",
-            # Insertion order, standing in for SQLite's implicit rowid (HAS_ROWID).
+            # Insertion order, standing in for SQLite's implicit rowid (Dialect.rowid).
             f"{self.quote('_rowid_')} BIGINT GENERATED ALWAYS AS IDENTITY",
         ]
         cols += [self.column_ddl(name, kind) for name, kind in columns if name != "id"]

@@ -49,10 +49,7 @@ class SqliteDialect(Dialect):
     name = "sqlite"
     NATIVE_NULLS_FIRST = True
     LIKE_FOLDS_ASCII_CASE = True
-    LIKE_HAS_DEFAULT_ESCAPE = False
     EMPTY_IN_ALLOWED = True
-    HAS_ROWID = True
-    INT_DIVISION_BY_ZERO_IS_NULL = True
 
     # PocketBase's own column types, so a data.db stays readable by both.
     TYPE_MAPPING: ClassVar[dict[Kind, str]] = {

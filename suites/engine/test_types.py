@@ -98,7 +98,8 @@ def test_text_order_is_binary_and_nulls_sort_first(engine: Engine, table: str) -
     with engine.transaction() as tx:
         sql, params = select_sql(d, table, ["t"], [], [SortTerm(False, Ref(BASE, "t", Kind.TEXT))])
         by_text = [row[0] for row in tx.fetchall(sql, params)]
-        sql, params = select_sql(d, table, ["id"], [], [SortTerm(False, Ref(BASE, "d", Kind.DATETIME_MS))])
+        by_d = [SortTerm(False, Ref(BASE, "d", Kind.DATETIME_MS))]
+        sql, params = select_sql(d, table, ["id"], [], by_d)
         by_date = [row[0] for row in tx.fetchall(sql, params)]
     assert by_text == ["", "B", "_z", "a", "b", "f", "é"]
     # unset dates first (SQLite '' / PostgreSQL NULL), then by time; ties in insertion order

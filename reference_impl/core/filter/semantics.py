@@ -67,6 +67,8 @@ def _deferred(op: str, left: Operand | None, right: Operand | None) -> Node:
             raise FilterError("~ needs a field on the left and a value on the right")
         return Like(left, right if right is not None else Val(None, Kind.TEXT), op == "!~")
     empty = Val(None, Kind.TEXT)
+    if not isinstance(left, Ref) and isinstance(right, Ref):
+        left, right, op = right, left, FLIP[op]
     return Cmp(op, left if left is not None else empty, right if right is not None else empty)
 
 
