@@ -10,7 +10,7 @@ from starlette.responses import Response
 from reference_impl.api._http import app_of, auth_of, call, read_json, respond
 from reference_impl.core import errors as e
 from reference_impl.core.collection import Collection
-from reference_impl.core.records import ListQuery
+from reference_impl.core.records import ListQuery, RequestValues
 
 _BOOL_TEXT = {
     "1": True,
@@ -64,7 +64,37 @@ def list_query(request: Request) -> ListQuery:
         filter=q.get("filter", ""),
         skip_total=_BOOL_TEXT.get(skip, False),
         expand=q.get("expand", ""),
+        request=request_values(request),
     )
+
+
+_SNAKE_SPLIT = re.compile(r"[^0-9A-Za-z]+")
+
+
+def snakecase(name: str) -> str:
+    """PocketBase's ``inflector.Snakecase`` (``X-Token`` -> ``x_token``, ``userAgent`` ->
+    ``user_agent``); header names are ASCII."""
+    words = []
+    for word in filter(None, _SNAKE_SPLIT.split(name)):
+        out = []
+        for i, ch in enumerate(word):
+            if ch.isupper() and i > 0 and not word[i - 1].isupper():
+                out.append("_")
+            out.append(ch)
+        words.append("".join(out))
+    return "_".join(words).lower()
+
+
+def request_values(request: Request) -> RequestValues:
+    """What ``@request.query.*``, ``@request.headers.*`` and ``@request.method`` read:
+    the first value of each query parameter and header (PocketBase's ``RequestInfo``)."""
+    query: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        query.setdefault(key, value)
+    headers: dict[str, str] = {}
+    for key, value in request.headers.items():
+        headers.setdefault(snakecase(key), value)
+    return RequestValues(method=request.method, query=query, headers=headers)
 
 
 async def list_records(request: Request) -> Response:

@@ -322,7 +322,7 @@ def from_input(
         ):
             coll.auth[key] = {**coll.auth.get(key, {}), **payload[key]}
     if coll.is_auth and "fields" not in errors:
-        unique = _single_column_unique(coll.indexes)
+        unique = single_column_unique(coll.indexes)
         fields = {f.name: f for f in coll.fields}
         for key, problem in auth_options.validate(coll.auth, fields, unique).items():
             errors.setdefault(key, problem)
@@ -339,7 +339,7 @@ INTERNAL_TABLES = ("_collections", "_params", "_migrations")
 _STRING_KEYS = ("name", "type", "id", *RULES, *AUTH_RULES)
 
 
-def _single_column_unique(indexes: list[str]) -> set[str]:
+def single_column_unique(indexes: list[str]) -> set[str]:
     """Columns that have a single-column UNIQUE index (``FindSingleColumnUniqueIndex``)."""
     return {
         parsed.columns[0].name
@@ -351,7 +351,7 @@ def _single_column_unique(indexes: list[str]) -> set[str]:
 def _with_required_auth_indexes(coll: Collection) -> list[str]:
     """PocketBase's auth hook puts back the single-column unique indexes an auth collection
     needs (tokenKey, email) when a save drops them (``indexes: []`` answers 200)."""
-    have = _single_column_unique(coll.indexes)
+    have = single_column_unique(coll.indexes)
     defaults = zip(default_auth_indexes(coll.id, coll.name), ("tokenKey", "email"), strict=True)
     return coll.indexes + [
         text for text, column in defaults if column not in have and text not in coll.indexes

@@ -15,7 +15,7 @@ import secrets
 import string
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -51,7 +51,6 @@ from reference_impl.db.render import (
 from reference_impl.ir import (
     BASE,
     ArrayContains,
-    BoolOp,
     Cmp,
     Compiled,
     Kind,
@@ -111,6 +110,15 @@ def _schema_stable_lookup(method: Callable[..., T | None]) -> Callable[..., T | 
     return wrapper
 
 
+@dataclass(frozen=True)
+class RequestValues:
+    """The request as ``@request.method/query/headers`` see it."""
+
+    method: str = "GET"
+    query: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class ListQuery:
     page: int = 1
@@ -119,6 +127,7 @@ class ListQuery:
     filter: str = ""
     skip_total: bool = False
     expand: str = ""
+    request: RequestValues = field(default_factory=RequestValues)
 
 
 class RecordService:
@@ -139,24 +148,31 @@ class RecordService:
 
     # -- rules and scopes ----------------------------------------------------------------
     def _scope(self, coll: Collection, auth: AuthContext | None, *, rules: bool) -> Scope:
+        """Rules and superusers see hidden fields and skip the client relation guard."""
         is_super = auth is not None and auth.is_superuser
-        relations = {}
-        for f in coll.fields:
-            target = self.store.find(str(f.opt("collectionId"))) if f.type == "relation" else None
-            # Relations into collections the caller may not list are left out (a sort through
-            # them is a 400, as PocketBase's v0.31 guard).
-            listable = target is not None and (is_super or target.rule("listRule") == "")
-            if target is not None and listable and not f.multiple:
-                relations[f.name] = (target.name, {t.name: t for t in target.fields})
         return Scope(
             fields={f.name: f for f in coll.fields},
             allow_hidden=rules or is_super,
-            relations=relations,
+            collection=coll,
+            find=self.store.find,
+            auth_collection=self.store.find(auth.collection_id) if auth else None,
         )
 
     @staticmethod
     def _bindings(auth: AuthContext | None) -> Bindings:
         return Bindings(auth=auth.rule_values() if auth else None)
+
+    def _request_bindings(
+        self, auth: AuthContext | None, request: RequestValues | None = None
+    ) -> Bindings:
+        request = request or RequestValues()
+        return Bindings(
+            auth=auth.rule_values() if auth else None,
+            method=request.method,
+            query=request.query,
+            headers=request.headers,
+            now=self.clock(),
+        )
 
     def _rule_nodes(
         self, coll: Collection, rule: str, auth: AuthContext | None
@@ -248,15 +264,9 @@ class RecordService:
                 raise e.forbidden(f"Only superusers can filter by {kind}")
         scope = self._scope(coll, auth, rules=False)
         try:
-            if query.filter.strip():
+            if query.filter:
                 compiled = compile_filter(query.filter, scope)
-                where.append(bind(compiled, self._bindings(auth)))
-                if coll.is_auth and not is_super and _mentions(compiled.where, "email"):
-                    # PocketBase: a client filter on email only sees visible emails (even the
-                    # caller's own).
-                    where.append(
-                        Cmp("=", Ref(BASE, "emailVisibility", Kind.BOOL), Val(True, Kind.BOOL))
-                    )
+                where.append(bind(compiled, self._request_bindings(auth, query.request)))
             sort = parse_sort(query.sort, scope)
         except FilterError as exc:
             raise e.bad_request() from exc
@@ -718,17 +728,6 @@ def page_window(page: int, per_page: int) -> tuple[int, int, int]:
 def _equals(column: str, value: str) -> Node:
     """``column = value`` on a text column of the statement's own table."""
     return Cmp("=", Ref(BASE, column, Kind.TEXT), Val(value, Kind.TEXT))
-
-
-def _mentions(node: Node, column: str) -> bool:
-    """Whether the filter reads ``column`` of its own table."""
-    if isinstance(node, BoolOp):
-        return any(_mentions(item, column) for item in node.items)
-    for attr in ("left", "right", "operand", "ref"):
-        value = getattr(node, attr, None)
-        if isinstance(value, Ref) and value.alias == BASE and value.column == column:
-            return True
-    return False
 
 
 def _sorted_json(value: Any) -> Any:

@@ -239,7 +239,7 @@ class CollectionStore:
         same compiler as records), then map the ids back to the schema in memory."""
         dialect = self.engine.dialect
         scope = Scope(fields=SYSTEM_FIELDS, allow_hidden=True)
-        where = [compile_filter(filter_text, scope)] if filter_text.strip() else []
+        where = [compile_filter(filter_text, scope)] if filter_text else []
         sort = parse_sort(sort_text, scope)
         with self.engine.transaction() as tx:
             sql, params = select_sql(

@@ -114,12 +114,50 @@ class Dialect(abc.ABC):
             return "1 = 0"
         return f"{expr} IN ({', '.join(placeholders)})"
 
-    def is_empty(self, expr: str, kind: Kind) -> str:
-        """PocketBase's "empty or NULL" for ``= null`` / ``= ''``; numbers and bools are never
-        empty (0 is not '')."""
+    def is_empty(self, expr: str, kind: Kind, *, nullable: bool = True) -> str:
+        """PocketBase's "empty or NULL" for ``= null`` / ``= ''``; a number or bool is never
+        empty (0 is not ''), only missing (NULL through a LEFT JOIN)."""
         if kind in (Kind.NUMBER, Kind.BOOL, Kind.INT64):
-            return "1 = 0"
+            return f"{expr} IS NULL" if nullable else "1 = 0"
         return f"({expr} = '' OR {expr} IS NULL)"
+
+    # -- JSON values as SQLite's json_extract gives them ----------------------------------
+    @abc.abstractmethod
+    def json_value(self, expr: str, path: tuple[str | int, ...]) -> str:
+        """A JSON column at a path (``()``: the whole value) as SQLite's
+        ``json_extract(expr, '$.a[0]')`` returns it: NULL for missing and JSON null, an
+        SQL number (true 1, false 0), text for strings and the JSON text of objects and
+        arrays. PostgreSQL keeps jsonb (``#>``); ``json_compare`` and ``text_of`` read it
+        with SQLite's typing. A numeric step indexes arrays only, on both."""
+
+    @abc.abstractmethod
+    def json_compare(self, value: str, op: str, literal: str | None, literal_class: str) -> str:
+        """``value op literal`` under SQLite's rules for a value without affinity:
+        storage-class order NULL < numbers < text, ``=``/``!=`` null-safe (``IS``/``IS
+        NOT``). ``literal_class``: "number", "text" or "null" (the null literal)."""
+
+    def json_equal(self, left: str, right: str, *, negate: bool = False) -> str:
+        """Two JSON values (``json_value``) null-safely equal as SQLite compares
+        json_extract results (1 IS 1.0, true IS 1, 'a' IS NOT 1)."""
+        return self.null_safe_equal(left, right, negate=negate)
+
+    def lower(self, expr: str) -> str:
+        """``:lower``: ASCII-only, as SQLite's built-in ``lower()`` (no ICU)."""
+        return f"lower({expr})"
+
+    def array_length(self, expr: str, kind: Kind) -> str:
+        """``:length``: items of a multi-value column (0 for NULL); a single-value one has
+        one item unless empty (PocketBase's ``JSONArrayLength`` normalisation)."""
+        if kind is Kind.JSON_ARRAY:
+            return f"COALESCE({self.JSON_ARRAY_LENGTH}({expr}), 0)"
+        return f"(CASE WHEN {expr} = '' OR {expr} IS NULL THEN 0 ELSE 1 END)"
+
+    JSON_ARRAY_LENGTH = "json_array_length"
+
+    @abc.abstractmethod
+    def each_join(self, alias: str, array: str) -> str:
+        """``LEFT JOIN`` one row per item of a JSON array (column ``value``: the item's
+        text), one NULL row for an empty or NULL array."""
 
     def datetime_text(self, expr: str) -> str:
         """A date column as PocketBase's stored text (``''`` when unset)."""
@@ -130,11 +168,11 @@ class Dialect(abc.ABC):
         return expr
 
     def json_order_terms(self, expr: str, descending: bool) -> list[str]:
-        """ORDER BY terms for a json field, in SQLite's order of ``json_extract(j, '$')``:
+        """ORDER BY terms for a JSON value (``json_value``), in SQLite's order of it:
         NULL, then numbers (true=1, false=0), then text (strings, then JSON text of objects
         and arrays by bytes). PostgreSQL's own jsonb order differs (null < string < number <
         boolean < array < object), so it spells the same key out."""
-        return [self.order_term(f"json_extract({expr}, '$')", descending)]
+        return [self.order_term(expr, descending)]
 
     def json_array_contains(self, expr: str, value: str) -> str:
         """A JSON array column holds the text ``value``. SQLite: ``json_each`` over the

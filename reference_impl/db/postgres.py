@@ -66,11 +66,89 @@ class PostgresDialect(Dialect):
             value = f"({value})::boolean"
         return f"(SELECT {value})"
 
-    def is_empty(self, expr: str, kind: Kind) -> str:
-        # The zero date is NULL here ('' on SQLite); TIMESTAMPTZ cannot be compared with ''.
-        if kind in (Kind.DATETIME_MS, Kind.TIMESTAMP_US, Kind.JSON):
+    def is_empty(self, expr: str, kind: Kind, *, nullable: bool = True) -> str:
+        # The zero date is NULL here ('' on SQLite); TIMESTAMPTZ cannot be compared with '',
+        # and a jsonb value (a multi-value column) is never ''.
+        if kind in (Kind.DATETIME_MS, Kind.TIMESTAMP_US, Kind.JSON, Kind.JSON_ARRAY):
             return f"{expr} IS NULL"
-        return super().is_empty(expr, kind)
+        return super().is_empty(expr, kind, nullable=nullable)
+
+    JSON_ARRAY_LENGTH = "jsonb_array_length"
+
+    def json_value(self, expr: str, path: tuple[str | int, ...]) -> str:
+        if not path:
+            return expr
+        steps = ",".join(str(p) for p in path)
+        value = f"({expr} #> '{{{steps}}}')"
+        guards = [
+            f"jsonb_typeof({expr} #> '{{{','.join(str(p) for p in path[:i])}}}') = 'array'"
+            for i, p in enumerate(path)
+            if isinstance(p, int)
+        ]
+        # SQLite's $[n] reads arrays only; #> would also read an object's key "n".
+        return f"(CASE WHEN {' AND '.join(guards)} THEN {value} END)" if guards else value
+
+    def _json_number(self, value: str) -> str:
+        return (
+            f"(CASE jsonb_typeof({value}) WHEN 'number' THEN ({value} #>> '{{}}')::numeric "
+            f"WHEN 'boolean' THEN (CASE WHEN {value} = 'true'::jsonb THEN 1 ELSE 0 END) END)"
+        )
+
+    def _json_text(self, value: str) -> str:
+        # Objects and arrays: PostgreSQL's jsonb text (keys sorted, ", " and ": "), not
+        # SQLite's (divergence json-container-text).
+        return (
+            f"(CASE jsonb_typeof({value}) WHEN 'string' THEN {value} #>> '{{}}' "
+            f"WHEN 'object' THEN {value}::text WHEN 'array' THEN {value}::text END)"
+        )
+
+    def json_compare(self, value: str, op: str, literal: str | None, literal_class: str) -> str:
+        kind = f"jsonb_typeof({value})"
+        missing = f"({value} IS NULL OR {kind} = 'null')"
+        if literal is None or literal_class == "null":
+            if op == "=":
+                return missing
+            return f"NOT {missing}" if op == "!=" else "NULL"
+        number = literal_class == "number"
+        own = self._json_number(value) if number else self._json_text(value)
+        if op == "=":
+            return f"COALESCE({own} = {literal}, FALSE)"
+        if op == "!=":
+            return f"{own} IS DISTINCT FROM {literal}"
+        # Storage classes: numbers (and bools) sort before text.
+        numeric = f"{kind} IN ('number', 'boolean')"
+        if number:  # a text value against a number: text is greater
+            other = "TRUE" if op in (">", ">=") else "FALSE"
+            return (
+                f"(CASE WHEN {missing} THEN NULL WHEN {numeric} THEN {own} {op} {literal} "
+                f"ELSE {other} END)"
+            )
+        other = "TRUE" if op in ("<", "<=") else "FALSE"
+        return (
+            f"(CASE WHEN {missing} THEN NULL WHEN {numeric} THEN {other} "
+            f"ELSE {own} {op} {literal} END)"
+        )
+
+    def json_equal(self, left: str, right: str, *, negate: bool = False) -> str:
+        def missing(value: str) -> str:
+            return f"({value} IS NULL OR jsonb_typeof({value}) = 'null')"
+
+        both_missing = f"({missing(left)} AND {missing(right)})"
+        equal = (
+            f"COALESCE({self._json_number(left)} = {self._json_number(right)}, "
+            f"{self._json_text(left)} = {self._json_text(right)}, {both_missing})"
+        )
+        return f"NOT {equal}" if negate else equal
+
+    def lower(self, expr: str) -> str:
+        # Under the "C" collation lower() folds ASCII only, as SQLite's.
+        return f'lower(({expr}) COLLATE "C")'
+
+    def each_join(self, alias: str, array: str) -> str:
+        return (
+            f" LEFT JOIN LATERAL jsonb_array_elements_text({array}) AS {alias}"
+            f"({self.quote('value')}) ON TRUE"
+        )
 
     def json_order_terms(self, expr: str, descending: bool) -> list[str]:
         kind = f"jsonb_typeof({expr})"
@@ -108,6 +186,16 @@ class PostgresDialect(Dialect):
             return expr
         if kind is Kind.NUMBER:
             return self._sqlite_number_text(expr)
+        if kind is Kind.JSON:
+            return (
+                f"(CASE jsonb_typeof({expr}) WHEN 'number' THEN "
+                f"{self._sqlite_number_text(f'({expr} #>> {chr(39)}{{}}{chr(39)})::numeric')} "
+                f"WHEN 'boolean' THEN (CASE WHEN {expr} = 'true'::jsonb THEN '1' ELSE '0' END) "
+                f"ELSE {self._json_text(expr)} END)"
+            )
+        if kind is Kind.JSON_ARRAY:
+            # SQLite keeps the JSON text PocketBase wrote (no spaces); jsonb prints ", ".
+            return f"replace(CAST({expr} AS TEXT), '\", \"', '\",\"')"
         return f"CAST({expr} AS TEXT)"
 
     @staticmethod

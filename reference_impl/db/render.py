@@ -23,17 +23,24 @@ from reference_impl.ir import (
     ROWID,
     ArrayContains,
     AuthRef,
+    BackJoin,
     BoolOp,
     Cmp,
     Compiled,
     Const,
+    CrossJoin,
     DateText,
+    EachJoin,
     Exists,
     In,
     IsEmpty,
     Join,
+    JsonCmp,
     Kind,
+    KnownIf,
+    Length,
     Like,
+    Lower,
     Node,
     Not,
     Operand,
@@ -66,6 +73,7 @@ class Sql:
         return self.ref(Ref(BASE, name, Kind.TEXT))
 
     def ref(self, ref: Ref) -> str:
+        """The column itself (a JSON column without its path: see ``operand``)."""
         q = self.dialect.quote
         return f"{q(ref.alias or self.table)}.{q(ref.column)}"
 
@@ -78,7 +86,13 @@ class Sql:
     def operand(self, operand: Operand, kind: Kind | None = None) -> str:
         """An operand as an SQL expression; ``kind`` types a bound value."""
         if isinstance(operand, Ref):
+            if operand.kind is Kind.JSON:
+                return self.dialect.json_value(self.ref(operand), operand.json_path)
             return self.ref(operand)
+        if isinstance(operand, Lower):
+            return self.dialect.lower(self.operand(operand.operand))
+        if isinstance(operand, Length):
+            return self.dialect.array_length(self.ref(operand.operand), operand.operand.kind)
         if isinstance(operand, Val):
             return self.bind(operand.value, kind or operand.kind)
         if isinstance(operand, AuthRef) and self.mode == POLICY:
@@ -93,6 +107,20 @@ class Sql:
             alias = d.quote(join.alias)
             key = self.operand(join.key, Kind.TEXT)
             return f" LEFT JOIN {d.table(join.table)} AS {alias} ON {alias}.{d.quote('id')} = {key}"
+        if isinstance(join, EachJoin):
+            return d.each_join(d.quote(join.alias), self.ref(join.array))
+        if isinstance(join, BackJoin):
+            alias = d.quote(join.alias)
+            column = f"{alias}.{d.quote(join.column)}"
+            parent_id = f"{d.quote(join.parent or self.table)}.{d.quote('id')}"
+            on = (
+                d.json_array_contains(column, parent_id)
+                if join.multiple
+                else f"{column} = {parent_id}"
+            )
+            return f" LEFT JOIN {d.table(join.table)} AS {alias} ON {on}"
+        if isinstance(join, CrossJoin):
+            return f" LEFT JOIN {d.table(join.table)} AS {d.quote(join.alias)} ON 1 = 1"
         raise unsupported(join, d.name)
 
 
@@ -108,17 +136,60 @@ def _const(sql: Sql, node: Const) -> str:
     return "1 = 1" if node.value else "1 = 0"
 
 
+def _kind(operand: Operand) -> Kind:
+    if isinstance(operand, Length):
+        return Kind.NUMBER
+    if isinstance(operand, Ref | Val | AuthRef):
+        return operand.kind
+    return Kind.TEXT
+
+
+def _nullable(operand: Operand) -> bool:
+    if isinstance(operand, Lower):
+        return _nullable(operand.operand)
+    return not isinstance(operand, Ref) or operand.nullable
+
+
 def _is_empty(sql: Sql, node: IsEmpty) -> str:
-    kind = node.operand.kind if isinstance(node.operand, Ref | Val | AuthRef) else Kind.TEXT
-    text = sql.dialect.is_empty(sql.operand(node.operand), kind)
+    kind = _kind(node.operand)
+    if kind is Kind.JSON_ARRAY or (isinstance(node.operand, Ref) and node.operand.json_path):
+        kind = Kind.JSON
+    text = sql.dialect.is_empty(
+        sql.operand(node.operand), kind, nullable=_nullable(node.operand)
+    )
     return f"NOT {text}" if node.negate else text
 
 
 def _like(sql: Sql, node: Like) -> str:
     d = sql.dialect
-    kind = node.operand.kind if isinstance(node.operand, Ref) else Kind.TEXT
-    target = d.text_of(sql.operand(node.operand), kind)
-    return d.like(target, sql.operand(node.pattern, Kind.TEXT), negate=node.negate)
+    target = d.text_of(sql.operand(node.operand), _kind(node.operand))
+    if isinstance(node.pattern, Val):
+        pattern = sql.operand(node.pattern, Kind.TEXT)
+    else:  # a column: contains its text (PocketBase wraps it, escapes nothing)
+        pattern = f"('%' || {d.text_of(sql.operand(node.pattern), _kind(node.pattern))} || '%')"
+    return d.like(target, pattern, negate=node.negate)
+
+
+def _json_cmp(sql: Sql, node: JsonCmp) -> str:
+    value = sql.operand(node.ref)
+    literal = node.literal
+    if literal is None or literal.value is None:
+        return sql.dialect.json_compare(value, node.op, None, "null")
+    if literal.kind is Kind.BOOL:
+        number = sql.bind(1 if literal.value else 0, Kind.NUMBER)
+        return sql.dialect.json_compare(value, node.op, number, "number")
+    if literal.kind is Kind.NUMBER:
+        number = sql.bind(literal.value, Kind.NUMBER)
+        return sql.dialect.json_compare(value, node.op, number, "number")
+    text = sql.bind(str(literal.value), Kind.TEXT)
+    return sql.dialect.json_compare(value, node.op, text, "text")
+
+
+def _known_if(sql: Sql, node: KnownIf) -> str:
+    value = sql.operand(node.operand)
+    if node.value:
+        return f"({value} IS NOT NULL OR NULL)"
+    return f"({value} IS NULL AND NULL)"
 
 
 def _date_text(sql: Sql, node: DateText) -> str:
@@ -145,22 +216,34 @@ def _exists(sql: Sql, node: Exists) -> str:
 
 def _cmp(sql: Sql, node: Cmp) -> str:
     d = sql.dialect
-    if not isinstance(node.left, Ref):
+    if isinstance(node.left, Val | AuthRef):
         raise unsupported(node, d.name, "the left side of a comparison is a column")
-    left = sql.ref(node.left)
+    left_kind = _kind(node.left)
+    left = sql.operand(node.left)
+    if left_kind is Kind.JSON_ARRAY:  # a multi-value column compared as its JSON text
+        left = d.text_of(left, Kind.JSON_ARRAY)
     if isinstance(node.right, AuthRef):
+        assert isinstance(node.left, Ref)
         return _cmp_session(sql, node, left, node.right)
-    if isinstance(node.right, Ref):
-        right = sql.ref(node.right)
-        if node.left.kind is Kind.TEXT:  # PocketBase: COALESCE(L,'') = COALESCE(R,'')
+    if not isinstance(node.right, Val):
+        right = sql.operand(node.right)
+        right_kind = _kind(node.right)
+        if right_kind is Kind.JSON_ARRAY:
+            right = d.text_of(right, Kind.JSON_ARRAY)
+        if left_kind is Kind.JSON:  # PocketBase's IS / IS NOT (no null fallback)
+            if right_kind is Kind.JSON:
+                return d.json_equal(left, right, negate=node.op == "!=")
+            return d.null_safe_equal(d.text_of(left, Kind.JSON), right, negate=node.op == "!=")
+        if left_kind in (Kind.TEXT, Kind.JSON_ARRAY):
+            # PocketBase: COALESCE(L,'') = COALESCE(R,'')
             left, right = f"COALESCE({left}, '')", f"COALESCE({right}, '')"
     else:
-        right = sql.operand(node.right, node.left.kind)
+        right = sql.operand(node.right, Kind.TEXT if left_kind is Kind.JSON_ARRAY else left_kind)
     if node.op == "!=":
         return d.null_safe_equal(left, right, negate=True)
     if (
         node.op in ("<", "<=")
-        and node.left.kind is Kind.DATETIME_MS
+        and left_kind is Kind.DATETIME_MS
         and d.UNSET_DATE_IS_NULL
         and isinstance(node.right, Val)
     ):
@@ -200,6 +283,8 @@ _NODES: dict[type, Callable[[Sql, Any], str]] = {
     In: _in,
     Exists: _exists,
     Cmp: _cmp,
+    JsonCmp: _json_cmp,
+    KnownIf: _known_if,
 }
 
 
@@ -238,8 +323,8 @@ def select_sql(
             terms.append(dialect.order_term(dialect.rowid(table), term.descending))
         else:
             assert term.ref is not None
-            expr = sql.ref(term.ref)
-            if term.ref.kind is Kind.JSON:
+            expr = sql.operand(term.ref)
+            if isinstance(term.ref, Ref) and term.ref.kind is Kind.JSON:
                 terms += dialect.json_order_terms(expr, term.descending)
             else:
                 terms.append(dialect.order_term(expr, term.descending))

@@ -66,6 +66,19 @@ class SqliteDialect(Dialect):
     def placeholder(self, name: str) -> str:
         return f":{name}"
 
+    def json_value(self, expr: str, path: tuple[str | int, ...]) -> str:
+        text = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+        return f"json_extract({expr}, {self.literal(Kind.TEXT, text)})"
+
+    def json_compare(self, value: str, op: str, literal: str | None, literal_class: str) -> str:
+        literal = literal if literal is not None else "NULL"
+        if op in ("=", "!="):
+            return f"{value} {'IS' if op == '=' else 'IS NOT'} {literal}"
+        return f"{value} {op} {literal}"
+
+    def each_join(self, alias: str, array: str) -> str:
+        return f" LEFT JOIN json_each({array}) AS {alias}"
+
     def create_table(self, table: str, columns: Sequence[tuple[str, Kind]]) -> list[str]:
         cols = [
             f"{self.quote('id')} TEXT PRIMARY KEY DEFAULT ('r'||lower(hex(randomblob(7)))) NOT NULL"

@@ -32,6 +32,13 @@ class Ref:
     kind: Kind
     json_path: tuple[str | int, ...] = ()
 
+    @property
+    def nullable(self) -> bool:
+        """Whether the value can be NULL: any column reached through a LEFT JOIN, JSON
+        (NULL is its null), and unset dates on engines that store them as NULL (the
+        dialect's ``UNSET_DATE_IS_NULL``; not known here, so dates count)."""
+        return self.alias != BASE or self.kind in (Kind.JSON, Kind.DATETIME_MS)
+
 
 @dataclass(frozen=True)
 class Val:
@@ -152,6 +159,29 @@ class Cmp:
 
 
 @dataclass(frozen=True)
+class JsonCmp:
+    """``value op literal`` where ``value`` is a JSON field or path read as SQLite's
+    ``json_extract`` returns it: NULL (missing or JSON null), a number (true is 1, false
+    0), text (strings; objects and arrays as their JSON text). Storage-class order applies
+    (numbers before text) and ``=``/``!=`` are null-safe (PocketBase's ``IS``/``IS NOT``).
+    ``literal`` None is the null literal."""
+
+    op: str
+    ref: Ref
+    literal: Val | None
+
+
+@dataclass(frozen=True)
+class KnownIf:
+    """``value`` when ``ref`` is not NULL, else NULL: a comparison whose answer is fixed for
+    every stored value, on a column a LEFT JOIN may leave NULL (three-valued logic keeps
+    ``NOT`` right inside multi-match checks)."""
+
+    operand: Operand
+    value: bool
+
+
+@dataclass(frozen=True)
 class IsEmpty:
     """PocketBase's "empty or NULL" (``= null`` / ``= ''``) on a text-like operand."""
 
@@ -215,7 +245,10 @@ class Exists:
     negate: bool = False
 
 
-Node = Const | Cmp | IsEmpty | DateText | Like | ArrayContains | In | BoolOp | Not | Exists
+Node = (
+    Const | Cmp | JsonCmp | KnownIf | IsEmpty | DateText | Like | ArrayContains | In | BoolOp
+    | Not | Exists
+)
 
 
 # -- compiled results ----------------------------------------------------------------------
@@ -234,7 +267,7 @@ class SortTerm:
     through ``joins`` (to-one, outer LEFT JOINs)."""
 
     descending: bool
-    ref: Ref | None = None
+    ref: Operand | None = None
     special: str = ""
     joins: tuple[Join, ...] = ()
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from reference_impl.core.collection import Collection
 from reference_impl.core.fields import Field
 from reference_impl.core.filter import Bindings, Scope, bind, compile_filter, parse_sort
 from reference_impl.db.dialect import Dialect
@@ -52,11 +53,18 @@ def bindings_for(actor: str) -> Bindings:
     return Bindings(auth={"guest": None, "user": USER_AUTH, "superuser": SUPERUSER_AUTH}[actor])
 
 
+USERS = Collection("_pb_users_auth_", "users", fields=USERS_FIELDS, rules={"listRule": ""})
+POSTS = Collection("posts_id", TABLE, fields=FIELDS, rules={"listRule": ""})
+COLLECTIONS = {c.id: c for c in (USERS, POSTS)} | {c.name: c for c in (USERS, POSTS)}
+
+
 def scope_for(actor: str) -> Scope:
     return Scope(
         fields={f.name: f for f in FIELDS},
         allow_hidden=actor == "superuser",
-        relations={"author": ("users", {f.name: f for f in USERS_FIELDS})},
+        collection=POSTS,
+        find=COLLECTIONS.get,
+        auth_collection=USERS if actor == "user" else None,
     )
 
 

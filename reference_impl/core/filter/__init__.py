@@ -22,10 +22,22 @@ from reference_impl.core.filter.parser import (
     Text,
     parse,
 )
-from reference_impl.core.filter.resolver import FieldResolver, Scope
+from reference_impl.core.filter.plan import plan
+from reference_impl.core.filter.resolver import FieldResolver, Path, Scope
 from reference_impl.core.filter.semantics import compare, like_pattern, sqlite_real_text
 from reference_impl.core.filter.sort import MAX_SORT_FIELDS, parse_sort
-from reference_impl.ir import BoolOp, Compiled, FilterError, Node
+from reference_impl.ir import (
+    BoolOp,
+    Cmp,
+    Compiled,
+    Exists,
+    FilterError,
+    Join,
+    Kind,
+    Node,
+    Not,
+    Val,
+)
 
 __all__ = [
     "ANY_OPERATORS",
@@ -58,7 +70,14 @@ def compile_filter(text: str, scope: Scope) -> Compiled:
     """Text -> IR with request values symbolic (bind them with :func:`bind`)."""
     resolver = FieldResolver(scope)
     where = _group(parse(text), resolver)
-    return Compiled(where, tuple(resolver.joins.values()))
+    if resolver.guards:
+        where = BoolOp("AND", (where, *resolver.guards))
+    return plan(where, tuple(resolver.joins.values()))
+
+
+def compile_rule_on(text: str, resolver: FieldResolver) -> Node:
+    """A rule compiled into another filter's joins (the client relation guard)."""
+    return _group(parse(text), resolver)
 
 
 def _group(group: Group, resolver: FieldResolver) -> Node:
@@ -74,6 +93,31 @@ def _group(group: Group, resolver: FieldResolver) -> Node:
 
 
 def _expr(expr: Expr, resolver: FieldResolver) -> Node:
-    if expr.op in ANY_OPERATORS:
-        raise FilterError(f"operator {expr.op} is not supported yet")
-    return compare(expr.op, resolver.resolve(expr.left), resolver.resolve(expr.right))
+    left, right = resolver.resolve(expr.left), resolver.resolve(expr.right)
+    any_of = expr.op in ANY_OPERATORS
+    op = expr.op[1:] if any_of else expr.op
+    node = compare(op, left.operand, right.operand)
+    if not any_of:
+        node = _all_of(op, left, right, node)
+    for visible in (left.visible_email, right.visible_email):
+        if visible is not None:  # PocketBase: only auth records that show their email
+            node = BoolOp("AND", (node, Cmp("=", visible, Val(True, Kind.BOOL))))
+    return node
+
+
+def _all_of(op: str, left: Path, right: Path, node: Node) -> Node:
+    """PocketBase's multi-match: a plain operator on a multi-valued path holds for every
+    value: no row of a fresh chain of the same joins may fail it (NOT EXISTS ... WHERE
+    NOT), besides the joined row itself."""
+    if left.multi is None and right.multi is None:
+        return node
+    joins: tuple[Join, ...] = ()
+    lhs, rhs = left.operand, right.operand
+    if left.multi is not None:
+        joins += left.multi.joins
+        lhs = left.multi.value
+    if right.multi is not None:
+        joins += right.multi.joins
+        rhs = right.multi.value
+    check = compare(op, lhs, rhs)
+    return BoolOp("AND", (node, Exists(joins, Not(check), negate=True)))

@@ -8,8 +8,9 @@ constants fold.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from reference_impl.core.filter import semantics
@@ -20,14 +21,20 @@ from reference_impl.ir import (
     Compiled,
     Const,
     Exists,
+    IsEmpty,
+    Join,
     Kind,
+    KnownIf,
     Like,
+    Lower,
     Macro,
     Node,
     Not,
     Operand,
+    RelationJoin,
     RequestRef,
     Val,
+    format_pb_datetime,
 )
 
 
@@ -41,11 +48,23 @@ class Bindings:
     context: str = "default"
     query: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] | None = None
     now: datetime | None = None
 
 
 def bind(compiled: Compiled, bindings: Bindings | None) -> Compiled:
-    return replace(compiled, where=fold(compiled.where, bindings))
+    joins = compiled.joins
+    if bindings is not None:
+        joins = tuple(_bind_join(join, bindings) for join in joins)
+    return Compiled(fold(compiled.where, bindings), joins)
+
+
+def _bind_join(join: Join, bindings: Bindings) -> Join:
+    """A join keyed on a request value (``@request.auth.*`` through the auth record)."""
+    if isinstance(join, RelationJoin) and _symbolic(join.key):
+        value = _value(join.key, bindings)
+        return replace(join, key=value if value is not None else Val(None, Kind.TEXT))
+    return join
 
 
 def fold(node: Node, bindings: Bindings | None) -> Node:
@@ -61,6 +80,16 @@ def fold(node: Node, bindings: Bindings | None) -> Node:
         return replace(node, where=where)
     if bindings is None:
         return node
+    if isinstance(node, KnownIf) and _symbolic(node.operand):
+        value = _value(node.operand, bindings)
+        return Const(node.value) if value is not None else Const(False)
+    if isinstance(node, IsEmpty) and _symbolic(node.operand):
+        return fold(
+            semantics.compare(
+                "!=" if node.negate else "=", _value(node.operand, bindings), None
+            ),
+            bindings,
+        )
     if isinstance(node, Cmp) and (_symbolic(node.left) or _symbolic(node.right)):
         return fold(
             semantics.compare(node.op, _value(node.left, bindings), _value(node.right, bindings)),
@@ -94,6 +123,8 @@ def _fold_bool(node: BoolOp, bindings: Bindings | None) -> Node:
 
 
 def _symbolic(operand: Operand) -> bool:
+    if isinstance(operand, Lower):
+        return _symbolic(operand.operand)
     return isinstance(operand, semantics.SYMBOLIC) or (
         isinstance(operand, Val) and operand.value is None
     )
@@ -109,23 +140,100 @@ def _value(operand: Operand, bindings: Bindings) -> Operand | None:
             return None
         return Val(bool(value), Kind.BOOL) if operand.kind is Kind.BOOL else Val(value, Kind.TEXT)
     if isinstance(operand, RequestRef):
-        value = _request_value(operand.path, bindings)
-        return None if value is None else Val(value, Kind.TEXT)
+        return _request_value(operand.path, bindings)
     if isinstance(operand, Macro):
-        raise NotImplementedError(operand.name)
+        return macro_value(operand.name, bindings.now or datetime.now(UTC))
+    if isinstance(operand, Lower):
+        inner = _value(operand.operand, bindings)
+        if isinstance(inner, Val):
+            return Val(ascii_lower(semantics.as_sqlite_text(inner)), Kind.TEXT)
+        return inner if inner is None else Lower(inner)
     if isinstance(operand, Val) and operand.value is None:
         return None
     return operand
 
 
-def _request_value(path: str, bindings: Bindings) -> str | None:
+def ascii_lower(text: str) -> str:
+    """SQLite's ``lower()`` without ICU: A-Z only."""
+    return text.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_MISSING = object()
+
+
+def _request_value(path: str, bindings: Bindings) -> Val | None:
+    """``method``, ``context``, ``query.k``, ``headers.k``, ``body.k[.sub]``, ``auth.k``
+    with ``:isset`` / ``:changed``: the request's value, ``None`` when missing."""
+    path, _, modifier = path.partition(":")
     if path == "method":
-        return bindings.method
+        return Val(bindings.method, Kind.TEXT)
     if path == "context":
-        return bindings.context
+        return Val(bindings.context, Kind.TEXT)
     group, _, key = path.partition(".")
+    value: Any = _MISSING
     if group == "query":
-        return bindings.query.get(key)
-    if group == "headers":
-        return bindings.headers.get(key)
-    return None
+        value = bindings.query.get(key, _MISSING)
+    elif group == "headers":
+        value = bindings.headers.get(key, _MISSING)
+    elif group == "body":
+        value = _lookup(bindings.body or {}, key.split("."))
+    elif group == "auth":
+        value = (bindings.auth or {}).get(key, _MISSING) if bindings.auth else _MISSING
+    if modifier == "isset":
+        return Val(value is not _MISSING, Kind.BOOL)
+    if modifier == "changed":  # without a stored record to compare with: set means changed
+        return Val(value is not _MISSING, Kind.BOOL)
+    if value is _MISSING or value is None:
+        return None
+    if isinstance(value, bool):
+        return Val(value, Kind.BOOL)
+    if isinstance(value, int | float):
+        return Val(value, Kind.NUMBER)
+    if isinstance(value, dict | list):
+        return Val(json.dumps(value, separators=(",", ":"), ensure_ascii=False), Kind.TEXT)
+    return Val(str(value), Kind.TEXT)
+
+
+def _lookup(data: Any, keys: list[str]) -> Any:
+    for key in keys:
+        if isinstance(data, dict) and key in data:
+            data = data[key]
+        elif isinstance(data, list) and key.isdigit() and int(key) < len(data):
+            data = data[int(key)]
+        else:
+            return _MISSING
+    return data
+
+
+def macro_value(name: str, now: datetime) -> Val:
+    """PocketBase's macros (``tools/search/identifier_macros.go``), UTC: dates in the
+    storage layout, the rest integers (``@weekday``: 0 is Sunday)."""
+    now = now.astimezone(UTC)
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    month = day.replace(day=1)
+    next_month = (month + timedelta(days=32)).replace(day=1)
+    year = month.replace(month=1)
+    dates = {
+        "now": now,
+        "yesterday": now - timedelta(days=1),
+        "tomorrow": now + timedelta(days=1),
+        "todayStart": day,
+        "todayEnd": day + timedelta(days=1) - timedelta(microseconds=1000),
+        "monthStart": month,
+        "monthEnd": next_month - timedelta(microseconds=1000),
+        "yearStart": year,
+        "yearEnd": year.replace(year=year.year + 1) - timedelta(microseconds=1000),
+    }
+    if name in dates:
+        return Val(format_pb_datetime(dates[name]), Kind.TEXT)
+    numbers = {
+        "second": now.second,
+        "minute": now.minute,
+        "hour": now.hour,
+        "day": now.day,
+        "month": now.month,
+        "year": now.year,
+        "weekday": (now.weekday() + 1) % 7,
+    }
+    return Val(numbers[name], Kind.NUMBER)

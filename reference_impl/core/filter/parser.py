@@ -149,9 +149,9 @@ class _Parser:
                 return Num(int(value))
             return Num(number)
         if kind == "ident":
-            if self._peek() == ("paren", "("):
-                return self.call(value, depth + 1)
             return Ident(value)
+        if kind == "call":
+            return self.call(value, depth + 1)
         raise FilterError(_INCOMPLETE)
 
     def call(self, name: str, depth: int) -> Call:

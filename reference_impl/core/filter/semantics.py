@@ -22,9 +22,14 @@ from reference_impl.ir import (
     Const,
     DateText,
     FilterError,
+    Func,
     IsEmpty,
+    JsonCmp,
     Kind,
+    KnownIf,
+    Length,
     Like,
+    Lower,
     Macro,
     Node,
     Operand,
@@ -42,83 +47,183 @@ _NUMERIC_TEXT = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
 
 def compare(op: str, left: Operand | None, right: Operand | None) -> Node:
     """``left op right`` for ``= != < <= > >= ~ !~`` (``None``: the null literal)."""
-    if isinstance(left, SYMBOLIC) or isinstance(right, SYMBOLIC):
+    if symbolic(left) or symbolic(right):
         return _deferred(op, left, right)
     if op in ("~", "!~"):
         return _like(op, left, right)
-    if not isinstance(left, Ref) and isinstance(right, Ref):
+    if not is_column(left) and is_column(right):
         left, right, op = right, left, FLIP[op]
-    if isinstance(left, Ref):
-        if isinstance(right, Ref):
-            if left.kind is not right.kind:
-                raise FilterError("comparing fields of different types is not supported yet")
-            return Cmp(op, left, right)
+    if left is not None and is_column(left):
+        if right is not None and is_column(right):
+            return _columns(op, left, right)
         assert right is None or isinstance(right, Val)
+        if isinstance(left, Ref) and left.kind is Kind.JSON:
+            return JsonCmp(op, left, right)
         return compare_column(op, left, right)
     assert (left is None or isinstance(left, Val)) and (right is None or isinstance(right, Val))
     return Const(compare_static(op, left, right))
+
+
+def symbolic(operand: Operand | None) -> bool:
+    """A request value (``@request.*``, a macro), known once the request is bound."""
+    if isinstance(operand, Lower):
+        return symbolic(operand.operand)
+    return isinstance(operand, SYMBOLIC)
+
+
+def is_column(operand: Operand | None) -> bool:
+    """A value read from a row (a column, a JSON path, ``:lower``/``:length`` of one)."""
+    return isinstance(operand, Ref | Length | Func) or (
+        isinstance(operand, Lower) and not symbolic(operand)
+    )
+
+
+def kind_of(operand: Operand) -> Kind:
+    if isinstance(operand, Lower):
+        return Kind.TEXT
+    if isinstance(operand, Length):
+        return Kind.NUMBER
+    if isinstance(operand, Ref | Val | Func | AuthRef | RequestRef | Macro):
+        return operand.kind
+    raise TypeError(operand)
+
+
+def nullable(operand: Operand) -> bool:
+    """Whether a row's value can be NULL (a LEFT JOIN's missing row, a JSON null)."""
+    if isinstance(operand, Ref):
+        return operand.nullable
+    if isinstance(operand, Lower):
+        return nullable(operand.operand)
+    return isinstance(operand, Func)
+
+
+def _known(operand: Operand, value: bool) -> Node:
+    """A fixed answer for every stored value; NULL where the value may be missing."""
+    return KnownIf(operand, value) if nullable(operand) else Const(value)
+
+
+def _columns(op: str, left: Operand, right: Operand) -> Node:
+    lk, rk = kind_of(left), kind_of(right)
+    if Kind.JSON in (lk, rk):
+        # PocketBase: ``L IS R`` (no null fallback); a text column's affinity makes the
+        # JSON value its text. Other pairings are not translated yet.
+        other = rk if lk is Kind.JSON else lk
+        if op not in ("=", "!=") or other not in (Kind.JSON, Kind.TEXT):
+            raise FilterError("this comparison of a json value is not supported yet")
+        if rk is Kind.JSON and lk is not Kind.JSON:
+            left, right = right, left
+        return Cmp(op, left, right)
+    if Kind.JSON_ARRAY in (lk, rk) and lk is not rk:
+        raise FilterError("comparing a multi-value field with another type is not supported yet")
+    if lk is not rk:
+        raise FilterError("comparing fields of different types is not supported yet")
+    return Cmp(op, left, right)
 
 
 def _deferred(op: str, left: Operand | None, right: Operand | None) -> Node:
     """A comparison with a request value, kept for ``fold``. The null literal becomes the
     empty text (which the fold treats the same: PocketBase's "empty" operand)."""
     if op in ("~", "!~"):
-        if not isinstance(left, Ref) or isinstance(right, Ref):
-            raise FilterError("~ needs a field on the left and a value on the right")
+        if left is None:
+            return Const(False)
         return Like(left, right if right is not None else Val(None, Kind.TEXT), op == "!~")
     empty = Val(None, Kind.TEXT)
-    if not isinstance(left, Ref) and isinstance(right, Ref):
+    if not is_column(left) and is_column(right):
         left, right, op = right, left, FLIP[op]
     return Cmp(op, left if left is not None else empty, right if right is not None else empty)
 
 
 def _like(op: str, left: Operand | None, right: Operand | None) -> Node:
-    if not isinstance(left, Ref) or isinstance(right, Ref):
-        raise FilterError("~ needs a field on the left and a value on the right")
+    negate = op == "!~"
+    if left is None or (isinstance(left, Val) and left.value is None):
+        return Const(False)  # NULL LIKE x is NULL
+    if is_column(right):
+        if not is_column(left):
+            raise FilterError("~ with a field on the right needs a field on the left")
+        assert right is not None
+        return Like(left, right, negate)  # PocketBase: L LIKE ('%' || R || '%')
     if right is None or (isinstance(right, Val) and right.value is None):
         return Const(False)  # LIKE NULL is NULL: no row matches either way
     assert isinstance(right, Val)
-    # true/false are the SQL literals 1/0 in PocketBase, and LIKE sees their text.
-    value = right.value
-    if right.kind is Kind.BOOL:
-        text = "1" if value else "0"
-    elif right.kind is Kind.NUMBER:  # Go's cast.ToString of the float64 PocketBase binds
-        text = fixed_float(float(value))
-    else:
-        text = to_text(value)
-    return Like(left, Val(like_pattern(text), Kind.TEXT), op == "!~")
+    pattern = like_pattern(like_text(right))
+    if isinstance(left, Val):  # a request value against a text: decided here
+        return Const(like_match(as_sqlite_text(left), pattern) != negate)
+    return Like(left, Val(pattern, Kind.TEXT), negate)
+
+
+def like_text(value: Val) -> str:
+    """The text a ``~`` value is matched as: true/false are the SQL literals 1/0, numbers
+    Go's ``cast.ToString`` of the float64 PocketBase binds."""
+    if value.kind is Kind.BOOL:
+        return "1" if value.value else "0"
+    if value.kind is Kind.NUMBER:
+        return fixed_float(float(value.value))
+    return to_text(value.value)
+
+
+def like_match(text: str, pattern: str) -> bool:
+    """SQLite's ``text LIKE pattern ESCAPE '\\'``: ``%`` any run, ``_`` one character,
+    ``\\`` escapes the next, ASCII letters match either case. Linear-space dynamic
+    programming over the pattern (no backtracking)."""
+    items: list[tuple[str, str]] = []  # ("lit", ch) | ("any", "") | ("run", "")
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            items.append(("lit", pattern[i + 1]))
+            i += 2
+            continue
+        items.append(("run", "") if ch == "%" else ("any", "") if ch == "_" else ("lit", ch))
+        i += 1
+    fold = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+    text = text.translate(fold)
+    # reach[j]: the first j pattern items can match the text read so far
+    reach = [True] + [False] * len(items)
+    for j, (kind, _) in enumerate(items):
+        reach[j + 1] = reach[j] and kind == "run"
+    for ch in text:
+        nxt = [False] * (len(items) + 1)
+        for j, (kind, lit) in enumerate(items):
+            if kind == "run":
+                nxt[j + 1] = nxt[j] or reach[j + 1] or reach[j]
+            elif reach[j] and (kind == "any" or lit.translate(fold) == ch):
+                nxt[j + 1] = True
+        reach = nxt
+        if not any(reach):
+            return False
+    return reach[-1]
 
 
 def is_empty_value(value: Val | None) -> bool:
     return value is None or value.value is None or (value.kind is Kind.TEXT and value.value == "")
 
 
-def compare_column(op: str, col: Ref, value: Val | None) -> Node:
+def compare_column(op: str, col: Operand, value: Val | None) -> Node:
     if op in ("=", "!=") and is_empty_value(value):
         return IsEmpty(col, negate=op == "!=")
     if value is None or value.value is None:
-        return Const(False)  # NULL in an ordering comparison is never true
-    kind = col.kind
-    if kind is Kind.TEXT:
+        return _known(col, False)  # NULL in an ordering comparison is never true
+    kind = kind_of(col)
+    if kind in (Kind.TEXT, Kind.JSON_ARRAY):
         return Cmp(op, col, Val(as_sqlite_text(value), Kind.TEXT))
     if kind is Kind.NUMBER:
         number = as_number(value)
         if number is None:  # text that is not numeric: numbers sort before text in SQLite
-            return Const(number_vs_text(op))
+            return _known(col, number_vs_text(op))
         return Cmp(op, col, Val(number, Kind.NUMBER))
     if kind is Kind.BOOL:
         number = 1 if value.value is True else 0 if value.value is False else as_number(value)
         if number is None:
-            return Const(number_vs_text(op))
+            return _known(col, number_vs_text(op))
         matches = [
             b
             for b in (False, True)
             if compare_static(op, Val(int(b), Kind.NUMBER), Val(number, Kind.NUMBER))
         ]
         if len(matches) != 1:
-            return Const(bool(matches))
+            return _known(col, bool(matches))
         return Cmp("=", col, Val(matches[0], Kind.BOOL))
-    if kind is Kind.DATETIME_MS:
+    if kind is Kind.DATETIME_MS and isinstance(col, Ref):
         if value.kind is not Kind.TEXT:
             # The column has TEXT affinity: SQLite compares with the number's text ('5.0').
             return DateText(op, col, as_sqlite_text(value))
@@ -127,7 +232,7 @@ def compare_column(op: str, col: Ref, value: Val | None) -> Node:
             stamp = datetime.strptime(value.value.replace("Z", "+0000"), "%Y-%m-%d %H:%M:%S.%f%z")
             return Cmp(op, col, Val(stamp, Kind.DATETIME_MS))
         return DateText(op, col, value.value)
-    raise FilterError(f"unsupported comparison on {col.column}")
+    raise FilterError(f"unsupported comparison on {col}")
 
 
 def as_sqlite_text(value: Val) -> str:

@@ -1,20 +1,21 @@
-"""The ``sort`` parameter: ``-n,title,author.name,@random`` -> :class:`SortTerm` list."""
+"""The ``sort`` parameter: ``-n,title,author.team.name,j.a,@random`` -> :class:`SortTerm`.
+
+Each key goes through the filter's field resolver (so hidden fields, relations, JSON paths
+and ``:lower`` behave as in a filter); a key must name one value per record (a to-one
+path: multi relations, back-relations and ``:each`` are refused).
+"""
 
 from __future__ import annotations
 
-import re
-
-from reference_impl.core.filter.resolver import Scope
-from reference_impl.ir import BASE, RANDOM, ROWID, FilterError, Ref, RelationJoin, SortTerm
+from reference_impl.core.filter.parser import Ident
+from reference_impl.core.filter.plan import to_many
+from reference_impl.core.filter.resolver import FieldResolver, Scope
+from reference_impl.ir import RANDOM, ROWID, FilterError, Length, Lower, Ref, SortTerm
 
 MAX_SORT_FIELDS = 8
-_NAME = re.compile(r"^\w+$")
-_RELATION_PATH = re.compile(r"^\w+\.\w+$")
 
 
 def parse_sort(text: str, scope: Scope) -> list[SortTerm]:
-    """Relation paths: one level through a single relation (a LEFT JOIN aliased
-    ``__rel_<relation>``)."""
     out: list[SortTerm] = []
     items = [part.strip() for part in text.split(",")] if text.strip() else []
     for raw in items:
@@ -30,21 +31,19 @@ def parse_sort(text: str, scope: Scope) -> list[SortTerm]:
         if name == "@rowid":
             out.append(SortTerm(descending, special=ROWID))
             continue
-        if _RELATION_PATH.match(name) and scope.relations and name.split(".")[0] in scope.relations:
-            rel, column = name.split(".")
-            table, target_fields = scope.relations[rel]
-            target = target_fields.get(column)
-            if target is None or target.hidden:
-                raise FilterError(f"invalid sort field {name!r}")
-            alias = f"__rel_{rel}"
-            relation = scope.fields[rel]
-            join = RelationJoin(alias, table, Ref(BASE, rel, relation.kind))
-            out.append(SortTerm(descending, Ref(alias, column, target.kind), joins=(join,)))
-            continue
-        found = scope.fields.get(name) if _NAME.match(name) else None
-        if found is None or (found.hidden and not scope.allow_hidden):
+        if name.startswith("@") or not name or name[0] in "+-":
             raise FilterError(f"invalid sort field {name!r}")
-        out.append(SortTerm(descending, Ref(BASE, name, found.kind)))
+        resolver = FieldResolver(scope)
+        path = resolver.resolve(Ident(name))
+        joins = tuple(resolver.joins.values())
+        if (
+            not isinstance(path.operand, Ref | Lower | Length)
+            or path.multi is not None
+            or to_many(joins)
+            or resolver.guards
+        ):
+            raise FilterError(f"invalid sort field {name!r}")
+        out.append(SortTerm(descending, path.operand, joins=joins))
     if len(out) > MAX_SORT_FIELDS:
         raise FilterError(f"more than {MAX_SORT_FIELDS} sort fields")
     return out
