@@ -15,6 +15,7 @@ error, so a typo never silently turns a case into a weaker one:
     headers = { "X-Token" = "abc" }    # optional extra request headers
     query = { foo = "bar" }            # optional extra query parameters
     todo = "json paths"                # the reference cannot answer it yet: strict xfail
+    todo_on = ["postgres"]             # ... only on these reference engines (default: all)
     divergence = "int64-precision"     # a harness/divergences.toml key: strict xfail
     # the recorded answer (written by `python -m harness.filter_table record`):
     status = 200
@@ -52,9 +53,11 @@ _CASE_KEYS = {
     "headers",
     "query",
     "todo",
+    "todo_on",
     "divergence",
     *ANSWER_KEYS,
 }
+ENGINES = ("sqlite", "postgres")
 _COLLECTION_KEYS = {
     "name",
     "type",
@@ -127,6 +130,7 @@ class Case:
     headers: dict[str, str] = field(default_factory=dict)
     query: dict[str, str] = field(default_factory=dict)
     todo: str | None = None
+    todo_on: tuple[str, ...] = ENGINES
     divergence: str | None = None
     status: int | None = None  # None: not recorded yet
     ids: tuple[str, ...] | None = None
@@ -281,6 +285,11 @@ def _case(raw: Any, path: Path, fixture: Fixture) -> Case:
     for key in ("filter", "sort", "todo", "divergence", "message"):
         if key in raw and not isinstance(raw[key], str):
             raise TableError(f"{where}: `{key}` must be a string")
+    todo_on = raw.get("todo_on", list(ENGINES))
+    if not isinstance(todo_on, list) or not todo_on or set(todo_on) - set(ENGINES):
+        raise TableError(f"{where}: todo_on must be a non-empty list of {ENGINES}")
+    if "todo_on" in raw and "todo" not in raw:
+        raise TableError(f"{where}: todo_on without todo")
     if raw.get("actor", "guest") not in ACTORS:
         raise TableError(f"{where}: actor must be one of {ACTORS}")
     headers, query = _str_table(raw, "headers", where), _str_table(raw, "query", where)
@@ -306,6 +315,7 @@ def _case(raw: Any, path: Path, fixture: Fixture) -> Case:
         headers=headers,
         query=query,
         todo=raw.get("todo"),
+        todo_on=tuple(todo_on),
         divergence=raw.get("divergence"),
         status=status,
         ids=tuple(ids) if status == 200 and ids is not None else None,

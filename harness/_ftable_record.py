@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness._ftable_model import ANSWER_KEYS, TableError
@@ -27,6 +27,7 @@ class Answer:
     status: int
     ids: tuple[str, ...] | None = None  # for 200
     message: str | None = None  # for anything else
+    sql: str = field(default="", compare=False)  # the reference's X-Parity-Sql, for repros
 
     def lines(self) -> list[str]:
         out = [f"status = {self.status}"]

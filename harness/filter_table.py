@@ -19,6 +19,7 @@ Commands (``python -m harness.filter_table ...``):
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 import tempfile
@@ -39,6 +40,7 @@ from harness._ftable_model import (
 )
 from harness._ftable_record import Answer, rewrite
 from harness._ftable_seed import SeedError, drop, login, seed
+from harness.runner import SQL_HEADER
 
 __all__ = [
     "FILTERS_DIR",
@@ -67,9 +69,10 @@ class Table:
         self.fixture = fixture
         self._superuser = superuser_token
         self._user: str | None = None
+        self.degraded: list[str] = []  # fixture parts this target refused (see _ftable_seed)
 
     def seed(self) -> None:
-        seed(self.client, self._superuser, self.fixture)
+        self.degraded = seed(self.client, self._superuser, self.fixture)
 
     def drop(self) -> None:
         drop(self.client, self._superuser, self.fixture)
@@ -94,14 +97,17 @@ class Table:
             params=params(case),
             headers=headers,
         )
+        sql = response.headers.get(SQL_HEADER, "")
         try:
             body = response.json()
         except ValueError:
-            return Answer(response.status_code, message=f"(not JSON) {response.text[:200]}")
+            text = f"(not JSON) {response.text[:200]}"
+            return Answer(response.status_code, message=text, sql=sql)
         if response.status_code == 200:
-            return Answer(200, ids=tuple(str(item["id"]) for item in body["items"]))
+            ids = tuple(str(item["id"]) for item in body["items"])
+            return Answer(200, ids=ids, sql=sql)
         message = body.get("message") if isinstance(body, dict) else None
-        return Answer(response.status_code, message=str(message))
+        return Answer(response.status_code, message=str(message), sql=sql)
 
 
 def params(case: Case) -> list[tuple[str, str | int | float | bool | None]]:
@@ -133,8 +139,18 @@ def mismatch(case: Case, got: Answer) -> bool:
     )
 
 
-def repro(case: Case, got: Answer, target: str, base_url: str = "http://127.0.0.1:8090") -> str:
-    """Verdict, the case, both answers, and the request as runnable curl lines."""
+def repro(
+    case: Case,
+    got: Answer,
+    target: str,
+    base_url: str = "http://127.0.0.1:8090",
+    degraded: Sequence[str] = (),
+) -> str:
+    """Verdict, the case, both answers, and the request as runnable curl lines.
+
+    ``degraded``: what this target refused while seeding (``Table.degraded``); any line
+    about the case's collection is shown, since it may be the whole reason.
+    """
     want = expected(case)
     lines = [
         f"FILTER TABLE MISMATCH on {target}: {case.name} ({case.file.name})",
@@ -145,6 +161,12 @@ def repro(case: Case, got: Answer, target: str, base_url: str = "http://127.0.0.
         + (f", headers {case.headers}" if case.headers else ""),
         f"expected (PocketBase 0.40.6): {want.show()}",
         f"got ({target}):{' ' * max(1, 22 - len(target))}{got.show()}",
+        *(
+            f"fixture on {target}: {line}"
+            for line in degraded
+            if line.startswith(f"{case.collection}.")
+        ),
+        *_sql_lines(got.sql),
         "",
         "repro (any server: seed the fixture first, then run the request):",
         f"  python -m harness.filter_table seed --url {base_url}",
@@ -174,8 +196,28 @@ def repro(case: Case, got: Answer, target: str, base_url: str = "http://127.0.0.
         " | jq -c '[.items[].id], .message'"
     )
     lines.append(f"  (URL: /api/collections/{case.collection}/records?{urlencode(params(case))})")
-    lines.append(f"or: pytest suites/conformance/test_filter_table.py -k '{case.name}'")
+    lines.append(
+        f"re-run: pytest 'suites/conformance/test_filter_table.py::test_filter_case"
+        f"[{case.name}-{target}]'  or  python -m harness.filter_table check "
+        f"--case {case.name} --target {target}"
+    )
     return "\n".join(lines)
+
+
+def _sql_lines(header: str) -> list[str]:
+    """The statements a reference target ran (its X-Parity-Sql header), one per line."""
+    if not header:
+        return []
+    try:
+        statements = json.loads(header)
+    except ValueError:
+        return [f"sql: {header[:2000]}"]
+    lines = []
+    for statement in statements if isinstance(statements, list) else []:
+        if isinstance(statement, dict):
+            lines.append(f"sql: {statement.get('sql')}")
+            lines.append(f"params: {statement.get('params')}")
+    return lines
 
 
 # -- commands ----------------------------------------------------------------------------
@@ -235,6 +277,8 @@ def _check(args: argparse.Namespace) -> int:
         for label, session in running.sessions.items():
             table = Table(session.client, session.superuser_token(), fixture)
             table.seed()
+            for line in table.degraded:
+                print(f"{label}: fixture: {line}", file=sys.stderr)
             for case, got in zip(cases, _run_all(table, cases), strict=True):
                 if not mismatch(case, got):
                     continue
@@ -242,7 +286,8 @@ def _check(args: argparse.Namespace) -> int:
                 if args.brief:
                     print(f"{label}\t{case.topic}\t{case.name}\t{got.show()}")
                 else:
-                    print(repro(case, got, label, session.target.base_url) + "\n")
+                    base = session.target.base_url
+                    print(repro(case, got, label, base, table.degraded) + "\n")
     print(f"{bad} mismatches in {len(cases)} cases", file=sys.stderr)
     return 1 if bad else 0
 
