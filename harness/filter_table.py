@@ -197,8 +197,8 @@ def repro(
     )
     lines.append(f"  (URL: /api/collections/{case.collection}/records?{urlencode(params(case))})")
     lines.append(
-        f"re-run: pytest 'suites/conformance/test_filter_table.py::test_filter_case"
-        f"[{case.name}-{target}]'  or  python -m harness.filter_table check "
+        f"re-run: pytest suites/conformance/test_filter_table.py -k '[{case.name}-{target}]'"
+        "  or  python -m harness.filter_table check "
         f"--case {case.name} --target {target}"
     )
     return "\n".join(lines)

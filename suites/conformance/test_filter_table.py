@@ -2,10 +2,10 @@
 
 One test per case per target (``test_filter_case[text_eq_null-sqlite]``). Each target's
 answer must be the recorded one, PocketBase 0.40.6's: the status, and the ids in order
-(200) or the message. The fixture (``filters/fixture.toml``) is seeded once per target
-for the module; the answers a worker needs are fetched up front, each target's cases on a
-few threads, and each test compares one of them (so the file costs a few seconds, not a
-round trip per test in series).
+(200) or the message. The fixture (``filters/fixture.toml``) is seeded on each target
+once, the answers the tests need are fetched on a few threads per target (targets in
+parallel), the fixture is dropped again, and each test compares one answer: the file
+costs a few seconds, not a round trip per test in series.
 
 Marks, from the case's data:
 - ``todo = "..."``: the reference cannot answer it yet; a strict xfail on the reference
@@ -20,7 +20,6 @@ A failure prints the case, both answers and a curl repro. Re-record the answers 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -35,7 +34,7 @@ THREADS = 4  # requests in flight per target while fetching answers (2 cores sha
 
 
 def _engine(target: str) -> str:
-    """ "sqlite-2" -> "sqlite": the reference engine behind a target label, if any."""
+    """The reference engine behind a target label, if any: "sqlite-2" -> "sqlite"."""
     return target.split("-")[0]
 
 
@@ -55,52 +54,71 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 class Answers:
-    """Per target: the seeded table and the answers fetched for this worker's tests."""
+    """Each target's answers, fetched on the fixture seeded for the purpose and then dropped.
 
-    def __init__(self, tables: dict[str, Table]) -> None:
-        self.tables = tables
+    Kept for the worker's whole session: pytest tears a module fixture down when a worker
+    runs another module in between (xdist) and sets it up again when it comes back; the
+    answers stay valid (the fixture is the same data), so coming back costs nothing. The
+    collections are dropped right after fetching, so no other suite ever sees them (the
+    hostile suite, for one, deletes every non-system collection it finds).
+    """
+
+    def __init__(self) -> None:
         self.answers: dict[tuple[str, str], Answer] = {}
+        self.degraded: dict[str, list[str]] = {}
+        self.base_urls: dict[str, str] = {}
 
-    def fetch(self, wanted: dict[str, list[Case]]) -> None:
-        with ThreadPoolExecutor(max_workers=THREADS * max(1, len(wanted))) as pool:
-            futures = {
-                (target, case.name): pool.submit(self.tables[target].run, case)
-                for target, cases in wanted.items()
-                for case in cases
-            }
-            self.answers.update({key: future.result() for key, future in futures.items()})
+    def fetch(self, running: Started, wanted: dict[str, list[Case]]) -> None:
+        missing = {
+            target: todo
+            for target, cases in wanted.items()
+            if target in running.sessions
+            and (todo := [c for c in cases if (target, c.name) not in self.answers])
+        }
+        with ThreadPoolExecutor(max_workers=len(missing) or 1) as pool:
+            futures = [
+                pool.submit(self._fetch_on, running, target, cases)
+                for target, cases in missing.items()
+            ]
+            for future in futures:
+                future.result()
 
-    def get(self, target: str, case: Case) -> Answer:
-        key = (target, case.name)
-        if key not in self.answers:  # a test run alone, or re-run by a plugin
-            self.answers[key] = self.tables[target].run(case)
-        return self.answers[key]
+    def _fetch_on(self, running: Started, target: str, cases: list[Case]) -> None:
+        session = running.sessions[target]
+        table = Table(session.client, session.superuser_token(), FIXTURE)
+        table.seed()
+        self.degraded[target] = table.degraded
+        self.base_urls[target] = session.target.base_url
+        try:
+            with ThreadPoolExecutor(max_workers=THREADS) as pool:
+                for case, answer in zip(cases, pool.map(table.run, cases), strict=True):
+                    self.answers[(target, case.name)] = answer
+        finally:
+            table.drop()
+
+
+_ANSWERS = Answers()  # per worker process
 
 
 @pytest.fixture(scope="module")
-def filter_table(parity_targets: Started, request: pytest.FixtureRequest) -> Iterator[Answers]:
-    tables = {
-        label: Table(session.client, session.superuser_token(), FIXTURE)
-        for label, session in parity_targets.sessions.items()
-    }
-    with ThreadPoolExecutor(max_workers=len(tables) or 1) as pool:
-        list(pool.map(Table.seed, tables.values()))
-    answers = Answers(tables)
+def filter_table(parity_targets: Started, request: pytest.FixtureRequest) -> Answers:
     wanted: dict[str, list[Case]] = {}
-    for item in request.session.items:  # this worker's tests of this module
+    for item in request.session.items:  # this module's tests (all of them under xdist)
         callspec = getattr(item, "callspec", None)
-        if item.module is request.module and callspec is not None:  # type: ignore[attr-defined]
+        if getattr(item, "module", None) is request.module and callspec is not None:
             wanted.setdefault(callspec.params["target"], []).append(callspec.params["case"])
-    answers.fetch({t: cases for t, cases in wanted.items() if t in tables})
-    yield answers
-    for table in tables.values():
-        table.drop()
+    _ANSWERS.fetch(parity_targets, wanted)
+    return _ANSWERS
 
 
 @pytest.mark.conformance
-def test_filter_case(case: Case, target: str, filter_table: Answers) -> None:
-    table = filter_table.tables[target]
-    got = filter_table.get(target, case)
+def test_filter_case(
+    case: Case, target: str, filter_table: Answers, parity_targets: Started
+) -> None:
+    filter_table.fetch(parity_targets, {target: [case]})  # a no-op unless run oddly
+    got = filter_table.answers[(target, case.name)]
     if mismatch(case, got):
-        base = str(table.client.base_url).rstrip("/")
-        pytest.fail(repro(case, got, target, base, table.degraded), pytrace=False)
+        message = repro(
+            case, got, target, filter_table.base_urls[target], filter_table.degraded[target]
+        )
+        pytest.fail(message, pytrace=False)
