@@ -13,7 +13,9 @@ Commands (``python -m harness.filter_table ...``):
   names / ``--file`` stems), write their answers into the case files;
 - ``check --target sqlite,postgres,pocketbase``: run the cases on those targets and list
   every case whose answer differs from the recorded one (with its repro);
-- ``seed --url URL``: seed the fixture into a running server (for a repro by hand).
+- ``seed --url URL``: seed the fixture into a running server (for a repro by hand); it
+  deletes the server's collections of the same names first (``users`` included), so use
+  a throwaway server.
 """
 
 from __future__ import annotations
@@ -317,7 +319,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if name == "check":
             add_target_arguments(p)
             p.add_argument("--brief", action="store_true", help="one line per mismatch")
-    p = sub.add_parser("seed", help="seed the fixture into a running server")
+    p = sub.add_parser(
+        "seed",
+        help="seed the fixture into a running server (replaces its fixture collections, "
+        "users included: use a throwaway server)",
+    )
     p.add_argument("--url", required=True)
     p.add_argument("--email", default=SUPERUSER_EMAIL)
     p.add_argument("--password", default=SUPERUSER_PASSWORD)
