@@ -21,7 +21,7 @@ from reference_impl.api._query import GoQuery
 from reference_impl.app import App
 from reference_impl.core import errors as e
 from reference_impl.core.errors import ApiError
-from reference_impl.db.errors import UnstorableText
+from reference_impl.db.errors import DatabaseError, UnstorableText
 
 log = logging.getLogger("parity.api")
 
@@ -66,6 +66,20 @@ async def _unstorable(request: Request, exc: Exception) -> Response:
 
 
 _TRACEBACK_FRAMES = 12
+
+
+_UNEXPECTED: tuple[type[Exception], ...] = (
+    ArithmeticError,
+    AssertionError,
+    AttributeError,
+    LookupError,
+    NameError,
+    OSError,
+    RuntimeError,
+    TypeError,
+    ValueError,
+    DatabaseError,
+)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -155,6 +169,11 @@ def create_app(app: App) -> Starlette:
             ApiError: _api_error,
             UnstorableText: _unstorable,
             HTTPException: _http_error,
+            # Starlette hands ``Exception`` to its outermost middleware, which answers and
+            # then re-raises, so uvicorn drops the keep-alive connection (the client's next
+            # request on it is reset). The usual error classes are answered inside, where
+            # nothing re-raises; ``Exception`` stays the last resort.
+            **dict.fromkeys(_UNEXPECTED, _unexpected),
             Exception: _unexpected,
         },
     )

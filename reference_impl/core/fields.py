@@ -84,6 +84,17 @@ def field_id(type_: str, name: str) -> str:
     return f"{type_}{zlib.crc32(name.encode())}"
 
 
+def sorted_keys(value: Any) -> Any:
+    """Objects with their keys sorted at every level, as Go marshals a map: PocketBase
+    stores json fields so, and their JSON text (what ``~``, ``=`` and sorting read on
+    SQLite) depends on it."""
+    if isinstance(value, dict):
+        return {k: sorted_keys(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [sorted_keys(v) for v in value]
+    return value
+
+
 @dataclass
 class Field:
     type: str
@@ -168,10 +179,10 @@ class Field:
             # A string holding valid JSON is stored as that JSON ("123" -> 123), as PocketBase.
             if isinstance(raw, str):
                 try:
-                    return jsonin.loads(raw)
+                    return sorted_keys(jsonin.loads(raw))
                 except jsonin.JsonInputError:
                     return raw
-            return raw
+            return sorted_keys(raw)
         if t == "geoPoint":
             point = raw if isinstance(raw, dict) else {}
             return {"lon": to_number(point.get("lon", 0)), "lat": to_number(point.get("lat", 0))}

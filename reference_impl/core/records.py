@@ -268,6 +268,7 @@ class RecordService:
                 compiled = compile_filter(query.filter, scope)
                 where.append(bind(compiled, self._request_bindings(auth, query.request)))
             sort = parse_sort(query.sort, scope)
+            where += [bind(t.guard, self._request_bindings(auth)) for t in sort if t.guard]
         except FilterError as exc:
             raise e.bad_request() from exc
         page, per_page, offset = page_window(query.page, query.per_page)

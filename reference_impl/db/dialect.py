@@ -136,6 +136,11 @@ class Dialect(abc.ABC):
         storage-class order NULL < numbers < text, ``=``/``!=`` null-safe (``IS``/``IS
         NOT``). ``literal_class``: "number", "text" or "null" (the null literal)."""
 
+    def contains_pattern(self, expr: str) -> str:
+        """``~`` against a column: ``'%' || expr || '%'`` (PostgreSQL's driver needs the
+        percent signs doubled in a statement with parameters)."""
+        return f"('%' || {expr} || '%')"
+
     def json_equal(self, left: str, right: str, *, negate: bool = False) -> str:
         """Two JSON values (``json_value``) null-safely equal as SQLite compares
         json_extract results (1 IS 1.0, true IS 1, 'a' IS NOT 1)."""

@@ -95,12 +95,20 @@ class PostgresDialect(Dialect):
         )
 
     def _json_text(self, value: str) -> str:
-        # Objects and arrays: PostgreSQL's jsonb text (keys sorted, ", " and ": "), not
-        # SQLite's (divergence json-container-text).
+        """Strings as their value; objects and arrays as SQLite's compact JSON text:
+        jsonb prints ", " and ": ", removed here outside strings. Key order stays
+        jsonb's (by length, then bytes), where Go's marshal sorts by bytes (divergence
+        ``json-key-order``)."""
+        compact = self._compact(value)
         return (
             f"(CASE jsonb_typeof({value}) WHEN 'string' THEN {value} #>> '{{}}' "
-            f"WHEN 'object' THEN {value}::text WHEN 'array' THEN {value}::text END)"
+            f"WHEN 'object' THEN {compact} WHEN 'array' THEN {compact} END)"
         )
+
+    @staticmethod
+    def _compact(value: str) -> str:
+        # Each match is a whole string literal (kept, as \1) or a space outside one.
+        return f"regexp_replace(CAST({value} AS TEXT), '(\"(?:[^\"\\\\]|\\\\.)*\")| ', '\\1', 'g')"
 
     def json_compare(self, value: str, op: str, literal: str | None, literal_class: str) -> str:
         kind = f"jsonb_typeof({value})"
@@ -128,6 +136,9 @@ class PostgresDialect(Dialect):
             f"(CASE WHEN {missing} THEN NULL WHEN {numeric} THEN {other} "
             f"ELSE {own} {op} {literal} END)"
         )
+
+    def contains_pattern(self, expr: str) -> str:
+        return f"('%%' || {expr} || '%%')"
 
     def json_equal(self, left: str, right: str, *, negate: bool = False) -> str:
         def missing(value: str) -> str:
@@ -195,7 +206,7 @@ class PostgresDialect(Dialect):
             )
         if kind is Kind.JSON_ARRAY:
             # SQLite keeps the JSON text PocketBase wrote (no spaces); jsonb prints ", ".
-            return f"replace(CAST({expr} AS TEXT), '\", \"', '\",\"')"
+            return self._compact(expr)
         return f"CAST({expr} AS TEXT)"
 
     @staticmethod

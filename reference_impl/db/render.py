@@ -90,7 +90,8 @@ class Sql:
                 return self.dialect.json_value(self.ref(operand), operand.json_path)
             return self.ref(operand)
         if isinstance(operand, Lower):
-            return self.dialect.lower(self.operand(operand.operand))
+            inner = operand.operand
+            return self.dialect.lower(self.dialect.text_of(self.operand(inner), _kind(inner)))
         if isinstance(operand, Length):
             return self.dialect.array_length(self.ref(operand.operand), operand.operand.kind)
         if isinstance(operand, Val):
@@ -154,9 +155,7 @@ def _is_empty(sql: Sql, node: IsEmpty) -> str:
     kind = _kind(node.operand)
     if kind is Kind.JSON_ARRAY or (isinstance(node.operand, Ref) and node.operand.json_path):
         kind = Kind.JSON
-    text = sql.dialect.is_empty(
-        sql.operand(node.operand), kind, nullable=_nullable(node.operand)
-    )
+    text = sql.dialect.is_empty(sql.operand(node.operand), kind, nullable=_nullable(node.operand))
     return f"NOT {text}" if node.negate else text
 
 
@@ -166,7 +165,7 @@ def _like(sql: Sql, node: Like) -> str:
     if isinstance(node.pattern, Val):
         pattern = sql.operand(node.pattern, Kind.TEXT)
     else:  # a column: contains its text (PocketBase wraps it, escapes nothing)
-        pattern = f"('%' || {d.text_of(sql.operand(node.pattern), _kind(node.pattern))} || '%')"
+        pattern = d.contains_pattern(d.text_of(sql.operand(node.pattern), _kind(node.pattern)))
     return d.like(target, pattern, negate=node.negate)
 
 
@@ -324,8 +323,19 @@ def select_sql(
         else:
             assert term.ref is not None
             expr = sql.operand(term.ref)
-            if isinstance(term.ref, Ref) and term.ref.kind is Kind.JSON:
+            if term.many:  # the record's first value in this key's order
+                many = "".join(sql.join(j) for j in term.many)
+                first = dialect.order_term(expr, term.descending)
+                expr = (
+                    f"(SELECT {expr} FROM (SELECT 1) AS {dialect.quote('__root')}{many}"
+                    f" ORDER BY {first} LIMIT 1)"
+                )
+            if isinstance(term.ref, Ref) and term.ref.kind is Kind.JSON and not term.many:
                 terms += dialect.json_order_terms(expr, term.descending)
+            elif isinstance(term.ref, Ref) and term.ref.kind is Kind.JSON_ARRAY:
+                # SQLite sorts the stored JSON text (PocketBase's), not a JSON order.
+                stored = dialect.text_of(expr, Kind.JSON_ARRAY)
+                terms.append(dialect.order_term(stored, term.descending))
             else:
                 terms.append(dialect.order_term(expr, term.descending))
     # Ties (and no sort at all) fall back to insertion order: SQLite's natural order,

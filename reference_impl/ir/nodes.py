@@ -263,13 +263,19 @@ class Compiled:
 
 @dataclass(frozen=True)
 class SortTerm:
-    """One ``sort`` key: a column (``ref``) or ``special`` (``random`` / ``rowid``),
-    through ``joins`` (to-one, outer LEFT JOINs)."""
+    """One ``sort`` key: a value (``ref``) or ``special`` (``random`` / ``rowid``),
+    through ``joins`` (to-one, outer LEFT JOINs). A multi-valued path reads ``ref`` over
+    ``many`` (a correlated sub-query) and sorts by its first value in the key's own
+    direction (PocketBase's DISTINCT keeps each record's first row of the sorted join:
+    the smallest value ascending, the largest descending). ``guard``: the client relation
+    guard the path brings (rows it drops leave the list and its total)."""
 
     descending: bool
     ref: Operand | None = None
     special: str = ""
     joins: tuple[Join, ...] = ()
+    many: tuple[Join, ...] = ()
+    guard: Compiled | None = None
 
 
 RANDOM = "random"

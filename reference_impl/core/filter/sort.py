@@ -1,16 +1,17 @@
 """The ``sort`` parameter: ``-n,title,author.team.name,j.a,@random`` -> :class:`SortTerm`.
 
-Each key goes through the filter's field resolver (so hidden fields, relations, JSON paths
-and ``:lower`` behave as in a filter); a key must name one value per record (a to-one
-path: multi relations, back-relations and ``:each`` are refused).
+Each key goes through the filter's field resolver (so hidden fields, relations, JSON paths,
+``:lower`` and the client relation guard behave as in a filter); a multi-valued key sorts
+by each record's smallest value ascending and largest descending, as PocketBase's
+``SELECT DISTINCT`` over the joins does.
 """
 
 from __future__ import annotations
 
 from reference_impl.core.filter.parser import Ident
-from reference_impl.core.filter.plan import to_many
+from reference_impl.core.filter.plan import plan, to_many
 from reference_impl.core.filter.resolver import FieldResolver, Scope
-from reference_impl.ir import RANDOM, ROWID, FilterError, Length, Lower, Ref, SortTerm
+from reference_impl.ir import RANDOM, ROWID, BoolOp, FilterError, Length, Lower, Ref, SortTerm
 
 MAX_SORT_FIELDS = 8
 
@@ -35,15 +36,22 @@ def parse_sort(text: str, scope: Scope) -> list[SortTerm]:
             raise FilterError(f"invalid sort field {name!r}")
         resolver = FieldResolver(scope)
         path = resolver.resolve(Ident(name))
-        joins = tuple(resolver.joins.values())
-        if (
-            not isinstance(path.operand, Ref | Lower | Length)
-            or path.multi is not None
-            or to_many(joins)
-            or resolver.guards
-        ):
+        if not isinstance(path.operand, Ref | Lower | Length):
             raise FilterError(f"invalid sort field {name!r}")
-        out.append(SortTerm(descending, path.operand, joins=joins))
+        joins = tuple(resolver.joins.values())
+        guard = None
+        if resolver.guards:
+            node = resolver.guards[0]
+            if len(resolver.guards) > 1:
+                node = BoolOp("AND", tuple(resolver.guards))
+            guard = plan(node, joins)
+        if path.multi is not None:
+            term = SortTerm(descending, path.multi.value, many=path.multi.joins, guard=guard)
+        else:
+            inner = to_many(joins)
+            outer = tuple(j for j in joins if j.alias not in inner)
+            term = SortTerm(descending, path.operand, joins=outer, guard=guard)
+        out.append(term)
     if len(out) > MAX_SORT_FIELDS:
         raise FilterError(f"more than {MAX_SORT_FIELDS} sort fields")
     return out
