@@ -160,8 +160,8 @@ class Cmp:
 
 @dataclass(frozen=True)
 class JsonCmp:
-    """``value op literal`` where ``value`` is a JSON field or path read as SQLite's
-    ``json_extract`` returns it: NULL (missing or JSON null), a number (true is 1, false
+    """``value op literal`` where ``value`` is a JSON field or path read as SQLite
+    extracts it (PocketBase's JSON path): NULL (missing or JSON null), a number (true is 1, false
     0), text (strings; objects and arrays as their JSON text). Storage-class order applies
     (numbers before text) and ``=``/``!=`` are null-safe (PocketBase's ``IS``/``IS NOT``).
     ``literal`` None is the null literal."""

@@ -54,7 +54,7 @@ MAX_NESTED_RELATIONS = 6
 MODIFIERS = ("isset", "changed", "length", "each", "lower")
 _VIA = re.compile(r"^(\w+)_via_(\w+)$")
 _PLAIN = re.compile(r"^\w+[\w.:]*$")
-_COLLECTION = re.compile(r"^@collection\.(\w+)(?::(\w+))?\.(.+)$")
+_COLLECTION = re.compile(r"^@collection\.(\w+)(?:[:](\w+))?\.(.+)$")
 _REQUEST = re.compile(r"^@request\.(auth|body|query|headers)\.(.+)$")
 MULTI_VALUE_TYPES = frozenset({"select", "file", "relation"})
 
