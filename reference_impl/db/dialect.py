@@ -136,6 +136,18 @@ class Dialect(abc.ABC):
         storage-class order NULL < numbers < text, ``=``/``!=`` null-safe (``IS``/``IS
         NOT``). ``literal_class``: "number", "text" or "null" (the null literal)."""
 
+    def json_number(self, value: str) -> str:
+        """A JSON value (``json_value``) as a number, for arithmetic (``geoDistance``)."""
+        return value
+
+    def strftime(self, args: list[str]) -> str:
+        """SQLite's ``strftime(format, time value, modifiers...)``; ``args[1]`` is the time
+        value as text (``text_of``). PostgreSQL: ``pb_strftime`` (``_pg_functions``)."""
+        return f"strftime({', '.join(args)})"
+
+    def acos(self, expr: str) -> str:
+        return f"acos({expr})"
+
     def contains_pattern(self, expr: str) -> str:
         """``~`` against a column: ``'%' || expr || '%'`` (PostgreSQL's driver needs the
         percent signs doubled in a statement with parameters)."""

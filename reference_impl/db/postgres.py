@@ -24,6 +24,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from reference_impl.bridge import await_, bridged
 from reference_impl.db import errors
+from reference_impl.db._pg_functions import install_statements
 from reference_impl.db.dialect import Dialect
 from reference_impl.db.engine import Params, Row, capture
 from reference_impl.ir.kinds import Kind
@@ -139,6 +140,19 @@ class PostgresDialect(Dialect):
 
     def contains_pattern(self, expr: str) -> str:
         return f"('%%' || {expr} || '%%')"
+
+    def json_number(self, value: str) -> str:
+        return self._json_number(value)
+
+    def strftime(self, args: list[str]) -> str:
+        fmt, value, *modifiers = args
+        mods = f"ARRAY[{', '.join(modifiers)}]::text[]" if modifiers else "'{}'::text[]"
+        return f"{self.quote(self.SCHEMA)}.pb_strftime({fmt}, {value}, {mods})"
+
+    def acos(self, expr: str) -> str:
+        # PostgreSQL raises on |x| > 1 (rounding can give 1.0000000000000002); SQLite's
+        # math functions answer NULL outside their domain.
+        return f"(CASE WHEN ({expr}) BETWEEN -1 AND 1 THEN acos({expr}) END)"
 
     def json_equal(self, left: str, right: str, *, negate: bool = False) -> str:
         def missing(value: str) -> str:
@@ -464,6 +478,14 @@ class PostgresEngine:
         self._apool_loop: asyncio.AbstractEventLoop | None = None
         self._pool: ConnectionPool[Any] | None = self._open_pool()
         self.dialect.SCHEMA = self._current_schema()
+        self._install_functions()
+
+    def _install_functions(self) -> None:
+        """The SQL functions filters are rendered with (``_pg_functions``)."""
+        assert self._pool is not None
+        with self._pool.connection() as conn, conn.transaction():
+            for statement in install_statements(self.dialect.quote(self.dialect.SCHEMA)):
+                conn.execute(statement)
 
     def _current_schema(self) -> str:
         """The schema the app's tables live in (the first existing one on the search path)."""

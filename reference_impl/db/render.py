@@ -32,6 +32,7 @@ from reference_impl.ir import (
     DateText,
     EachJoin,
     Exists,
+    Func,
     In,
     IsEmpty,
     Join,
@@ -94,6 +95,8 @@ class Sql:
             return self.dialect.lower(self.dialect.text_of(self.operand(inner), _kind(inner)))
         if isinstance(operand, Length):
             return self.dialect.array_length(self.ref(operand.operand), operand.operand.kind)
+        if isinstance(operand, Func):
+            return self.func(operand)
         if isinstance(operand, Val):
             return self.bind(operand.value, kind or operand.kind)
         if isinstance(operand, AuthRef) and self.mode == POLICY:
@@ -101,6 +104,33 @@ class Sql:
         raise unsupported(
             operand, f"{self.dialect.name} ({self.mode})", "request values are bound first"
         )
+
+    def func(self, func: Func) -> str:
+        d = self.dialect
+        if func.name == "geoDistance":
+            lon_a, lat_a, lon_b, lat_b = (self._number(arg) for arg in func.args)
+            cos = (
+                f"cos(radians({lat_a})) * cos(radians({lat_b})) * "
+                f"cos(radians({lon_b}) - radians({lon_a})) + "
+                f"sin(radians({lat_a})) * sin(radians({lat_b}))"
+            )
+            return f"(6371 * {d.acos(cos)})"
+        if func.name == "strftime":
+            args = [self.operand(func.args[0], Kind.TEXT)]
+            if len(func.args) == 1:
+                args.append(self.bind("now", Kind.TEXT))
+            else:
+                value = func.args[1]
+                args.append(d.text_of(self.operand(value), _kind(value)))
+            args += [self.operand(arg, Kind.TEXT) for arg in func.args[2:]]
+            return d.strftime(args)
+        raise unsupported(func, d.name)
+
+    def _number(self, operand: Operand) -> str:
+        text = self.operand(operand, Kind.NUMBER)
+        if isinstance(operand, Ref) and operand.kind is Kind.JSON:
+            return self.dialect.json_number(text)
+        return text
 
     def join(self, join: Join) -> str:
         d = self.dialect
@@ -140,7 +170,7 @@ def _const(sql: Sql, node: Const) -> str:
 def _kind(operand: Operand) -> Kind:
     if isinstance(operand, Length):
         return Kind.NUMBER
-    if isinstance(operand, Ref | Val | AuthRef):
+    if isinstance(operand, Ref | Val | AuthRef | Func):
         return operand.kind
     return Kind.TEXT
 
@@ -233,7 +263,7 @@ def _cmp(sql: Sql, node: Cmp) -> str:
             if right_kind is Kind.JSON:
                 return d.json_equal(left, right, negate=node.op == "!=")
             return d.null_safe_equal(d.text_of(left, Kind.JSON), right, negate=node.op == "!=")
-        if left_kind in (Kind.TEXT, Kind.JSON_ARRAY):
+        if left_kind in (Kind.TEXT, Kind.JSON_ARRAY) and node.op in ("=", "!="):
             # PocketBase: COALESCE(L,'') = COALESCE(R,'')
             left, right = f"COALESCE({left}, '')", f"COALESCE({right}, '')"
     else:

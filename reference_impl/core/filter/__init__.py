@@ -36,6 +36,7 @@ from reference_impl.ir import (
     Kind,
     Node,
     Not,
+    RequestRef,
     Val,
 )
 
@@ -96,6 +97,8 @@ def _expr(expr: Expr, resolver: FieldResolver) -> Node:
     left, right = resolver.resolve(expr.left), resolver.resolve(expr.right)
     any_of = expr.op in ANY_OPERATORS
     op = expr.op[1:] if any_of else expr.op
+    if not any_of:  # a body array's items, all of them (fold expands the items)
+        left, right = _all_items(left), _all_items(right)
     node = compare(op, left.operand, right.operand)
     if not any_of:
         node = _all_of(op, left, right, node)
@@ -103,6 +106,13 @@ def _expr(expr: Expr, resolver: FieldResolver) -> Node:
         if visible is not None:  # PocketBase: only auth records that show their email
             node = BoolOp("AND", (node, Cmp("=", visible, Val(True, Kind.BOOL))))
     return node
+
+
+def _all_items(path: Path) -> Path:
+    operand = path.operand
+    if isinstance(operand, RequestRef) and operand.path.endswith(":each"):
+        return Path(RequestRef(operand.path + "all", operand.kind))
+    return path
 
 
 def _all_of(op: str, left: Path, right: Path, node: Node) -> Node:

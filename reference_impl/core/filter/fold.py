@@ -21,6 +21,7 @@ from reference_impl.ir import (
     Compiled,
     Const,
     Exists,
+    Func,
     IsEmpty,
     Join,
     Kind,
@@ -80,6 +81,7 @@ def fold(node: Node, bindings: Bindings | None) -> Node:
         return replace(node, where=where)
     if bindings is None:
         return node
+    node = _bind_functions(node, bindings)
     if isinstance(node, KnownIf) and _symbolic(node.operand):
         value = _value(node.operand, bindings)
         return Const(node.value) if value is not None else Const(False)
@@ -90,6 +92,8 @@ def fold(node: Node, bindings: Bindings | None) -> Node:
             ),
             bindings,
         )
+    if isinstance(node, Cmp | Like) and (each := _each_side(node)) is not None:
+        return _fold_each(node, each, bindings)
     if isinstance(node, Cmp) and (_symbolic(node.left) or _symbolic(node.right)):
         return fold(
             semantics.compare(node.op, _value(node.left, bindings), _value(node.right, bindings)),
@@ -105,6 +109,54 @@ def fold(node: Node, bindings: Bindings | None) -> Node:
             bindings,
         )
     return node
+
+
+def _each_side(node: Cmp | Like) -> str | None:
+    for name in ("left", "right", "operand", "pattern"):
+        value = getattr(node, name, None)
+        if isinstance(value, RequestRef) and ":each" in value.path:
+            return name
+    return None
+
+
+def _fold_each(node: Cmp | Like, side: str, bindings: Bindings) -> Node:
+    """``@request.body.f:each``: the comparison for each item of the body array (one NULL
+    row when it is empty or missing, as a LEFT JOIN over the array); ``?`` forms hold for
+    some item, plain ones for some and every item (PocketBase's multi-match)."""
+    ref = getattr(node, side)
+    path, _, mode = ref.path.partition(":")
+    raw = _lookup(bindings.body or {}, path.split(".")[1:]) if path.startswith("body.") else None
+    items = raw if isinstance(raw, list) else [] if raw in (None, _MISSING) else [raw]
+    rows: list[Node] = []
+    for item in items or [None]:
+        value = Val(None if item is None else str(item), Kind.TEXT)  # None: the NULL row
+        replaced = replace(node, **{side: value})  # type: ignore[arg-type]
+        rows.append(fold(_recompare(replaced), bindings))
+    some = fold(BoolOp("OR", tuple(rows)), bindings) if len(rows) > 1 else rows[0]
+    if mode != "eachall":
+        return some
+    every = fold(BoolOp("AND", tuple(rows)), bindings) if len(rows) > 1 else rows[0]
+    return fold(BoolOp("AND", (some, every)), bindings)
+
+
+def _recompare(node: Cmp | Like) -> Node:
+    if isinstance(node, Like):
+        return semantics.compare("!~" if node.negate else "~", node.operand, node.pattern)
+    return semantics.compare(node.op, node.left, node.right)
+
+
+def _bind_functions(node: Node, bindings: Bindings) -> Node:
+    """Request values inside function arguments (``strftime('%Y', @now)``)."""
+    changes = {}
+    for name in ("left", "right", "operand", "pattern"):
+        value = getattr(node, name, None)
+        if isinstance(value, Func) and any(_symbolic(arg) for arg in value.args):
+            args = tuple(
+                (_value(arg, bindings) or Val(None, Kind.TEXT)) if _symbolic(arg) else arg
+                for arg in value.args
+            )
+            changes[name] = replace(value, args=args)
+    return replace(node, **changes) if changes else node  # type: ignore[arg-type]
 
 
 def _fold_bool(node: BoolOp, bindings: Bindings | None) -> Node:
@@ -184,6 +236,10 @@ def _request_value(path: str, bindings: Bindings) -> Val | None:
         return Val(value is not _MISSING, Kind.BOOL)
     if modifier == "changed":  # without a stored record to compare with: set means changed
         return Val(value is not _MISSING, Kind.BOOL)
+    if modifier == "length":
+        if value is _MISSING or value is None or value == "":
+            return Val(0, Kind.NUMBER)
+        return Val(len(value) if isinstance(value, list) else 1, Kind.NUMBER)
     if value is _MISSING or value is None:
         return None
     if isinstance(value, bool):

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from reference_impl.core.collection import Collection, single_column_unique
 from reference_impl.core.fields import Field
-from reference_impl.core.filter.parser import Call, Num, Operand, Text
+from reference_impl.core.filter.parser import Call, Ident, Num, Operand, Text
 from reference_impl.ir import (
     BASE,
     AuthRef,
@@ -36,6 +36,7 @@ from reference_impl.ir import (
     CrossJoin,
     EachJoin,
     FilterError,
+    Func,
     IsEmpty,
     Join,
     Kind,
@@ -145,7 +146,7 @@ class FieldResolver:
         if isinstance(op, Num):
             return Path(Val(op.value, Kind.NUMBER))
         if isinstance(op, Call):
-            raise FilterError(f"unknown function {op.name}()")
+            return self._function(op)
         name = op.name
         if name.startswith("@"):
             return self._special(name)
@@ -159,6 +160,44 @@ class FieldResolver:
         if not _PLAIN.match(name):
             raise FilterError(f"invalid field name {name!r}")
         return self._walk(self._start(), name.split("."))
+
+    def _function(self, call: Call) -> Path:
+        """``geoDistance(lonA, latA, lonB, latB)`` (identifiers or numbers) and
+        ``strftime(format [, time value [, modifiers...]])`` (PocketBase's token functions)."""
+        args = call.args
+        if call.name == "geoDistance":
+            if len(args) != 4:
+                raise FilterError(f"geoDistance() expects 4 arguments, got {len(args)}")
+            values: list[IrOperand] = []
+            for index, arg in enumerate(args):
+                if not isinstance(arg, Ident | Num):
+                    raise FilterError(f"geoDistance() argument {index} must be a field or number")
+                path = self.resolve(arg)
+                if path.multi is not None:
+                    raise FilterError("geoDistance() over a multi-valued path is not supported yet")
+                values.append(path.operand if path.operand is not None else Val(None, Kind.NUMBER))
+            return Path(Func("geoDistance", tuple(values), Kind.NUMBER))
+        if call.name == "strftime":
+            if not 1 <= len(args) <= 10:
+                raise FilterError(f"strftime() takes 1 to 10 arguments, got {len(args)}")
+            if not isinstance(args[0], Text):
+                raise FilterError("strftime() expects the format as its first argument")
+            if len(args) > 1 and not isinstance(args[1], Text | Ident | Num):
+                raise FilterError("strftime() expects a text, field or number time value")
+            if any(not isinstance(arg, Text) for arg in args[2:]):
+                raise FilterError("strftime() modifiers must be texts")
+            fmt = Val(args[0].value, Kind.TEXT)
+            mods = tuple(Val(a.value, Kind.TEXT) for a in args[2:] if isinstance(a, Text))
+            if len(args) == 1:
+                return Path(Func("strftime", (fmt,), Kind.TEXT))
+            value = self.resolve(args[1])
+            operand = value.operand if value.operand is not None else Val(None, Kind.TEXT)
+            func = Func("strftime", (fmt, operand, *mods), Kind.TEXT)
+            if value.multi is None:
+                return Path(func)
+            mm = Func("strftime", (fmt, value.multi.value, *mods), Kind.TEXT)
+            return Path(func, MultiMatch(value.multi.joins, mm))
+        raise FilterError(f"unknown function {call.name}()")
 
     def _start(self) -> _Walk:
         coll = self.scope.collection
@@ -196,7 +235,10 @@ class FieldResolver:
                 raise FilterError(":changed applies to @request.body fields only")
             return Path(RequestRef(f"{path}:changed", Kind.BOOL))
         if modifier in ("each", "length"):
-            raise FilterError(f"@request.{path}:{modifier} is not supported yet")
+            if group != "body":
+                raise FilterError(f":{modifier} applies to @request.body fields only")
+            kind = Kind.NUMBER if modifier == "length" else Kind.TEXT
+            return Path(RequestRef(f"{path}:{modifier}", kind))
         operand: IrOperand = RequestRef(path, Kind.TEXT)
         return Path(Lower(operand) if modifier == "lower" else operand)
 
@@ -340,7 +382,7 @@ class FieldResolver:
                 walk, Ref(each, "value", Kind.TEXT), Ref(mm_each, "value", Kind.TEXT)
             )
         if modifier == "each" and multi_valued:
-            kind = Kind.TEXT  # one item: the value itself (json_each of a one-item array)
+            kind = Kind.TEXT  # one item: the value itself (the items of a one-item array)
         ref: IrOperand = Ref(walk.alias, name, kind)
         mm_ref: IrOperand = Ref(walk.mm_alias, name, kind)
         if modifier == "lower":

@@ -204,6 +204,11 @@ def compare_column(op: str, col: Operand, value: Val | None) -> Node:
     if value is None or value.value is None:
         return _known(col, False)  # NULL in an ordering comparison is never true
     kind = kind_of(col)
+    if isinstance(col, Func) and kind is Kind.TEXT and value.kind in (Kind.NUMBER, Kind.BOOL):
+        # A function's text has no affinity: storage classes order it after any number.
+        if op == "!=":
+            return Const(True)  # IS NOT: NULL is not a number either
+        return _known(col, op in (">", ">="))
     if kind in (Kind.TEXT, Kind.JSON_ARRAY):
         return Cmp(op, col, Val(as_sqlite_text(value), Kind.TEXT))
     if kind is Kind.NUMBER:
