@@ -252,10 +252,12 @@ class RecordService:
             rows = self._fetch(tx, coll, [_equals("email", email)], limit=1)
         return rows[0] if rows else None
 
-    @_schema_stable
-    def list_records(
+    def list_conditions(
         self, coll: Collection, query: ListQuery, auth: AuthContext | None
-    ) -> dict[str, Any]:
+    ) -> tuple[list[Node | Compiled], list[SortTerm]]:
+        """What a list request selects by (the list rule, the filter, the guards its sort
+        brings), bound for this request, and its sort: PocketBase's 403 and 400 answers
+        for what it refuses. The SQL renderer and the in-memory evaluator read the same."""
         is_super = auth is not None and auth.is_superuser
         where = self._rule_nodes(coll, "listRule", auth)
         for text in (query.filter, query.sort):
@@ -263,14 +265,21 @@ class RecordService:
                 kind = "@collection." if "@collection." in text else "@request."
                 raise e.forbidden(f"Only superusers can filter by {kind}")
         scope = self._scope(coll, auth, rules=False)
+        bindings = self._request_bindings(auth, query.request)
         try:
             if query.filter:
-                compiled = compile_filter(query.filter, scope)
-                where.append(bind(compiled, self._request_bindings(auth, query.request)))
+                where.append(bind(compile_filter(query.filter, scope), bindings))
             sort = parse_sort(query.sort, scope)
-            where += [bind(t.guard, self._request_bindings(auth)) for t in sort if t.guard]
+            where += [bind(t.guard, bindings) for t in sort if t.guard]
         except FilterError as exc:
             raise e.bad_request() from exc
+        return where, sort
+
+    @_schema_stable
+    def list_records(
+        self, coll: Collection, query: ListQuery, auth: AuthContext | None
+    ) -> dict[str, Any]:
+        where, sort = self.list_conditions(coll, query, auth)
         page, per_page, offset = page_window(query.page, query.per_page)
         fields = self._columns(coll)
         count = not query.skip_total
