@@ -280,6 +280,7 @@ class RecordService:
         self, coll: Collection, query: ListQuery, auth: AuthContext | None
     ) -> dict[str, Any]:
         where, sort = self.list_conditions(coll, query, auth)
+        due = self.store.json_indexes.observe(coll.name, where)
         page, per_page, offset = page_window(query.page, query.per_page)
         fields = self._columns(coll)
         count = not query.skip_total
@@ -311,6 +312,8 @@ class RecordService:
             items = [self.export(coll, r, auth) for r in records]
             if query.expand:
                 expand_records(self, tx, coll, records, items, query.expand, auth, 1)
+        if due:  # this request made a JSON path "often filtered": index it now
+            self.store.json_indexes.build(due)
         return {
             "items": items,
             "page": page,

@@ -19,6 +19,7 @@ from typing import Any
 
 from reference_impl.bridge import SharedLock
 from reference_impl.core import collection as coll_mod
+from reference_impl.core.auto_index import JsonIndexAdvisor
 from reference_impl.core.collection import (
     SUPERUSERS,
     USERS_ID,
@@ -108,6 +109,7 @@ class CollectionStore:
         self.id_mode = id_mode
         self.engine = engine
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.json_indexes = JsonIndexAdvisor(engine)
         self._by_name: dict[str, Collection] = {}
         self._by_id: dict[str, Collection] = {}
         self._lock = threading.Lock()
@@ -286,6 +288,7 @@ class CollectionStore:
         dialect = self.engine.dialect
 
         def work(tx: Tx) -> None:
+            self.json_indexes.drop_for(tx, coll.name)
             for statement in dialect.drop_table(coll.name):
                 tx.execute(statement)
             sql, params = delete_sql(dialect, SYSTEM_TABLE, coll.id)
@@ -419,6 +422,7 @@ class CollectionStore:
         dropped first (SQLite refuses to drop a column an index uses), the new and changed
         ones are created last; a rename keeps the index names (as PocketBase)."""
         dialect = self.engine.dialect
+        self.json_indexes.drop_for(tx, old.name)
         old_indexes, new_indexes = _index_parts(old), _index_parts(new)
         for key, index in old_indexes.items():
             if new_indexes.get(key) != index:

@@ -172,6 +172,17 @@ class Dialect(abc.ABC):
     JSON_ARRAY_LENGTH = "json_array_length"
 
     @abc.abstractmethod
+    def json_path_index(
+        self, name: str, table: str, column: str, path: tuple[str | int, ...], klass: str
+    ) -> str:
+        """``CREATE INDEX IF NOT EXISTS`` serving comparisons of a JSON path with a number
+        (``klass`` "number") or a text ("text"); see ``core/auto_index.py``."""
+
+    @abc.abstractmethod
+    def list_indexes_sql(self, table_param: str) -> str:
+        """SELECT the names of a table's indexes (table name bound as a parameter)."""
+
+    @abc.abstractmethod
     def each_join(self, alias: str, array: str) -> str:
         """``LEFT JOIN`` one row per item of a JSON array (column ``value``: the item's
         text), one NULL row for an empty or NULL array."""

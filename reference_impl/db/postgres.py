@@ -121,7 +121,9 @@ class PostgresDialect(Dialect):
         number = literal_class == "number"
         own = self._json_number(value) if number else self._json_text(value)
         if op == "=":
-            return f"COALESCE({own} = {literal}, FALSE)"
+            # never NULL (SQLite's IS), and ``own = literal`` alone can use an expression
+            # index on ``own`` (``json_path_index``)
+            return f"({own} = {literal} AND {own} IS NOT NULL)"
         if op == "!=":
             return f"{own} IS DISTINCT FROM {literal}"
         # Storage classes: numbers (and bools) sort before text.
@@ -140,6 +142,23 @@ class PostgresDialect(Dialect):
 
     def contains_pattern(self, expr: str) -> str:
         return f"('%%' || {expr} || '%%')"
+
+    def json_path_index(
+        self, name: str, table: str, column: str, path: tuple[str | int, ...], klass: str
+    ) -> str:
+        """An expression index on exactly what ``json_compare`` compares: the value's
+        number (``klass`` "number") or text ("text") at the path; the planner matches
+        the expression whatever the column's table qualification."""
+        value = self.json_value(self.quote(column), path)
+        own = self._json_number(value) if klass == "number" else self._json_text(value)
+        index_ref, table_ref = self.index_target(name, table)
+        return f"CREATE INDEX IF NOT EXISTS {index_ref} ON {table_ref} (({own}))"
+
+    def list_indexes_sql(self, table_param: str) -> str:
+        return (
+            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
+            f"AND tablename = {table_param}"
+        )
 
     def json_number(self, value: str) -> str:
         return self._json_number(value)

@@ -79,6 +79,21 @@ class SqliteDialect(Dialect):
     def each_join(self, alias: str, array: str) -> str:
         return f" LEFT JOIN json_each({array}) AS {alias}"
 
+    def json_path_index(
+        self, name: str, table: str, column: str, path: tuple[str | int, ...], klass: str
+    ) -> str:
+        """``json_extract(column, path)``: the expression every comparison at that path
+        reads, whatever the literal's type."""
+        index_ref, table_ref = self.index_target(name, table)
+        value = self.json_value(self.quote(column), path)
+        return f"CREATE INDEX IF NOT EXISTS {index_ref} ON {table_ref} ({value})"
+
+    def list_indexes_sql(self, table_param: str) -> str:
+        return (
+            "SELECT name FROM sqlite_schema WHERE type = 'index' "
+            f"AND tbl_name = {table_param} AND sql IS NOT NULL"
+        )
+
     def create_table(self, table: str, columns: Sequence[tuple[str, Kind]]) -> list[str]:
         cols = [
             f"{self.quote('id')} TEXT PRIMARY KEY DEFAULT ('r'||lower(hex(randomblob(7)))) NOT NULL"
