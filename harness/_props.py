@@ -24,6 +24,8 @@ FIELDS: list[dict[str, Any]] = [
     {"name": "n", "type": "number"},
     {"name": "ok", "type": "bool"},
     {"name": "d", "type": "date"},
+    {"name": "j", "type": "json"},
+    {"name": "tags", "type": "select", "values": ["a", "b", "c"], "maxSelect": 3},
 ]
 SORT_FIELDS = ("title", "n", "ok", "d")
 # The complement of each operator (exact on PocketBase's NOT NULL columns; see the test).
@@ -31,6 +33,12 @@ COMPLEMENT = {
     **{"=": "!=", "!=": "=", "<": ">=", ">=": "<", ">": "<=", "<=": ">"},
     **{"~": "!~", "!~": "~"},
 }
+# Over the items of an array (``tags:each``): "not (every item = x)" is "some item != x"
+# (an empty array: its NULL row is != x), and "not (some item = x)" is "every item != x".
+EACH_COMPLEMENT = {"=": "?!=", "!=": "?=", "?=": "!=", "?!=": "="}
+# Operands beyond the plain fields: JSON paths (only the null-safe = and != keep TLP exact:
+# an ordering on a missing key is NULL), the items and the length of a multi select, :lower.
+EXTRA_OPERANDS = ("j", "j.a", "j.0", "tags:each", "tags:length", "title:lower")
 ORDERING = ("<", "<=", ">", ">=")
 LIKE = ("~", "!~")
 
@@ -65,7 +73,8 @@ class Atom:
         # NOT NULL is NULL: an always-NULL atom is its own negation in three-valued logic.
         if self.may_be_null:
             return self
-        return Atom(self.field, COMPLEMENT[self.op], self.literal, self.flipped)
+        table = EACH_COMPLEMENT if self.field.endswith(":each") else COMPLEMENT
+        return Atom(self.field, table[self.op], self.literal, self.flipped)
 
 
 @dataclass(frozen=True)
@@ -166,7 +175,27 @@ titles = st.one_of(st.sampled_from(_TEXT_WORDS), st.text(_TEXT_CHARS, max_size=5
 numbers = st.sampled_from(_NUMBERS)
 dates = st.one_of(st.just(""), st.sampled_from(_DATES))
 
-rows = st.fixed_dictionaries({"title": titles, "n": numbers, "ok": st.booleans(), "d": dates})
+_JSON_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.sampled_from([0, 1, -1, 2.5, 5]),
+    st.sampled_from(["", "a", "A", "1"]),
+)
+json_values = st.one_of(
+    _JSON_SCALARS,
+    st.dictionaries(st.sampled_from(["a", "b"]), _JSON_SCALARS, max_size=2),
+    st.lists(_JSON_SCALARS, max_size=2),
+)
+rows = st.fixed_dictionaries(
+    {
+        "title": titles,
+        "n": numbers,
+        "ok": st.booleans(),
+        "d": dates,
+        "j": json_values,
+        "tags": st.lists(st.sampled_from(["a", "b", "c"]), unique=True, max_size=3),
+    }
+)
 
 
 @st.composite
@@ -217,11 +246,28 @@ _LITERALS: dict[str, st.SearchStrategy[str]] = {
 KNOWN_DIFFERENCES: dict[str, str] = {}
 
 
+_JSON_LITERALS = st.one_of(
+    st.sampled_from(["0", "1", "-1", "2.5", "5", "true", "false", "null"]),
+    _quoted(st.sampled_from(["", "a", "A", "1", "[1]"])),
+)
+_EXTRA: dict[str, tuple[list[str], st.SearchStrategy[str]]] = {
+    "j": (["=", "!="], _JSON_LITERALS),
+    "j.a": (["=", "!="], _JSON_LITERALS),
+    "j.0": (["=", "!="], _JSON_LITERALS),
+    "tags:each": (list(EACH_COMPLEMENT), _quoted(st.sampled_from(["a", "b", "c", ""]))),
+    "tags:length": (["=", "!=", "<", "<=", ">", ">="], st.sampled_from(["0", "1", "2", "3"])),
+}
+
+
 @st.composite
 def atoms(draw: st.DrawFn) -> Atom:
-    name = draw(st.sampled_from(SORT_FIELDS))
+    name = draw(st.sampled_from(SORT_FIELDS + EXTRA_OPERANDS))
+    if name in _EXTRA:
+        ops, literals = _EXTRA[name]
+        return Atom(name, draw(st.sampled_from(ops)), draw(literals))
+    column = name.split(":")[0]
     op = draw(st.sampled_from(list(COMPLEMENT)))
-    literal = draw(_LITERALS[name])
+    literal = draw(_LITERALS[column])
     # ``'x' ~ title`` is outside the reference's supported subset (a field must be on the left).
     flipped = op not in LIKE and draw(st.integers(0, 4)) == 0
     return Atom(name, op, literal, flipped)
@@ -276,6 +322,7 @@ class Result:
 
 
 def _sort_key(row: dict[str, Any], name: str) -> Any:
+    """Sort keys are plain fields only (``SORT_FIELDS``)."""
     return float(row[name]) if name == "n" else row[name]
 
 

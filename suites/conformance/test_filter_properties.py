@@ -1,14 +1,17 @@
 """Generated filters on generated rows: every target returns the same ids (property suite).
 
 Hypothesis draws an example = up to 10 rows of one collection (text ``title``, number ``n``,
-bool ``ok``, date ``d``) and 1-4 queries: a filter tree of ``= != < <= > >= ~ !~`` between a
-field and a literal of a matching or mismatched type (``null`` and ``''`` included), joined
+bool ``ok``, date ``d``, json ``j``, multi select ``tags``) and 1-4 queries: a filter tree
+of ``= != < <= > >= ~ !~`` between a field (or ``title:lower``) and a literal of a
+matching or mismatched type (``null`` and ``''`` included), JSON paths (``j``, ``j.a``,
+``j.0``) with ``=``/``!=``, ``tags:each`` with ``= != ?= ?!=`` and ``tags:length``, joined
 by ``&&``/``||`` under at most three levels of parentheses, plus a sort on 0-2 fields
 (``harness/_props.py``). The rows are inserted with fixed ids on every target (one
 collection per module, truncated between examples, so inserts are paid once per example,
 not per filter); each query is listed with ``perPage=500`` on every target.
 
-Two oracles, both sound:
+Three oracles, all sound (the third: the in-memory evaluator, ``_evaluated``, must select
+the oracle's rows from the rows as the reference casts them):
 
 1. **Differential.** The oracle is PocketBase when it runs, else the first reference
    target. Status and ``totalItems`` must match, and the ids must match *up to ties*:
@@ -21,7 +24,9 @@ Two oracles, both sound:
 2. **TLP** (ternary logic partitioning, shared/research/testing.md 1.1) on *each* target.
    The filter language has no NOT, so ``!p`` is built by De Morgan: ``&&``/``||`` swap and
    every comparison takes its complement operator (``=``/``!=``, ``<``/``>=``, ``>``/``<=``,
-   ``~``/``!~``). The complement is exact because in PocketBase no compared value is NULL:
+   ``~``/``!~``; over array items ``=``/``?!=`` and ``!=``/``?=``: "not every item is x"
+   is "some item is not x", an empty array's NULL row counting as not x). The complement
+   is exact because in PocketBase no compared value is NULL:
    its columns are ``NOT NULL`` with defaults, ``!=`` is the null-safe ``IS NOT``, and
    ``= ''``/``!= null`` expand to complementary ``(x = '' OR x IS NULL)`` /
    ``(x IS NOT '' AND x IS NOT NULL)``. Hence ``rows(p)`` and ``rows(!p)`` must be disjoint
@@ -55,6 +60,10 @@ from harness import _props
 from harness._props import COLLECTION, Case, Query, Result
 from harness.runner import SQL_HEADER, Session
 from harness.targetset import Started
+from reference_impl.core.collection import Collection
+from reference_impl.core.fields import Field
+from reference_impl.core.filter import Bindings, FilterError, Scope, bind, compile_filter
+from reference_impl.core.filter.evaluate import matches
 
 RECORDS = f"/api/collections/{COLLECTION}/records"
 Results = dict[str, dict[str, Result]]  # target -> "filter"/"negated" -> result
@@ -139,7 +148,53 @@ def _list(session: Session, query: Query) -> Result:
 
 # -- the two oracles ------------------------------------------------------------------------
 def _problems(case: Case, query: Query, results: Results, targets: Targets) -> list[str]:
-    return _diff(case, query, results, targets) + _tlp(case, query, results)
+    return (
+        _diff(case, query, results, targets)
+        + _tlp(case, query, results)
+        + _evaluated(case, query, results, targets)
+    )
+
+
+_FIELDS = [
+    Field(f["type"], f["name"], {k: v for k, v in f.items() if k not in ("type", "name")})
+    for f in _props.FIELDS
+]
+_COLLECTION = Collection("zprop_id", COLLECTION, fields=[Field("text", "id"), *_FIELDS])
+_SCOPE = Scope({f.name: f for f in _COLLECTION.fields}, allow_hidden=True, collection=_COLLECTION)
+
+
+def _evaluated(case: Case, query: Query, results: Results, targets: Targets) -> list[str]:
+    """The in-memory evaluator, a third engine: the rows as the reference casts them, the
+    filter compiled as a list request compiles it; the same rows (a set: it decides, it
+    does not sort) as the oracle, or the same refusal."""
+    stored = [
+        {"id": rid, **{f.name: f.cast(row[f.name]) for f in _FIELDS}}
+        for rid, row in zip(case.ids, case.rows, strict=True)
+    ]
+    problems = []
+    for label, q in (("filter", query), ("negated", query.negated())):
+        want = results[targets.oracle][label]
+        try:
+            compiled = bind(compile_filter(q.filter, _SCOPE), Bindings())
+        except FilterError as exc:
+            if want.status == 200:
+                problems.append(f"evaluator [{label}]: refused ({exc}), {targets.oracle} 200")
+            continue
+        if want.status != 200:
+            problems.append(f"evaluator [{label}]: compiled, {targets.oracle} {want.status}")
+            continue
+        got = sorted(r["id"] for r in stored if matches([compiled], r, _NoRelations()))
+        if got != sorted(want.ids):
+            problems.append(f"evaluator [{label}]: {got} != {targets.oracle} {sorted(want.ids)}")
+    return problems
+
+
+class _NoRelations:
+    def get(self, table: str, record_id: str) -> None:
+        return None
+
+    def rows(self, table: str) -> list[dict[str, object]]:
+        return []
 
 
 def _diff(case: Case, query: Query, results: Results, targets: Targets) -> list[str]:

@@ -204,8 +204,13 @@ def compare_column(op: str, col: Operand, value: Val | None) -> Node:
     if value is None or value.value is None:
         return _known(col, False)  # NULL in an ordering comparison is never true
     kind = kind_of(col)
-    if isinstance(col, Func) and kind is Kind.TEXT and value.kind in (Kind.NUMBER, Kind.BOOL):
-        # A function's text has no affinity: storage classes order it after any number.
+    if (
+        isinstance(col, Func | Lower)
+        and kind is Kind.TEXT
+        and value.kind in (Kind.NUMBER, Kind.BOOL)
+    ):
+        # A function's text (lower() too) has no affinity: storage classes order it after
+        # any number (``0 < title:lower`` holds for every row on PocketBase 0.40.6).
         if op == "!=":
             return Const(True)  # IS NOT: NULL is not a number either
         return _known(col, op in (">", ">="))
