@@ -19,6 +19,19 @@ from hypothesis import strategies as st
 from harness.targets.base import SUPERUSER_EMAIL, SUPERUSER_PASSWORD
 
 COLLECTION = "zprop_filter_rows"  # not a scenario prefix ("p" + 6 hex + "_")
+# A fixed collection the rows relate to (same ids on every target).
+TARGETS = {
+    "name": "zprop_filter_targets",
+    "id": "zproptargets000",
+    "type": "base",
+    "fields": [{"name": "name", "type": "text"}],
+}
+TARGET_ROWS = {
+    "zpt00000000000a": "a",
+    "zpt00000000000b": "A",
+    "zpt00000000000c": "b",
+    "zpt00000000000d": "",
+}
 FIELDS: list[dict[str, Any]] = [
     {"name": "title", "type": "text"},
     {"name": "n", "type": "number"},
@@ -26,6 +39,8 @@ FIELDS: list[dict[str, Any]] = [
     {"name": "d", "type": "date"},
     {"name": "j", "type": "json"},
     {"name": "tags", "type": "select", "values": ["a", "b", "c"], "maxSelect": 3},
+    {"name": "rel", "type": "relation", "collectionId": TARGETS["id"], "maxSelect": 1},
+    {"name": "rels", "type": "relation", "collectionId": TARGETS["id"], "maxSelect": 9},
 ]
 SORT_FIELDS = ("title", "n", "ok", "d")
 # The complement of each operator (exact on PocketBase's NOT NULL columns; see the test).
@@ -38,7 +53,18 @@ COMPLEMENT = {
 EACH_COMPLEMENT = {"=": "?!=", "!=": "?=", "?=": "!=", "?!=": "="}
 # Operands beyond the plain fields: JSON paths (only the null-safe = and != keep TLP exact:
 # an ordering on a missing key is NULL), the items and the length of a multi select, :lower.
-EXTRA_OPERANDS = ("j", "j.a", "j.0", "tags:each", "tags:length", "title:lower")
+# Relations: ``rel.name`` through a single relation (a missing one is a NULL row, so only
+# = and != keep TLP exact), ``rels.name`` through a multi relation (all of / any of).
+EXTRA_OPERANDS = (
+    "j",
+    "j.a",
+    "j.0",
+    "tags:each",
+    "tags:length",
+    "title:lower",
+    "rel.name",
+    "rels.name",
+)
 ORDERING = ("<", "<=", ">", ">=")
 LIKE = ("~", "!~")
 
@@ -66,14 +92,18 @@ class Atom:
 
     @property
     def may_be_null(self) -> bool:
-        """SQL NULL on every row (``n < null``, ``title ~ null``): no complement exists."""
+        """SQL NULL on some rows: every row (``n < null``, ``title ~ null``), or a row whose
+        single relation is empty (``rel.name < 'a'``): no complement exists there."""
+        if self.field.startswith("rel.") and self.op in ORDERING + LIKE:
+            return True
         return self.literal.lower() == "null" and self.op in ORDERING + LIKE
 
     def negate(self) -> Atom:
         # NOT NULL is NULL: an always-NULL atom is its own negation in three-valued logic.
-        if self.may_be_null:
+        if self.literal.lower() == "null" and self.op in ORDERING + LIKE:
             return self
-        table = EACH_COMPLEMENT if self.field.endswith(":each") else COMPLEMENT
+        over_items = self.field.endswith(":each") or self.field.startswith("rels.")
+        table = EACH_COMPLEMENT if over_items else COMPLEMENT
         return Atom(self.field, table[self.op], self.literal, self.flipped)
 
 
@@ -194,6 +224,8 @@ rows = st.fixed_dictionaries(
         "d": dates,
         "j": json_values,
         "tags": st.lists(st.sampled_from(["a", "b", "c"]), unique=True, max_size=3),
+        "rel": st.sampled_from(["", *TARGET_ROWS]),
+        "rels": st.lists(st.sampled_from(list(TARGET_ROWS)), unique=True, max_size=3),
     }
 )
 
@@ -256,6 +288,7 @@ _EXTRA: dict[str, tuple[list[str], st.SearchStrategy[str]]] = {
     "j.0": (["=", "!="], _JSON_LITERALS),
     "tags:each": (list(EACH_COMPLEMENT), _quoted(st.sampled_from(["a", "b", "c", ""]))),
     "tags:length": (["=", "!=", "<", "<=", ">", ">="], st.sampled_from(["0", "1", "2", "3"])),
+    "rels.name": (list(EACH_COMPLEMENT), _quoted(st.sampled_from(["a", "A", "b", ""]))),
 }
 
 
@@ -265,7 +298,7 @@ def atoms(draw: st.DrawFn) -> Atom:
     if name in _EXTRA:
         ops, literals = _EXTRA[name]
         return Atom(name, draw(st.sampled_from(ops)), draw(literals))
-    column = name.split(":")[0]
+    column = "title" if name == "rel.name" else name.split(":")[0]
     op = draw(st.sampled_from(list(COMPLEMENT)))
     literal = draw(_LITERALS[column])
     # ``'x' ~ title`` is outside the reference's supported subset (a field must be on the left).

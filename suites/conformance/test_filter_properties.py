@@ -92,8 +92,18 @@ def prop_targets(parity_targets: Started) -> Iterator[Targets]:
     sessions, infos = parity_targets.sessions, parity_targets.infos
     for session in sessions.values():
         _drop(session)
+        auth = _auth(session)
+        response = session.client.post("/api/collections", json=_props.TARGETS, headers=auth)
+        assert response.status_code == 200, f"{session.name}: {response.text}"
+        for rid, name in _props.TARGET_ROWS.items():
+            response = session.client.post(
+                f"/api/collections/{_props.TARGETS['name']}/records",
+                json={"id": rid, "name": name},
+                headers=auth,
+            )
+            assert response.status_code == 200, f"{session.name}: {response.text}"
         body = {"name": COLLECTION, "type": "base", "fields": _props.FIELDS}
-        response = session.client.post("/api/collections", json=body, headers=_auth(session))
+        response = session.client.post("/api/collections", json=body, headers=auth)
         assert response.status_code == 200, f"{session.name}: {response.text}"
     oracle = next((n for n in sessions if infos[n].kind == "pocketbase"), next(iter(sessions)))
     yield Targets(parity_targets, oracle)
@@ -106,8 +116,9 @@ def _auth(session: Session) -> dict[str, str]:
 
 
 def _drop(session: Session) -> None:
-    response = session.client.delete(f"/api/collections/{COLLECTION}", headers=_auth(session))
-    assert response.status_code in (204, 404), f"{session.name}: {response.text}"
+    for name in (COLLECTION, _props.TARGETS["name"]):
+        response = session.client.delete(f"/api/collections/{name}", headers=_auth(session))
+        assert response.status_code in (204, 404), f"{session.name}: {response.text}"
 
 
 # -- running an example -------------------------------------------------------------------
@@ -160,7 +171,19 @@ _FIELDS = [
     for f in _props.FIELDS
 ]
 _COLLECTION = Collection("zprop_id", COLLECTION, fields=[Field("text", "id"), *_FIELDS])
-_SCOPE = Scope({f.name: f for f in _COLLECTION.fields}, allow_hidden=True, collection=_COLLECTION)
+_TARGET = Collection(
+    str(_props.TARGETS["id"]),
+    str(_props.TARGETS["name"]),
+    fields=[Field("text", "id"), Field("text", "name")],
+    rules={"listRule": ""},
+)
+_BY_KEY = {c.id: c for c in (_COLLECTION, _TARGET)} | {c.name: c for c in (_COLLECTION, _TARGET)}
+_SCOPE = Scope(
+    {f.name: f for f in _COLLECTION.fields},
+    allow_hidden=True,
+    collection=_COLLECTION,
+    find=_BY_KEY.get,
+)
 
 
 def _evaluated(case: Case, query: Query, results: Results, targets: Targets) -> list[str]:
@@ -183,18 +206,23 @@ def _evaluated(case: Case, query: Query, results: Results, targets: Targets) -> 
         if want.status != 200:
             problems.append(f"evaluator [{label}]: compiled, {targets.oracle} {want.status}")
             continue
-        got = sorted(r["id"] for r in stored if matches([compiled], r, _NoRelations()))
+        got = sorted(r["id"] for r in stored if matches([compiled], r, _Targets()))
         if got != sorted(want.ids):
             problems.append(f"evaluator [{label}]: {got} != {targets.oracle} {sorted(want.ids)}")
     return problems
 
 
-class _NoRelations:
-    def get(self, table: str, record_id: str) -> None:
-        return None
+_TARGET_ROWS = [{"id": rid, "name": name} for rid, name in _props.TARGET_ROWS.items()]
+
+
+class _Targets:
+    """The related collection's fixed rows, for the evaluator."""
+
+    def get(self, table: str, record_id: str) -> dict[str, object] | None:
+        return next((r for r in _TARGET_ROWS if r["id"] == record_id), None)
 
     def rows(self, table: str) -> list[dict[str, object]]:
-        return []
+        return _TARGET_ROWS if table == _props.TARGETS["name"] else []
 
 
 def _diff(case: Case, query: Query, results: Results, targets: Targets) -> list[str]:
