@@ -140,11 +140,28 @@ def _child(node: Node, parent: str) -> str:
     return f"({node.render()})"
 
 
+MULTI_PATHS = ("tags:each", "rels.name")
+
+
+def _multi_atoms(node: Node) -> int:
+    if isinstance(node, Atom):
+        return int(node.field in MULTI_PATHS)
+    return sum(_multi_atoms(item) for item in node.items)
+
+
 @dataclass(frozen=True)
 class Query:
     node: Node
     sort: str  # "" or e.g. "-n,title"
     wrap: bool = False  # "(...)" around the whole filter
+
+    @property
+    def correlated(self) -> bool:
+        """Two conditions over the same multi-valued path: PocketBase evaluates them on
+        the same joined row (``tags:each ?= 'a' && tags:each ?= 'b'`` never holds, even
+        for tags [a, b]), so the De Morgan negation, which reads them item by item, is
+        disjoint from the filter but need not cover every row."""
+        return _multi_atoms(self.node) > 1
 
     @property
     def filter(self) -> str:

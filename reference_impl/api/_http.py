@@ -121,9 +121,24 @@ def respond(
         JSON(payload, status_code=status) if payload is not None else Response(status_code=204)
     )
     if sql is not None:
-        header = json.dumps(sql, default=str)
-        response.headers["x-parity-sql"] = header[:_MAX_SQL_HEADER]
+        response.headers["x-parity-sql"] = sql_header(sql)
     return response
+
+
+def sql_header(statements: list[dict[str, Any]]) -> str:
+    """The statements as JSON (ASCII), at most ``_MAX_SQL_HEADER`` characters and always
+    valid JSON: long statements are cut (their parameters left out), then trailing ones
+    dropped, each cut said so."""
+    text = json.dumps(statements, default=str)
+    if len(text) <= _MAX_SQL_HEADER:
+        return text
+    budget = max(200, _MAX_SQL_HEADER // max(1, len(statements)) - 100)
+    short = [{"sql": str(s.get("sql", ""))[:budget] + " ...(truncated)"} for s in statements]
+    text = json.dumps(short)
+    while len(text) > _MAX_SQL_HEADER and short:
+        short.pop()
+        text = json.dumps([*short, {"sql": "...(further statements left out)"}])
+    return text
 
 
 def error_response(exc: ApiError) -> Response:

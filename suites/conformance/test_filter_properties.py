@@ -266,7 +266,7 @@ def _tlp(case: Case, query: Query, results: Results) -> list[str]:
         if both:
             problems.append(f"{name} TLP: rows match both p and !p: {both}")
         neither = sorted(set(case.ids) - set(p.ids) - set(not_p.ids))
-        if neither and not query.node.may_be_null:
+        if neither and not query.node.may_be_null and not query.correlated:
             problems.append(f"{name} TLP: rows match neither p nor !p: {neither}")
     return problems
 
