@@ -5,7 +5,7 @@ the collection's own rows (``j.a.b = 5``: a JSON field, a path, and whether the 
 number or a text). When one (collection, field, path, literal class) has been used
 ``after`` times (default 50, ``PARITY_AUTO_INDEX_AFTER``; 0 turns it off), the request
 that reached the count creates the index once its own work is done. SQLite gets an index
-on ``json_extract(field, path)``; PostgreSQL one on the exact number or text expression
+on the JSON value at the path; PostgreSQL one on the exact number or text expression
 its comparison reads (``Dialect.json_path_index``), so both planners match it.
 
 The indexes are the server's, not the collection's: named ``_pp_auto_...``, never in a

@@ -4,7 +4,7 @@ Reads the same bound IR the SQL renderer reads (``Compiled`` after ``bind``) wit
 semantics, which PocketBase's answers are made of: three-valued logic (``None`` is SQL
 NULL), storage classes (NULL < numbers < text, no conversion between them once the
 compiler has applied column affinities), LIKE with ASCII-only case folding, JSON values as
-``json_extract`` gives them, ``strftime`` as SQLite computes it. Realtime uses it to decide
+SQLite extracts them, ``strftime`` as SQLite computes it. Realtime uses it to decide
 which subscriber sees an event; the differential suites run it as a third engine.
 
 Related rows come from a :class:`RowSource` (records as the service decodes them: text
@@ -255,7 +255,7 @@ def _dump(value: Any) -> str:
 
 
 def _sql_value(ref: Ref, raw: Any) -> SqlValue:
-    """A stored value as SQLite holds it (and ``json_extract`` reads it); an unset date
+    """A stored value as SQLite holds it (and its JSON path reads it); an unset date
     is PocketBase's ''."""
     kind = ref.kind
     if raw is None:

@@ -20,7 +20,7 @@ _DATETIME = re.compile(
     r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2})(:\d{2}(\.\d+)?)?(Z|z|[+-]\d{2}:\d{2})?$"
 )
 _TIME = re.compile(r"^\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
-_SHIFT = re.compile(r"^([+-]?)(\d{2}):(\d{2})(?::(\d{2}(?:\.\d+)?))?$")
+_SHIFT = re.compile(r"^([+-]?)(\d{2}):(\d{2})(?:[:](\d{2}(?:\.\d+)?))?$")
 _AMOUNT = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+)) +(day|hour|minute|second|month|year)s?$")
 _EPOCH = datetime(1970, 1, 1)
 _MIN, _MAX = datetime(1, 1, 1), datetime(9999, 12, 31, 23, 59, 59, 999999)
