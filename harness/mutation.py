@@ -251,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.list:
         return _mutation_report.print_list(mutants, ROOT, console)
     suites = args.suites or default_suites()
-    missing = [s for s in suites if not (ROOT / s.split("::")[0]).exists()]
+    missing = [s for s in suites if not (ROOT / s.split(":")[0]).exists()]  # a node id too
     if missing:
         console.print(f"[bold red]mutation:[/] no such test path {missing}", highlight=False)
         return 2
