@@ -142,8 +142,12 @@ class Runner:
             output, _ = proc.communicate(timeout=self.timeout)
         except subprocess.TimeoutExpired:
             _stop_group(proc)
+            wait_for_postgres(self.workdir)
             output = proc.communicate()[0] or ""
             return ERROR, None, f"timed out after {self.timeout:.0f} s", output
+        except BaseException:  # Ctrl-C reaches only our group: end the run's servers too
+            _stop_group(proc)
+            raise
         verdict, failing, detail = classify(proc.returncode, output)
         return verdict, failing, detail, output
 
@@ -162,6 +166,15 @@ def _stop_group(proc: subprocess.Popen[str]) -> None:
             continue
 
 
+def wait_for_postgres(workdir: Path, timeout: float = 60.0) -> None:
+    """Until no embedded PostgreSQL runs from ``workdir``: when pytest dies without stopping
+    it, its reaper (``reference_impl.db._pg_reaper``, in a session of its own) stops it from
+    its data directory, which must not be deleted under it (an orphan server would stay)."""
+    deadline = time.monotonic() + timeout
+    while any(workdir.rglob("postmaster.pid")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
 def _import_problem(copy: Path, env: dict[str, str]) -> str | None:
     """None when the copy is what the suites and the servers they start import."""
     probe = (
@@ -172,7 +185,7 @@ def _import_problem(copy: Path, env: dict[str, str]) -> str | None:
     done = subprocess.run(
         [sys.executable, "-c", probe], cwd=copy, env=env, capture_output=True, text=True
     )
-    lines = done.stdout.split()
+    lines = done.stdout.splitlines()
     root = copy.resolve()
     if done.returncode != 0 or len(lines) != 3:
         return f"the import check failed:\n{done.stderr.strip()}"
@@ -271,7 +284,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 return 1
         results = _run_all(runner, mutants, console, _line)
+    except KeyboardInterrupt:
+        console.print("[bold red]mutation: interrupted[/] (no report written)")
+        return 130
     finally:
+        wait_for_postgres(workdir)
         if args.keep:
             console.print(f"copies kept in {workdir}", highlight=False)
         else:
