@@ -146,7 +146,11 @@ class Dialect(abc.ABC):
         return f"strftime({', '.join(args)})"
 
     def acos(self, expr: str) -> str:
-        return f"acos({expr})"
+        """``geoDistance``'s arc cosine, its argument clamped to [-1, 1]. The formula's
+        cosine of a point and itself rounds to 1.0000000000000002 for some latitudes
+        (2.5, say) in C's libm: SQLite's acos() answers NULL there and PostgreSQL raises
+        "input is out of range", while PocketBase (Go's math, same SQL) answers 0 km."""
+        return f"acos(max(-1.0, min(1.0, {expr})))"
 
     def contains_pattern(self, expr: str) -> str:
         """``~`` against a column: ``'%' || expr || '%'`` (PostgreSQL's driver needs the

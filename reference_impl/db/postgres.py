@@ -169,9 +169,7 @@ class PostgresDialect(Dialect):
         return f"{self.quote(self.SCHEMA)}.pb_strftime({fmt}, {value}, {mods})"
 
     def acos(self, expr: str) -> str:
-        # PostgreSQL raises on |x| > 1 (rounding can give 1.0000000000000002); SQLite's
-        # math functions answer NULL outside their domain.
-        return f"(CASE WHEN ({expr}) BETWEEN -1 AND 1 THEN acos({expr}) END)"
+        return f"acos(GREATEST(-1.0, LEAST(1.0, {expr})))"
 
     def json_equal(self, left: str, right: str, *, negate: bool = False) -> str:
         def missing(value: str) -> str:

@@ -216,7 +216,7 @@ class Evaluator:
             cos = math.cos(lat_a) * math.cos(lat_b) * math.cos(lon_b - lon_a) + math.sin(
                 lat_a
             ) * math.sin(lat_b)
-            return 6371 * math.acos(cos) if -1 <= cos <= 1 else None
+            return 6371 * math.acos(max(-1.0, min(1.0, cos)))  # clamped: Dialect.acos
         if func.name == "strftime":
             fmt = args[0]
             value = _text(args[1]) if len(args) > 1 else "now"
