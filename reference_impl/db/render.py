@@ -92,7 +92,7 @@ class Sql:
             return self.ref(operand)
         if isinstance(operand, Lower):
             inner = operand.operand
-            return self.dialect.lower(self.dialect.text_of(self.operand(inner), _kind(inner)))
+            return self.dialect.lower(self.dialect.text_of(self.operand(inner), inner.kind))
         if isinstance(operand, Length):
             return self.dialect.array_length(self.ref(operand.operand), operand.operand.kind)
         if isinstance(operand, Func):
@@ -121,7 +121,7 @@ class Sql:
                 args.append(self.bind("now", Kind.TEXT))
             else:
                 value = func.args[1]
-                args.append(d.text_of(self.operand(value), _kind(value)))
+                args.append(d.text_of(self.operand(value), value.kind))
             args += [self.operand(arg, Kind.TEXT) for arg in func.args[2:]]
             return d.strftime(args)
         raise unsupported(func, d.name)
@@ -167,35 +167,21 @@ def _const(sql: Sql, node: Const) -> str:
     return "1 = 1" if node.value else "1 = 0"
 
 
-def _kind(operand: Operand) -> Kind:
-    if isinstance(operand, Length):
-        return Kind.NUMBER
-    if isinstance(operand, Ref | Val | AuthRef | Func):
-        return operand.kind
-    return Kind.TEXT
-
-
-def _nullable(operand: Operand) -> bool:
-    if isinstance(operand, Lower):
-        return _nullable(operand.operand)
-    return not isinstance(operand, Ref) or operand.nullable
-
-
 def _is_empty(sql: Sql, node: IsEmpty) -> str:
-    kind = _kind(node.operand)
+    kind = node.operand.kind
     if kind is Kind.JSON_ARRAY or (isinstance(node.operand, Ref) and node.operand.json_path):
         kind = Kind.JSON
-    text = sql.dialect.is_empty(sql.operand(node.operand), kind, nullable=_nullable(node.operand))
+    text = sql.dialect.is_empty(sql.operand(node.operand), kind, nullable=node.operand.nullable)
     return f"NOT {text}" if node.negate else text
 
 
 def _like(sql: Sql, node: Like) -> str:
     d = sql.dialect
-    target = d.text_of(sql.operand(node.operand), _kind(node.operand))
+    target = d.text_of(sql.operand(node.operand), node.operand.kind)
     if isinstance(node.pattern, Val):
         pattern = sql.operand(node.pattern, Kind.TEXT)
     else:  # a column: contains its text (PocketBase wraps it, escapes nothing)
-        pattern = d.contains_pattern(d.text_of(sql.operand(node.pattern), _kind(node.pattern)))
+        pattern = d.contains_pattern(d.text_of(sql.operand(node.pattern), node.pattern.kind))
     return d.like(target, pattern, negate=node.negate)
 
 
@@ -247,7 +233,7 @@ def _cmp(sql: Sql, node: Cmp) -> str:
     d = sql.dialect
     if isinstance(node.left, Val | AuthRef):
         raise unsupported(node, d.name, "the left side of a comparison is a column")
-    left_kind = _kind(node.left)
+    left_kind = node.left.kind
     left = sql.operand(node.left)
     if left_kind is Kind.JSON_ARRAY:  # a multi-value column compared as its JSON text
         left = d.text_of(left, Kind.JSON_ARRAY)
@@ -256,7 +242,7 @@ def _cmp(sql: Sql, node: Cmp) -> str:
         return _cmp_session(sql, node, left, node.right)
     if not isinstance(node.right, Val):
         right = sql.operand(node.right)
-        right_kind = _kind(node.right)
+        right_kind = node.right.kind
         if right_kind is Kind.JSON_ARRAY:
             right = d.text_of(right, Kind.JSON_ARRAY)
         if left_kind is Kind.JSON:  # PocketBase's IS / IS NOT (no null fallback)

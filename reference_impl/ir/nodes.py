@@ -22,6 +22,8 @@ BASE = ""
 
 
 # -- value expressions -----------------------------------------------------------------------
+# Every operand has ``kind`` (what its value is) and ``nullable`` (whether a row's value can
+# be SQL NULL); the renderer, the semantics and the evaluator all read these two.
 @dataclass(frozen=True)
 class Ref:
     """A column of a FROM item. ``alias`` is :data:`BASE` or a join's alias; a non-empty
@@ -47,6 +49,10 @@ class Val:
     value: Any
     kind: Kind
 
+    @property
+    def nullable(self) -> bool:
+        return self.value is None
+
 
 @dataclass(frozen=True)
 class AuthRef:
@@ -55,6 +61,7 @@ class AuthRef:
 
     field: str
     kind: Kind
+    nullable = True  # a guest has none
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,7 @@ class RequestRef:
 
     path: str
     kind: Kind
+    nullable = True  # a request may not carry it
 
 
 @dataclass(frozen=True)
@@ -72,13 +80,20 @@ class Macro:
 
     name: str
     kind: Kind
+    nullable = False
 
 
 @dataclass(frozen=True)
 class Lower:
-    """``:lower``: ASCII-only lower case (SQLite's ``lower()`` without ICU)."""
+    """``:lower``: ASCII-only lower case (SQLite's ``lower()`` without ICU); text, NULL
+    where its operand is."""
 
     operand: Operand
+    kind = Kind.TEXT
+
+    @property
+    def nullable(self) -> bool:
+        return self.operand.nullable
 
 
 @dataclass(frozen=True)
@@ -86,15 +101,19 @@ class Length:
     """``:length`` of a multi-value column: its number of items (0 for '' and NULL)."""
 
     operand: Ref
+    kind = Kind.NUMBER
+    nullable = False
 
 
 @dataclass(frozen=True)
 class Func:
-    """``strftime(fmt, value, modifiers...)`` or ``geoDistance(lonA, latA, lonB, latB)``."""
+    """``strftime(fmt, value, modifiers...)`` or ``geoDistance(lonA, latA, lonB, latB)``;
+    NULL where SQLite's function answers NULL (an unreadable time value, say)."""
 
     name: str
     args: tuple[Operand, ...]
     kind: Kind
+    nullable = True
 
 
 Operand = Ref | Val | AuthRef | RequestRef | Macro | Lower | Length | Func

@@ -121,13 +121,13 @@ class Evaluator:
     def _cmp(self, node: Cmp, env: Env) -> bool | None:
         left, right = self.value(node.left, env), self.value(node.right, env)
         column_pair = not isinstance(node.right, Val)
-        kinds = (_kind(node.left), _kind(node.right))
+        kinds = (node.left.kind, node.right.kind)
         if column_pair and Kind.JSON in kinds and node.op in ("=", "!="):
             if kinds[0] is not kinds[1]:  # a text column's affinity: the JSON value's text
                 left, right = _text(left), _text(right)
             equal = _is(left, right)
             return equal if node.op == "=" else not equal
-        if column_pair and node.op in ("=", "!=") and _kind(node.left) in (
+        if column_pair and node.op in ("=", "!=") and node.left.kind in (
             Kind.TEXT,
             Kind.JSON_ARRAY,
         ):
@@ -227,14 +227,6 @@ class Evaluator:
 
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def _kind(operand: Operand) -> Kind:
-    if isinstance(operand, Ref | Val | Func):
-        return operand.kind
-    if isinstance(operand, Length):
-        return Kind.NUMBER
-    return Kind.TEXT
 
 
 def _literal(value: Val) -> SqlValue:

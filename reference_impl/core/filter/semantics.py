@@ -78,32 +78,13 @@ def is_column(operand: Operand | None) -> bool:
     )
 
 
-def kind_of(operand: Operand) -> Kind:
-    if isinstance(operand, Lower):
-        return Kind.TEXT
-    if isinstance(operand, Length):
-        return Kind.NUMBER
-    if isinstance(operand, Ref | Val | Func | AuthRef | RequestRef | Macro):
-        return operand.kind
-    raise TypeError(operand)
-
-
-def nullable(operand: Operand) -> bool:
-    """Whether a row's value can be NULL (a LEFT JOIN's missing row, a JSON null)."""
-    if isinstance(operand, Ref):
-        return operand.nullable
-    if isinstance(operand, Lower):
-        return nullable(operand.operand)
-    return isinstance(operand, Func)
-
-
 def _known(operand: Operand, value: bool) -> Node:
     """A fixed answer for every stored value; NULL where the value may be missing."""
-    return KnownIf(operand, value) if nullable(operand) else Const(value)
+    return KnownIf(operand, value) if operand.nullable else Const(value)
 
 
 def _columns(op: str, left: Operand, right: Operand) -> Node:
-    lk, rk = kind_of(left), kind_of(right)
+    lk, rk = left.kind, right.kind
     if Kind.JSON in (lk, rk):
         # PocketBase: ``L IS R`` (no null fallback); a text column's affinity makes the
         # JSON value its text. Other pairings are not translated yet.
@@ -203,7 +184,7 @@ def compare_column(op: str, col: Operand, value: Val | None) -> Node:
         return IsEmpty(col, negate=op == "!=")
     if value is None or value.value is None:
         return _known(col, False)  # NULL in an ordering comparison is never true
-    kind = kind_of(col)
+    kind = col.kind
     if (
         isinstance(col, Func | Lower)
         and kind is Kind.TEXT
