@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from reference_impl.core.filter.semantics import like_match, sqlite_real_text
+from reference_impl.core.filter.semantics import ascii_lower, like_match, sqlite_real_text
 from reference_impl.core.filter.strftime import strftime
 from reference_impl.ir import (
     BASE,
@@ -188,7 +188,7 @@ class Evaluator:
             return _sql_value(operand, self._raw(operand, env))
         if isinstance(operand, Lower):
             text = _text(self.value(operand.operand, env))
-            return None if text is None else text.translate(_ASCII_LOWER)
+            return None if text is None else ascii_lower(text)
         if isinstance(operand, Length):
             items = self._raw(operand.operand, env)
             if isinstance(items, list):
@@ -226,7 +226,6 @@ class Evaluator:
         raise unsupported(func, "the in-memory evaluator")
 
 
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def _literal(value: Val) -> SqlValue:

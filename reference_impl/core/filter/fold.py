@@ -198,19 +198,13 @@ def _value(operand: Operand, bindings: Bindings) -> Operand | None:
     if isinstance(operand, Lower):
         inner = _value(operand.operand, bindings)
         if isinstance(inner, Val):
-            return Val(ascii_lower(semantics.as_sqlite_text(inner)), Kind.TEXT)
+            return Val(semantics.ascii_lower(semantics.as_sqlite_text(inner)), Kind.TEXT)
         return inner if inner is None else Lower(inner)
     if isinstance(operand, Val) and operand.value is None:
         return None
     return operand
 
 
-def ascii_lower(text: str) -> str:
-    """SQLite's ``lower()`` without ICU: A-Z only."""
-    return text.translate(_ASCII_LOWER)
-
-
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _MISSING = object()
 
 

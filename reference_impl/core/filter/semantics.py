@@ -156,8 +156,7 @@ def like_match(text: str, pattern: str) -> bool:
             continue
         items.append(("run", "") if ch == "%" else ("any", "") if ch == "_" else ("lit", ch))
         i += 1
-    fold = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-    text = text.translate(fold)
+    text = ascii_lower(text)
     # reach[j]: the first j pattern items can match the text read so far
     reach = [True] + [False] * len(items)
     for j, (kind, _) in enumerate(items):
@@ -167,12 +166,20 @@ def like_match(text: str, pattern: str) -> bool:
         for j, (kind, lit) in enumerate(items):
             if kind == "run":
                 nxt[j + 1] = nxt[j] or reach[j + 1] or reach[j]
-            elif reach[j] and (kind == "any" or lit.translate(fold) == ch):
+            elif reach[j] and (kind == "any" or ascii_lower(lit) == ch):
                 nxt[j + 1] = True
         reach = nxt
         if not any(reach):
             return False
     return reach[-1]
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def ascii_lower(text: str) -> str:
+    """SQLite's ``lower()`` and LIKE folding without ICU: A-Z only ('Ä' stays)."""
+    return text.translate(_ASCII_LOWER)
 
 
 def is_empty_value(value: Val | None) -> bool:
