@@ -158,10 +158,6 @@ class RecordService:
             auth_collection=self.store.find(auth.collection_id) if auth else None,
         )
 
-    @staticmethod
-    def _bindings(auth: AuthContext | None) -> Bindings:
-        return Bindings(auth=auth.rule_values() if auth else None)
-
     def _request_bindings(
         self, auth: AuthContext | None, request: RequestValues | None = None
     ) -> Bindings:
@@ -187,7 +183,7 @@ class RecordService:
             return []
         try:
             compiled = compile_filter(text, self._scope(coll, auth, rules=True))
-            return [bind(compiled, self._bindings(auth))]
+            return [bind(compiled, self._request_bindings(auth))]
         except FilterError as exc:  # stored rules were validated; a broken one denies
             raise e.forbidden(e.MSG_SUPERUSER_ONLY) from exc
 

@@ -2,7 +2,8 @@
 
 ``engine`` is parametrised over the engines selected with ``--engines`` (default both), so
 every engine test runs on SQLite and PostgreSQL. Tables are created per test with unique
-names, so tests never depend on each other's data.
+names, so tests never depend on each other's data. ``app`` is the whole backend on that
+engine (one per test module), ``superuser`` a superuser's auth context on it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from typing import Any
 
 import pytest
 
+from reference_impl.app import App
+from reference_impl.core.auth import AuthContext
+from reference_impl.core.collection import SUPERUSERS
 from reference_impl.db.engine import Engine
 
 _counter = itertools.count()
@@ -55,3 +59,17 @@ def table() -> str:
 @pytest.fixture(scope="session")
 def engine_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("engine")
+
+
+@pytest.fixture(scope="module")
+def app(engine: Engine) -> App:
+    app = App(engine)
+    app.bootstrap()
+    return app
+
+
+@pytest.fixture
+def superuser(app: App) -> AuthContext:
+    coll = app.store.find(SUPERUSERS)
+    assert coll is not None
+    return AuthContext({"id": ""}, coll.id, SUPERUSERS)

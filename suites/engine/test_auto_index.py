@@ -12,7 +12,6 @@ import pytest
 from reference_impl.app import App
 from reference_impl.core.auth import AuthContext
 from reference_impl.core.auto_index import PREFIX
-from reference_impl.core.collection import SUPERUSERS
 from reference_impl.core.filter import Bindings, Scope, bind, compile_filter
 from reference_impl.core.records import ListQuery
 from reference_impl.db.engine import Engine
@@ -21,20 +20,6 @@ from reference_impl.ir import Kind
 
 ROWS = 3000
 _names = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def app(engine: Engine) -> App:
-    app = App(engine)
-    app.bootstrap()
-    return app
-
-
-@pytest.fixture
-def superuser(app: App) -> AuthContext:
-    coll = app.store.find(SUPERUSERS)
-    assert coll is not None
-    return AuthContext({"id": ""}, coll.id, SUPERUSERS)
 
 
 def _auto_indexes(engine: Engine, table: str) -> list[str]:

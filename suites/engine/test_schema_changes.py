@@ -11,28 +11,12 @@ from typing import Any
 import pytest
 
 from reference_impl.app import App
-from reference_impl.core.auth import AuthContext
 from reference_impl.core.collection import SUPERUSERS
 from reference_impl.core.errors import ApiError, ValidationFailed
 from reference_impl.core.records import ListQuery
 from reference_impl.db import errors as dberr
-from reference_impl.db.engine import Engine
 
 _names = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def app(engine: Engine) -> App:
-    app = App(engine)
-    app.bootstrap()
-    return app
-
-
-@pytest.fixture
-def superuser(app: App) -> AuthContext:
-    coll = app.store.find(SUPERUSERS)
-    assert coll is not None
-    return AuthContext({"id": ""}, coll.id, SUPERUSERS)
 
 
 def _name(prefix: str) -> str:
