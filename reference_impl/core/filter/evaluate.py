@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol
@@ -306,28 +307,25 @@ def _class(value: SqlValue) -> int:
     return 1 if isinstance(value, int | float) else 2
 
 
+_OPERATORS = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
 def compare(op: str, left: SqlValue, right: SqlValue) -> bool | None:
-    """SQLite's ``left op right`` for two values without affinity."""
+    """SQLite's ``left op right`` for two values without affinity: NULL if either is NULL,
+    else numbers before text (storage classes), then the values themselves."""
     if left is None or right is None:
-        if op in ("=", "<", "<=", ">", ">="):
-            return None
         return None
     lc, rc = _class(left), _class(right)
-    key_l: Any = left if lc == rc else lc
-    key_r: Any = right if lc == rc else rc
-    if lc == rc == 2:
-        key_l, key_r = str(left), str(right)
-    if op == "=":
-        return bool(key_l == key_r)
-    if op == "!=":
-        return bool(key_l != key_r)
-    if op == "<":
-        return bool(key_l < key_r)
-    if op == "<=":
-        return bool(key_l <= key_r)
-    if op == ">":
-        return bool(key_l > key_r)
-    return bool(key_l >= key_r)
+    if lc != rc:
+        return bool(_OPERATORS[op](lc, rc))
+    return bool(_OPERATORS[op](left, right))
 
 
 def _is(left: SqlValue, right: SqlValue) -> bool:
