@@ -175,11 +175,8 @@ def _fold_bool(node: BoolOp, bindings: Bindings | None) -> Node:
 
 
 def _symbolic(operand: Operand) -> bool:
-    if isinstance(operand, Lower):
-        return _symbolic(operand.operand)
-    return isinstance(operand, semantics.SYMBOLIC) or (
-        isinstance(operand, Val) and operand.value is None
-    )
+    """A request value, or the null literal a deferred comparison carries."""
+    return semantics.symbolic(operand) or (isinstance(operand, Val) and operand.value is None)
 
 
 def _value(operand: Operand, bindings: Bindings) -> Operand | None:
