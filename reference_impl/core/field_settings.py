@@ -8,6 +8,9 @@ Two stages, as PocketBase has them (``core/field_*.go``, verified on 0.40.6):
 2. **Values** (:func:`validate_settings`): ozzo-validation rules per option, all options
    checked, the first failing rule per option reported under ``fields.<index>.<option>``.
    ozzo's ``Min``/``Max``/``Length`` skip zero values, so ``0`` always passes them.
+
+Each type states its options' Go types and its own rules (``core/field_types``); this
+module holds the two stages and the ozzo rules they are made of.
 """
 
 from __future__ import annotations
@@ -15,78 +18,42 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from reference_impl.core.errors import REQUIRED, field_error
+from reference_impl.core.errors import field_error
 from reference_impl.core.regex import pattern_error
 
 MAX_SAFE_INT = 2**53 - 1  # maxSafeJSONInt
 _THUMB_FORBIDDEN = ("0x0", "0x0t", "0x0b", "0x0f")
 
-# Go type of every option per field type: int, float (or null), bool, str, [str].
-_INT, _FLOAT, _BOOL, _STR, _STRS = "int", "float", "bool", "str", "strs"
-_COMMON = {"id": _STR, "name": _STR, "hidden": _BOOL, "presentable": _BOOL, "system": _BOOL}
-_WITH_HELP = {**_COMMON, "help": _STR, "required": _BOOL}
-OPTION_TYPES: dict[str, dict[str, str]] = {
-    "text": {
-        **_WITH_HELP,
-        "min": _INT,
-        "max": _INT,
-        "pattern": _STR,
-        "autogeneratePattern": _STR,
-        "primaryKey": _BOOL,
-    },
-    "number": {**_WITH_HELP, "min": _FLOAT, "max": _FLOAT, "onlyInt": _BOOL},
-    "bool": _WITH_HELP,
-    "email": {**_WITH_HELP, "exceptDomains": _STRS, "onlyDomains": _STRS},
-    "url": {**_WITH_HELP, "exceptDomains": _STRS, "onlyDomains": _STRS},
-    "editor": {**_WITH_HELP, "convertURLs": _BOOL, "maxSize": _INT},
-    "date": {**_WITH_HELP, "min": _STR, "max": _STR},
-    "autodate": {**_COMMON, "onCreate": _BOOL, "onUpdate": _BOOL},
-    "select": {**_WITH_HELP, "maxSelect": _INT, "values": _STRS},
-    "json": {**_WITH_HELP, "maxSize": _INT},
-    "relation": {
-        **_WITH_HELP,
-        "cascadeDelete": _BOOL,
-        "collectionId": _STR,
-        "maxSelect": _INT,
-        "minSelect": _INT,
-    },
-    "file": {
-        **_WITH_HELP,
-        "maxSelect": _INT,
-        "maxSize": _INT,
-        "mimeTypes": _STRS,
-        "protected": _BOOL,
-        "thumbs": _STRS,
-    },
-    "password": {**_WITH_HELP, "cost": _INT, "max": _INT, "min": _INT, "pattern": _STR},
-    "geoPoint": _WITH_HELP,
-}
-
 
 def _well_typed(kind: str, value: Any) -> bool:
+    """Whether a JSON value decodes into an option of Go type ``kind`` (see
+    ``field_types.base``: int, float, bool, str, strs)."""
     if value is None:  # JSON null leaves a Go value at its zero
         return True
-    if kind == _BOOL:
+    if kind == "bool":
         return isinstance(value, bool)
-    if kind == _STR:
+    if kind == "str":
         return isinstance(value, str)
-    if kind == _STRS:
+    if kind == "strs":
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
-    if kind == _INT:
+    if kind == "int":
         return float(value).is_integer() and abs(value) < 2**63
     return True
 
 
 def options_well_typed(data: dict[str, Any]) -> bool:
     """Every known option of a field definition has its Go type."""
-    types = OPTION_TYPES.get(str(data.get("type")), {})
+    from reference_impl.core.field_types import REGISTRY  # the types use the rules below
+
+    spec = REGISTRY.get(str(data.get("type")))
+    types = spec.option_types if spec is not None else {}
     return all(_well_typed(types[key], value) for key, value in data.items() if key in types)
 
 
 # -- ozzo-validation rules ---------------------------------------------------------------
-def _min(value: Any, threshold: int | float) -> dict[str, Any] | None:
+def min_error(value: Any, threshold: int | float) -> dict[str, Any] | None:
     if not value or value >= threshold:
         return None
     return field_error(
@@ -108,10 +75,10 @@ def _max(value: Any, threshold: int | float) -> dict[str, Any] | None:
 
 def range_error(value: Any, low: int, high: int) -> dict[str, Any] | None:
     """ozzo ``Min(low)`` then ``Max(high)`` (zero passes both)."""
-    return _min(value, low) or _max(value, high)
+    return min_error(value, low) or _max(value, high)
 
 
-def _regex(value: Any) -> dict[str, Any] | None:
+def regex_error(value: Any) -> dict[str, Any] | None:
     problem = pattern_error(value) if value else None
     if problem is None:
         return None
@@ -129,7 +96,7 @@ def length_between(value: str, low: int, high: int) -> dict[str, Any] | None:
     )
 
 
-def _domains(f: Any) -> dict[str, Any]:
+def domain_errors(f: Any) -> dict[str, Any]:
     only, excluded = f.opt("onlyDomains") or [], f.opt("exceptDomains") or []
     if only and excluded:
         blank = field_error("validation_empty", "Must be blank.")
@@ -161,76 +128,20 @@ def _is_domain(value: str) -> bool:
 
 
 def validate_settings(f: Any) -> dict[str, Any]:
-    """Option errors of one (well-typed) field, keyed by option; empty when valid."""
-    t = f.type
-    opt = f.opt
+    """Option errors of one (well-typed) field, keyed by option; empty when valid: the
+    common ``help`` rule, then the type's own (``FieldType.settings_errors``)."""
     errors: dict[str, Any] = {}
-
-    def check(key: str, problem: dict[str, Any] | None) -> None:
-        if problem is not None and key not in errors:
-            errors[key] = problem
-
-    check("help", length_between(opt("help") or "", 1, 300))
-    if t == "text":
-        check("min", range_error(opt("min"), 0, MAX_SAFE_INT))
-        check("max", range_error(opt("max"), int(opt("min") or 0), MAX_SAFE_INT))
-        check("pattern", _regex(opt("pattern")))
-        check("autogeneratePattern", _regex(opt("autogeneratePattern")))
-    elif t == "password":
-        check("min", range_error(opt("min"), 1, 71))
-        check("max", range_error(opt("max"), int(opt("min") or 0), 71))
-        check("cost", range_error(opt("cost"), 4, 31))
-        check("pattern", _regex(opt("pattern")))
-    elif t == "number":
-        low, high = opt("min"), opt("max")
-        if low is not None and high is not None and high < low:
-            check(
-                "max",
-                field_error(
-                    "validation_min_number_constraint",
-                    f"Must be greater or equal than {_number_text(low)}.",
-                    {"min": low},
-                ),
-            )
-        for key, value in (("min", low), ("max", high)):
-            if opt("onlyInt") and value is not None and not float(value).is_integer():
-                check(
-                    key,
-                    field_error(
-                        "validation_only_int_constraint", "Decimal numbers are not allowed."
-                    ),
-                )
-    elif t == "select":
-        values = opt("values") or []
-        check("values", None if values else REQUIRED)
-        check("maxSelect", range_error(opt("maxSelect"), 0, len(values) or 1))
-    elif t == "relation":
-        check("collectionId", None if opt("collectionId") else REQUIRED)
-        low = int(opt("minSelect") or 0)
-        check("minSelect", _min(low, 0))
-        if low > 0 and not opt("maxSelect"):
-            check("maxSelect", REQUIRED)
-        check("maxSelect", _min(opt("maxSelect"), low))
-    elif t == "file":
-        check("maxSelect", range_error(opt("maxSelect"), 0, MAX_SAFE_INT))
-        check("maxSize", range_error(opt("maxSize"), 0, MAX_SAFE_INT))
-        thumbs = _thumb_errors(opt("thumbs") or [])
-        if thumbs:
-            errors["thumbs"] = thumbs
-    elif t in ("json", "editor"):
-        check("maxSize", range_error(opt("maxSize"), 0, MAX_SAFE_INT))
-    elif t in ("email", "url"):
-        errors.update(_domains(f))
-    elif t == "autodate" and not opt("onCreate") and not opt("onUpdate"):
-        either = field_error("validation_required", "Either onCreate or onUpdate must be enabled.")
-        errors.update(onCreate=either, onUpdate=either)
+    if problem := length_between(f.opt("help") or "", 1, 300):
+        errors["help"] = problem
+    for key, problem in f.spec.settings_errors(f).items():
+        errors.setdefault(key, problem)
     return errors
 
 
 _THUMB = re.compile(r"[0-9]+x[0-9]+[tbf]?")
 
 
-def _thumb_errors(thumbs: list[str]) -> dict[str, Any]:
+def thumb_errors(thumbs: list[str]) -> dict[str, Any]:
     errors: dict[str, Any] = {}
     for index, thumb in enumerate(thumbs):
         if thumb in _THUMB_FORBIDDEN:
@@ -240,9 +151,3 @@ def _thumb_errors(thumbs: list[str]) -> dict[str, Any]:
                 "validation_match_invalid", "Must be in a valid format."
             )
     return errors
-
-
-def _number_text(value: int | float) -> str:
-    from reference_impl.core.fields import go_number
-
-    return go_number(value)

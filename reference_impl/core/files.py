@@ -13,12 +13,15 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reference_impl.core import _mimetype
 from reference_impl.core.auth import random_string
+from reference_impl.core.casts import to_string_list
 from reference_impl.core.errors import REQUIRED, field_error
-from reference_impl.core.fields import Field, to_string_list
+
+if TYPE_CHECKING:  # the file type (core/field_types/file.py) calls in here
+    from reference_impl.core.fields import Field
 
 DEFAULT_MAX_SIZE = 5 << 20  # maxSize 0 means 5 MiB (verified: 5242880 in the error params)
 FILE_TOKEN_DURATION = 180  # the collections' default fileToken.duration (seconds)
@@ -249,6 +252,6 @@ def validate(f: Field, value: Any, old: Any) -> dict[str, Any] | None:
 def field_holding(fields: Iterable[Field], record: dict[str, Any], filename: str) -> Field | None:
     """The file field whose value lists ``filename`` (``Record.FindFileFieldByFile``)."""
     for f in fields:
-        if f.type == "file" and filename in stored_names(record.get(f.name)):
+        if f.spec.holds_files and filename in stored_names(record.get(f.name)):
             return f
     return None
