@@ -63,7 +63,7 @@ def stored(parity_targets: Started) -> Stored:
         store.reload()
         service = RecordService(store)
         with engine.transaction() as tx:
-            tables = {coll.name: service._fetch(tx, coll, []) for coll in store.all()}
+            tables = {coll.name: service.fetch(tx, coll, []) for coll in store.all()}
         engine.close()
     finally:
         table.drop()

@@ -1,29 +1,30 @@
 """``?expand=``: attach related records (forward relations, nested paths, back-relations).
 
-Targets are fetched through the record service, under the target collection's viewRule
-(a denied or unknown path is silently left out, as in PocketBase).
+Targets are read under the target collection's viewRule (``rules.rule_nodes``), a denied
+or unknown path silently left out, as in PocketBase.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from reference_impl.core.auth import AuthContext
 from reference_impl.core.collection import Collection
 from reference_impl.core.errors import ApiError
 from reference_impl.core.fields import Field
+from reference_impl.core.records.context import RecordContext
+from reference_impl.core.records.export import export
+from reference_impl.core.records.reads import fetch
+from reference_impl.core.records.rules import rule_nodes
 from reference_impl.db.engine import Tx
 from reference_impl.ir import BASE, BoolOp, Cmp, Compiled, Kind, Node, Ref, Val
-
-if TYPE_CHECKING:
-    from reference_impl.core.records import RecordService
 
 MAX_EXPAND_DEPTH = 6
 
 
 def expand_records(
-    service: RecordService,
+    ctx: RecordContext,
     tx: Tx,
     coll: Collection,
     records: list[dict[str, Any]],
@@ -44,21 +45,21 @@ def expand_records(
     if depth > MAX_EXPAND_DEPTH:
         return
     for name, nested in paths.items():
-        resolved = _expand_target(service, coll, name, auth)
+        resolved = _expand_target(ctx, coll, name, auth)
         if resolved is None:
             continue
         target, rule, via = resolved
         for out in outputs:
             out.setdefault("expand", {})
         if via is None:
-            related_by_owner = _forward(service, tx, coll, name, target, rule, records)
+            related_by_owner = _forward(ctx, tx, coll, name, target, rule, records)
         else:
-            related_by_owner = _backward(service, tx, target, via, rule, records)
+            related_by_owner = _backward(ctx, tx, target, via, rule, records)
         all_related = {r["id"]: r for rows in related_by_owner.values() for r in rows}
-        exported = {rid: service.export(target, r, auth) for rid, r in all_related.items()}
+        exported = {rid: export(target, r, auth) for rid, r in all_related.items()}
         if nested and all_related:
             expand_records(
-                service,
+                ctx,
                 tx,
                 target,
                 list(all_related.values()),
@@ -82,31 +83,31 @@ def expand_records(
 
 
 def _expand_target(
-    service: RecordService, coll: Collection, name: str, auth: AuthContext | None
+    ctx: RecordContext, coll: Collection, name: str, auth: AuthContext | None
 ) -> tuple[Collection, Sequence[Node | Compiled], Field | None] | None:
     f = coll.get_field(name)
     via: Field | None = None
-    if f is not None and f.type == "relation":
-        target = service.store.find(str(f.opt("collectionId")))
+    if f is not None and f.is_relation:
+        target = ctx.store.find(str(f.opt("collectionId")))
     elif "_via_" in name:
         target_name, _, field_name = name.partition("_via_")
-        target = service.store.find(target_name)
+        target = ctx.store.find(target_name)
         via = target.get_field(field_name) if target else None
-        if via is None or via.type != "relation" or via.opt("collectionId") != coll.id:
+        if via is None or not via.is_relation or via.opt("collectionId") != coll.id:
             return None
     else:
         return None
     if target is None:
         return None
     try:
-        rule = service._rule_nodes(target, "viewRule", auth)
+        rule = rule_nodes(ctx, target, "viewRule", auth)
     except ApiError:
         return None
     return target, rule, via
 
 
 def _forward(
-    service: RecordService,
+    ctx: RecordContext,
     tx: Tx,
     coll: Collection,
     name: str,
@@ -124,12 +125,12 @@ def _forward(
     id_nodes: Sequence[Node | Compiled] = [
         BoolOp("OR", tuple(Cmp("=", Ref(BASE, "id", Kind.TEXT), Val(i, Kind.TEXT)) for i in ids))
     ]
-    found = {r["id"]: r for r in service._fetch(tx, target, [*id_nodes, *rule])}
+    found = {r["id"]: r for r in fetch(tx, ctx.dialect, target, [*id_nodes, *rule])}
     return {owner: [found[i] for i in ids if i in found] for owner, ids in wanted.items()}
 
 
 def _backward(
-    service: RecordService,
+    ctx: RecordContext,
     tx: Tx,
     target: Collection,
     via: Field,
@@ -138,12 +139,9 @@ def _backward(
 ) -> dict[str, list[dict[str, Any]]]:
     owners = {r["id"] for r in records}
     out: dict[str, list[dict[str, Any]]] = {}
-    for row in service._fetch(tx, target, list(rule)):
+    for row in fetch(tx, ctx.dialect, target, list(rule)):
         value = row[via.name]
         for owner in value if isinstance(value, list) else [value]:
             if owner in owners:
                 out.setdefault(owner, []).append(row)
     return out
-
-
-# -- writing -------------------------------------------------------------------------

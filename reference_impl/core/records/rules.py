@@ -1,0 +1,120 @@
+"""API rules and request filters as IR: rule text + collection + caller/request -> the
+WHERE conditions of a statement (``list[Node | Compiled]``, bound for this request).
+
+This is the input of the rule compiler: the scope a rule or filter is compiled in (what
+it may name), the request values it is bound to (``@request.auth.*``, ``@request.query``,
+headers, the clock for ``@now``) and PocketBase's 403/400 answers for what it refuses.
+Rules are enforced in SQL through the same filter compiler as client filters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from reference_impl.core import errors as e
+from reference_impl.core.auth import AuthContext
+from reference_impl.core.collection import Collection
+from reference_impl.core.filter import (
+    Bindings,
+    FilterError,
+    Scope,
+    bind,
+    compile_filter,
+    parse_sort,
+)
+from reference_impl.core.records.context import RecordContext
+from reference_impl.ir import Compiled, Node, SortTerm
+
+Conditions = list[Node | Compiled]
+
+
+@dataclass(frozen=True)
+class RequestValues:
+    """The request as ``@request.method/query/headers`` see it."""
+
+    method: str = "GET"
+    query: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ListQuery:
+    page: int = 1
+    per_page: int = 30
+    sort: str = ""
+    filter: str = ""
+    skip_total: bool = False
+    expand: str = ""
+    request: RequestValues = field(default_factory=RequestValues)
+
+
+def is_superuser(auth: AuthContext | None) -> bool:
+    return auth is not None and auth.is_superuser
+
+
+def scope(ctx: RecordContext, coll: Collection, auth: AuthContext | None, *, rules: bool) -> Scope:
+    """Rules and superusers see hidden fields and skip the client relation guard."""
+    return Scope(
+        fields={f.name: f for f in coll.fields},
+        allow_hidden=rules or is_superuser(auth),
+        collection=coll,
+        find=ctx.store.find,
+        auth_collection=ctx.store.find(auth.collection_id) if auth else None,
+    )
+
+
+def request_bindings(
+    clock: Callable[[], datetime], auth: AuthContext | None, request: RequestValues | None = None
+) -> Bindings:
+    request = request or RequestValues()
+    return Bindings(
+        auth=auth.rule_values() if auth else None,
+        method=request.method,
+        query=request.query,
+        headers=request.headers,
+        now=clock(),
+    )
+
+
+def rule_nodes(
+    ctx: RecordContext, coll: Collection, rule: str, auth: AuthContext | None
+) -> Conditions:
+    """The rule (``listRule``, ``viewRule``, ...) as WHERE conditions; none for a superuser
+    or an empty rule. Raises 403 for a superuser-only (null) rule."""
+    if is_superuser(auth):
+        return []
+    text = coll.rule(rule)
+    if text is None:
+        raise e.forbidden(e.MSG_SUPERUSER_ONLY)
+    if not text.strip():
+        return []
+    try:
+        compiled = compile_filter(text, scope(ctx, coll, auth, rules=True))
+        return [bind(compiled, request_bindings(ctx.clock, auth))]
+    except FilterError as exc:  # stored rules were validated; a broken one denies
+        raise e.forbidden(e.MSG_SUPERUSER_ONLY) from exc
+
+
+def list_conditions(
+    ctx: RecordContext, coll: Collection, query: ListQuery, auth: AuthContext | None
+) -> tuple[Conditions, list[SortTerm]]:
+    """What a list request selects by (the list rule, the filter, the guards its sort
+    brings), bound for this request, and its sort: PocketBase's 403 and 400 answers
+    for what it refuses. The SQL renderer and the in-memory evaluator read the same."""
+    where = rule_nodes(ctx, coll, "listRule", auth)
+    for text in (query.filter, query.sort):
+        if not is_superuser(auth) and ("@collection." in text or "@request." in text):
+            kind = "@collection." if "@collection." in text else "@request."
+            raise e.forbidden(f"Only superusers can filter by {kind}")
+    list_scope = scope(ctx, coll, auth, rules=False)
+    bindings = request_bindings(ctx.clock, auth, query.request)
+    try:
+        if query.filter:
+            where.append(bind(compile_filter(query.filter, list_scope), bindings))
+        sort = parse_sort(query.sort, list_scope)
+        where += [bind(t.guard, bindings) for t in sort if t.guard]
+    except FilterError as exc:
+        raise e.bad_request() from exc
+    return where, sort

@@ -1,0 +1,163 @@
+"""The record service: list/view/create/update/delete as the API and the harness call
+them, each under the schema lock, on the collection as it is once the lock is held.
+
+Thin: rules (``rules``), reading and paging (``reads``), record JSON (``export``), body
+application (``body``), writes (``writes``), relation integrity (``relations``) and
+``?expand=`` (``expand``) are modules of their own; this class holds what they share
+(collections, engine, dialect, clock, file storage, id mode).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from reference_impl.core import errors as e
+from reference_impl.core.auth import AuthContext
+from reference_impl.core.collection import Collection
+from reference_impl.core.file_storage import FileStorage
+from reference_impl.core.records import rules, writes
+from reference_impl.core.records.expand import expand_records
+from reference_impl.core.records.export import export
+from reference_impl.core.records.reads import Record, fetch, first_by, read_page
+from reference_impl.core.records.rules import Conditions, ListQuery
+from reference_impl.core.store import CollectionStore
+from reference_impl.db.engine import Tx
+from reference_impl.ir import SortTerm
+
+T = TypeVar("T")
+
+
+def _schema_stable(method: Callable[..., T]) -> Callable[..., T]:
+    """Record work under the shared side of the schema lock, on the collection as it is
+    once the lock is held: a schema change (which takes the exclusive side) waits for the
+    work in flight and the work after it sees the new schema, so no statement runs against
+    columns that moved. A collection dropped meanwhile is a 404."""
+
+    @functools.wraps(method)
+    def wrapper(self: RecordService, coll: Collection, *args: Any, **kwargs: Any) -> T:
+        with self.store.schema_lock.shared():
+            current = self.store.find(coll.id)
+            if current is None:
+                raise e.not_found("Missing collection context.")
+            return method(self, current, *args, **kwargs)
+
+    return wrapper
+
+
+def _schema_stable_lookup(method: Callable[..., T | None]) -> Callable[..., T | None]:
+    """:func:`_schema_stable` for lookups: a collection gone means nothing found."""
+
+    @functools.wraps(method)
+    def wrapper(self: RecordService, coll: Collection, *args: Any, **kwargs: Any) -> T | None:
+        with self.store.schema_lock.shared():
+            current = self.store.find(coll.id)
+            return None if current is None else method(self, current, *args, **kwargs)
+
+    return wrapper
+
+
+class RecordService:
+    def __init__(
+        self,
+        store: CollectionStore,
+        *,
+        id_mode: str = "pocketbase",
+        clock: Callable[[], datetime] | None = None,
+        storage: FileStorage | None = None,
+    ):
+        self.store = store
+        self.storage = storage or FileStorage()
+        self.engine = store.engine
+        self.dialect = store.engine.dialect
+        self.id_mode = id_mode
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    # -- reading -------------------------------------------------------------------------
+    def fetch(self, tx: Tx, coll: Collection, where: Conditions) -> list[Record]:
+        """Every record of ``coll`` meeting ``where``, no rule applied (tests and tools)."""
+        return fetch(tx, self.dialect, coll, where)
+
+    @_schema_stable_lookup
+    def find_auth_record(self, coll: Collection, record_id: str) -> Record | None:
+        with self.engine.transaction() as tx:
+            return first_by(tx, self.dialect, coll, "id", record_id)
+
+    @_schema_stable_lookup
+    def find_by_email(self, coll: Collection, email: str) -> Record | None:
+        """Identity lookup; exact, as PocketBase 0.40.6 does (``U1@x`` does not log in ``u1@x``)."""
+        with self.engine.transaction() as tx:
+            return first_by(tx, self.dialect, coll, "email", email)
+
+    def list_conditions(
+        self, coll: Collection, query: ListQuery, auth: AuthContext | None
+    ) -> tuple[Conditions, list[SortTerm]]:
+        """See :func:`rules.list_conditions`."""
+        return rules.list_conditions(self, coll, query, auth)
+
+    @_schema_stable
+    def list_records(
+        self, coll: Collection, query: ListQuery, auth: AuthContext | None
+    ) -> dict[str, Any]:
+        where, sort = rules.list_conditions(self, coll, query, auth)
+        due = self.store.json_indexes.observe(coll.name, where)
+        with self.engine.transaction() as tx:
+            page = read_page(
+                tx,
+                self.dialect,
+                coll,
+                where,
+                sort,
+                query.page,
+                query.per_page,
+                count=not query.skip_total,
+            )
+            items = [export(coll, r, auth) for r in page.records]
+            if query.expand:
+                expand_records(self, tx, coll, page.records, items, query.expand, auth, 1)
+        if due:  # this request made a JSON path "often filtered": index it now
+            self.store.json_indexes.build(due)
+        return {
+            "items": items,
+            "page": page.page,
+            "perPage": page.per_page,
+            "totalItems": page.total,
+            "totalPages": page.pages,
+        }
+
+    @_schema_stable
+    def view(
+        self, coll: Collection, record_id: str, auth: AuthContext | None, expand: str = ""
+    ) -> dict[str, Any]:
+        rule = rules.rule_nodes(self, coll, "viewRule", auth)
+        with self.engine.transaction() as tx:
+            record = first_by(tx, self.dialect, coll, "id", record_id, rule)
+            if record is None:
+                raise e.not_found()
+            out = export(coll, record, auth)
+            if expand:
+                expand_records(self, tx, coll, [record], [out], expand, auth, 1)
+        return out
+
+    def export(self, coll: Collection, record: Record, auth: AuthContext | None) -> dict[str, Any]:
+        """PocketBase's record JSON for this caller (see :func:`export.export`)."""
+        return export(coll, record, auth)
+
+    # -- writing -------------------------------------------------------------------------
+    @_schema_stable
+    def create(
+        self, coll: Collection, body: dict[str, Any], auth: AuthContext | None
+    ) -> dict[str, Any]:
+        return export(coll, writes.create(self, coll, body, auth), auth)
+
+    @_schema_stable
+    def update(
+        self, coll: Collection, record_id: str, body: dict[str, Any], auth: AuthContext | None
+    ) -> dict[str, Any]:
+        return export(coll, writes.update(self, coll, record_id, body, auth), auth)
+
+    @_schema_stable
+    def delete(self, coll: Collection, record_id: str, auth: AuthContext | None) -> None:
+        writes.delete(self, coll, record_id, auth)

@@ -1,0 +1,170 @@
+"""Create, update and delete: the body applied and checked outside the transaction where
+it can be, the row written inside one with the rule checked on it, files saved before
+and removed after (or discarded when the row is not committed).
+
+The create rule is checked on the inserted row inside the write transaction and rolls it
+back when unmet, which gives PocketBase's "evaluate the rule over the new row" semantics
+without a second evaluator. A unique index violated on either engine becomes PocketBase's
+``NormalizeUniqueIndexError`` answer (:func:`unique_error`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reference_impl.core import errors as e
+from reference_impl.core import files
+from reference_impl.core.auth import AuthContext
+from reference_impl.core.collection import SUPERUSERS, Collection
+from reference_impl.core.errors import ApiError, ValidationFailed, field_error
+from reference_impl.core.indexes import buildable
+from reference_impl.core.records import body as b
+from reference_impl.core.records.context import WriteContext
+from reference_impl.core.records.ids import client_id, generate_id, validate_id
+from reference_impl.core.records.reads import Record, decode, fetch, first_by
+from reference_impl.core.records.relations import check_relations, detach_references
+from reference_impl.core.records.rules import Conditions, is_superuser, rule_nodes
+from reference_impl.db import errors as dberr
+from reference_impl.db.dialect import Dialect
+from reference_impl.db.engine import Tx, run_in_transaction
+from reference_impl.db.render import delete_sql, insert_sql, update_sql
+
+
+def create(
+    ctx: WriteContext, coll: Collection, body: dict[str, Any], auth: AuthContext | None
+) -> Record:
+    """The stored record (decoded; the caller exports it)."""
+    is_super = is_superuser(auth)
+    rule_text = coll.rule("createRule")
+    if rule_text is None and not is_super:
+        raise e.forbidden(e.MSG_SUPERUSER_ONLY)
+    record = {f.name: f.zero() for f in coll.fields}
+    errors: dict[str, Any] = {}
+    record_id = client_id(body)
+    if record_id:
+        problem = validate_id(coll, record_id)
+        if problem:
+            errors["id"] = problem
+    else:
+        record_id = generate_id(ctx.id_mode)
+    record["id"] = record_id
+    b.apply_body(coll, record, body, errors, auth, creating=True)
+    b.stamp(coll, record, ctx.clock(), creating=True)
+    b.validate(ctx.dialect, coll, record, errors)
+    if errors:
+        raise ValidationFailed(errors).to_api("Failed to create record.")
+    uploads = b.finalize_files(coll, record)
+    rule: Conditions = (
+        []
+        if is_super or not (rule_text or "").strip()
+        else rule_nodes(ctx, coll, "createRule", auth)
+    )
+
+    def work(tx: Tx) -> Record:
+        check_relations(ctx, tx, coll, record)
+        values = [(f.name, f.kind, record[f.name]) for f in coll.fields]
+        fields = list(coll.fields)
+        sql, params = insert_sql(ctx.dialect, coll.name, values, returning=[f.name for f in fields])
+        try:
+            row = tx.fetchone(sql, params)
+        except dberr.UniqueViolation as exc:
+            raise unique_error(ctx.dialect, coll, exc, "Failed to create record.") from exc
+        if rule and first_by(tx, ctx.dialect, coll, "id", record_id, rule) is None:
+            raise e.bad_request("Failed to create record.")
+        return decode(ctx.dialect, fields, row)
+
+    # Files are written before the row (PocketBase uploads, then inserts) and removed
+    # again when the row is not committed.
+    ctx.storage.save(coll.id, record_id, uploads)
+    try:
+        return run_in_transaction(ctx.engine, work, write=True)
+    except BaseException:
+        ctx.storage.discard(coll.id, record_id, uploads)
+        raise
+
+
+def update(
+    ctx: WriteContext,
+    coll: Collection,
+    record_id: str,
+    body: dict[str, Any],
+    auth: AuthContext | None,
+) -> Record:
+    """The stored record (decoded; the caller exports it)."""
+    rule = rule_nodes(ctx, coll, "updateRule", auth)
+    written: list[files.Upload] = []  # uploads saved by the (last) attempt of work()
+
+    def work(tx: Tx) -> tuple[Record, list[str]]:
+        # Locked: modifiers (n+, tags+) are read-modify-write and must not lose updates.
+        record = first_by(tx, ctx.dialect, coll, "id", record_id, rule, lock=True)
+        if record is None:
+            raise e.not_found()
+        old_files = {f.name: record[f.name] for f in coll.fields if f.spec.holds_files}
+        errors: dict[str, Any] = {}
+        if "id" in body and body["id"] != record_id:
+            errors["id"] = field_error(
+                "validation_pk_change", "The record primary key cannot be changed."
+            )
+        b.apply_body(coll, record, body, errors, auth, creating=False)
+        b.stamp(coll, record, ctx.clock(), creating=False)
+        b.validate(ctx.dialect, coll, record, errors, old=old_files)
+        if errors:
+            raise ValidationFailed(errors).to_api("Failed to update record.")
+        check_relations(ctx, tx, coll, record)
+        uploads = b.finalize_files(coll, record)
+        ctx.storage.save(coll.id, record_id, uploads)
+        written[:] = uploads
+        values = [(f.name, f.kind, record[f.name]) for f in coll.fields if f.name != "id"]
+        fields = list(coll.fields)
+        sql, params = update_sql(
+            ctx.dialect, coll.name, record_id, values, returning=[f.name for f in fields]
+        )
+        try:
+            row = tx.fetchone(sql, params)
+        except dberr.UniqueViolation as exc:
+            raise unique_error(ctx.dialect, coll, exc, "Failed to update record.") from exc
+        stored = decode(ctx.dialect, fields, row)
+        new_files = [stored[name] for name in old_files]
+        return stored, files.dropped_names(old_files.values(), new_files)
+
+    try:
+        stored, dropped = run_in_transaction(ctx.engine, work, write=True)
+    except BaseException:
+        ctx.storage.discard(coll.id, record_id, written)
+        raise
+    ctx.storage.delete(coll.id, record_id, dropped)  # replaced/removed: after commit
+    return stored
+
+
+def delete(ctx: WriteContext, coll: Collection, record_id: str, auth: AuthContext | None) -> None:
+    rule = rule_nodes(ctx, coll, "deleteRule", auth)
+
+    def work(tx: Tx) -> list[tuple[str, str]]:
+        if first_by(tx, ctx.dialect, coll, "id", record_id, rule, lock=True) is None:
+            raise e.not_found()
+        # All superusers locked: two concurrent deletes cannot both see "another one left".
+        if coll.name == SUPERUSERS and len(fetch(tx, ctx.dialect, coll, [], lock=True)) <= 1:
+            raise e.bad_request("You can't delete the only existing superuser.")
+        deleted = [(coll.id, record_id)]
+        detach_references(ctx, tx, coll, record_id, deleted)
+        sql, params = delete_sql(ctx.dialect, coll.name, record_id)
+        tx.execute(sql, params)
+        return deleted
+
+    # The files of the record (and of cascade-deleted ones) go once the rows are gone.
+    for collection_id, deleted_id in run_in_transaction(ctx.engine, work, write=True):
+        ctx.storage.delete_record(collection_id, deleted_id)
+
+
+def unique_error(
+    dialect: Dialect, coll: Collection, exc: dberr.UniqueViolation, message: str
+) -> ApiError:
+    """PocketBase's ``NormalizeUniqueIndexError``: every column of the violated index
+    gets "Value must be unique."; the primary key when no index is named."""
+    names = [c for c in exc.columns if coll.get_field(c) is not None]
+    if not names and exc.constraint:
+        for text in coll.indexes:
+            built = buildable(text)
+            if dialect.index_name(built.name) == exc.constraint:
+                names = [column for column, _, _ in built.columns]
+    return e.bad_request(message, {name: e.NOT_UNIQUE for name in sorted(names or ["id"])})
