@@ -24,15 +24,13 @@ from urllib.parse import unquote
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from reference_impl.core.errors import MSG_BAD_REQUEST, ApiError
+from reference_impl.core.fields import Field
 from reference_impl.core.jsonfmt import dumps
 
 DEFAULT_MAX_BODY = 32 << 20
 MAX_HEADER_BYTES = 1 << 20
 MAX_HEADER_LINES = 500
 _PARSE_URL_MAX = 65_535
-_FILE_MAX_SIZE = 5 << 20
-_JSON_MAX_SIZE = 1 << 20
-_EDITOR_MAX_SIZE = 5 << 20
 _RECORD_PATH = re.compile(r"^/api/collections/([^/]+)/records(?:/[^/]+)?$")
 
 Scope = dict[str, Any]
@@ -45,16 +43,10 @@ class BodyTooLarge(ApiError):
         super().__init__(413, "Request entity too large.")
 
 
-def field_body_allowance(field: Any) -> int:
-    """``MaxBodySizeCalculator``: what one field adds to a record request's body limit."""
-    if field.type == "file":
-        size = int(field.opt("maxSize") or 0) or _FILE_MAX_SIZE
-        return size * max(int(field.opt("maxSelect") or 1), 1)
-    if field.type == "json":
-        return int(field.opt("maxSize") or 0) or _JSON_MAX_SIZE
-    if field.type == "editor":
-        return int(field.opt("maxSize") or 0) or _EDITOR_MAX_SIZE
-    return 0
+def field_body_allowance(field: Field) -> int:
+    """``MaxBodySizeCalculator``: what one field adds to a record request's body limit
+    (file, json and editor fields; each type states its own, ``FieldType.max_body_size``)."""
+    return field.spec.max_body_size(field)
 
 
 class BodyLimit:

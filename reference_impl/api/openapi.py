@@ -170,7 +170,7 @@ def _record_paths(
                 f"authMethods.{key}", methods, "404", tag=tag, params=("fields",), public=True
             )
         }
-    if any(f.type == "file" for f in coll.fields):
+    if any(f.spec.holds_files for f in coll.fields):
         download = _op(f"download.{key}", FILE, "404", tag="files", public=True)
         download["parameters"] = [
             _param("recordId", "path", {"type": "string", "minLength": 1}),
@@ -327,21 +327,23 @@ def _auth_methods_schema() -> Schema:
     })  # fmt: skip
 
 
+# A stored value as served, by type only (never by options, see the module docstring); a
+# type not listed serves text, or a list of texts when multiple.
+_SERVED: dict[str, Schema] = {
+    "number": {"type": "number"},
+    "bool": {"type": "boolean"},
+    "date": DATE,
+    "autodate": DATE,
+    "json": {},
+    "geoPoint": GEO_POINT,
+    "password": {"const": ""},  # never the hash
+}
+
+
 def _value(f: Field) -> Schema:
-    """A stored value as served, by type only (never by options, see the module docstring)."""
-    t = f.type
-    if t == "number":
-        return {"type": "number"}
-    if t == "bool":
-        return {"type": "boolean"}
-    if t in ("date", "autodate"):
-        return DATE
-    if t == "json":
-        return {}
-    if t == "geoPoint":
-        return GEO_POINT
-    if t == "password":
-        return {"const": ""}  # never the hash
+    served = _SERVED.get(f.type)
+    if served is not None:
+        return dict(served)
     return STRINGS if f.multiple else {"type": "string"}
 
 
@@ -358,7 +360,7 @@ def _record_schema(coll: Collection, by_id: dict[str, Collection]) -> Schema:
         props[f.name] = _value(f)
         if f.hidden or (coll.is_auth and f.name == "email"):
             optional.add(f.name)  # superusers only; email: when visible to the caller
-        target = by_id.get(str(f.opt("collectionId"))) if f.type == "relation" else None
+        target = by_id.get(str(f.opt("collectionId"))) if f.is_relation else None
         if target is not None:
             one = _ref(f"{_key(target)}.Record")
             expand[f.name] = {"type": "array", "items": one} if f.multiple else one
@@ -414,11 +416,11 @@ def _record_input(coll: Collection, *, create: bool, form: bool) -> Schema:
             required.append(f.name)
         if f.type == "number":
             props[f"{f.name}+"] = props[f"{f.name}-"] = {"type": "number"}  # increments
-        elif f.multiple or f.type == "file":  # append, prepend, remove: one or a list
+        elif f.multiple or f.spec.holds_files:  # append, prepend, remove: one or a list
             item = schema.get("items", schema)
             removed: Schema = {"anyOf": [item, {"type": "array", "items": item}]}
             added = removed
-            if form and f.type == "file":  # uploads
+            if form and f.spec.holds_files:  # uploads
                 upload: Schema = {"type": "string", "format": "binary"}
                 added = schema = {"type": "array", "items": upload} if f.multiple else upload
             props.update({f"{f.name}+": added, f"+{f.name}": added, f"{f.name}-": removed})

@@ -263,7 +263,7 @@ class CollectionStore:
             other.name
             for other in self.all()
             if other.id != coll.id
-            and any(f.type == "relation" and f.opt("collectionId") == coll.id for f in other.fields)
+            and any(f.is_relation and f.opt("collectionId") == coll.id for f in other.fields)
         ]
 
     def truncate(self, coll: Collection) -> None:
@@ -395,7 +395,7 @@ class CollectionStore:
     def _check_relations(self, coll: Collection) -> None:
         errors: dict[str, Any] = {}
         for index, f in enumerate(coll.fields):
-            if f.type == "relation":
+            if f.is_relation:
                 target = f.opt("collectionId")
                 if not target or (self.find(target) is None and target != coll.id):
                     errors[str(index)] = {
