@@ -43,6 +43,8 @@ def expand_records(
             paths[head].append(rest)
     if depth > MAX_EXPAND_DEPTH:
         return
+    if depth == 1:  # targets are read under their view rule, in the context "expand"
+        tx.set_session(service.session(auth, "view", context="expand"))
     for name, nested in paths.items():
         resolved = _expand_target(service, coll, name, auth)
         if resolved is None:

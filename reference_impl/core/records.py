@@ -37,9 +37,10 @@ from reference_impl.core.filter import (
 )
 from reference_impl.core.indexes import buildable
 from reference_impl.core.jsonin import has_nul
+from reference_impl.core.row_security import RULE_OF, Mode
 from reference_impl.core.store import NUL_ERROR, CollectionStore
 from reference_impl.db import errors as dberr
-from reference_impl.db.engine import Tx, run_in_transaction
+from reference_impl.db.engine import SYSTEM, Action, Session, Tx, run_in_transaction
 from reference_impl.db.render import (
     count_sql,
     delete_sql,
@@ -138,8 +139,11 @@ class RecordService:
         id_mode: str = "pocketbase",
         clock: Callable[[], datetime] | None = None,
         storage: FileStorage | None = None,
+        rules: Mode = "app",
     ):
         self.store = store
+        # ``--rules rls``: the database alone enforces the rules its policies express.
+        self.rules = rules
         self.storage = storage or FileStorage()
         self.engine = store.engine
         self.dialect = store.engine.dialect
@@ -170,10 +174,27 @@ class RecordService:
             now=self.clock(),
         )
 
+    def session(
+        self,
+        auth: AuthContext | None,
+        action: Action,
+        record: str = "",
+        *,
+        context: str = "default",
+        method: str = "GET",
+    ) -> Session:
+        """Whom the statements of a request run for (row level security reads it)."""
+        if auth is None:
+            return Session("guest", action, record, {}, context, method)
+        if auth.is_superuser:
+            return Session("superuser", action, record, auth.rule_values(), context, method)
+        return Session("user", action, record, auth.rule_values(), context, method)
+
     def _rule_nodes(
         self, coll: Collection, rule: str, auth: AuthContext | None
     ) -> list[Node | Compiled]:
-        """The rule as WHERE conditions; raises 403 for a superuser-only (null) rule."""
+        """The rule as WHERE conditions; raises 403 for a superuser-only (null) rule. Under
+        ``--rules rls`` none where the collection's policy enforces it (``row_security``)."""
         if auth is not None and auth.is_superuser:
             return []
         text = coll.rule(rule)
@@ -181,11 +202,18 @@ class RecordService:
             raise e.forbidden(e.MSG_SUPERUSER_ONLY)
         if not text.strip():
             return []
+        if self.rules == "rls" and self._policy_enforces(coll, rule):
+            return []
         try:
             compiled = compile_filter(text, self._scope(coll, auth, rules=True))
             return [bind(compiled, self._request_bindings(auth))]
         except FilterError as exc:  # stored rules were validated; a broken one denies
             raise e.forbidden(e.MSG_SUPERUSER_ONLY) from exc
+
+    def _policy_enforces(self, coll: Collection, rule: str) -> bool:
+        policies = self.store.policies.get(coll.id)
+        action = next(a for a, name in RULE_OF.items() if name == rule)
+        return policies is not None and policies.enforced_by_policy(action)
 
     def _columns(self, coll: Collection) -> list[Field]:
         return list(coll.fields)
@@ -236,7 +264,7 @@ class RecordService:
 
     @_schema_stable_lookup
     def find_auth_record(self, coll: Collection, record_id: str) -> dict[str, Any] | None:
-        with self.engine.transaction() as tx:
+        with self.engine.transaction(session=SYSTEM) as tx:
             return self._by_id(tx, coll, record_id)
 
     @_schema_stable_lookup
@@ -244,7 +272,7 @@ class RecordService:
         """Identity lookup; exact, as PocketBase 0.40.6 does (``U1@x`` does not log in ``u1@x``)."""
         if "\x00" in email and not self.dialect.TEXT_ALLOWS_NUL:
             return None  # as in _by_id: no stored email can hold it
-        with self.engine.transaction() as tx:
+        with self.engine.transaction(session=SYSTEM) as tx:
             rows = self._fetch(tx, coll, [_equals("email", email)], limit=1)
         return rows[0] if rows else None
 
@@ -281,7 +309,8 @@ class RecordService:
         fields = self._columns(coll)
         count = not query.skip_total
         in_window = count and self.dialect.TOTAL_IN_WINDOW
-        with self.engine.transaction() as tx:
+        session = self.session(auth, "list", method=query.request.method)
+        with self.engine.transaction(session=session) as tx:
             # One statement for the page and the total (COUNT(*) OVER ()); a page past the
             # end has no row to carry the total, so it falls back to a COUNT.
             sql, params = select_sql(
@@ -323,7 +352,7 @@ class RecordService:
         self, coll: Collection, record_id: str, auth: AuthContext | None, expand: str = ""
     ) -> dict[str, Any]:
         rule = self._rule_nodes(coll, "viewRule", auth)
-        with self.engine.transaction() as tx:
+        with self.engine.transaction(session=self.session(auth, "view", record_id)) as tx:
             record = self._by_id(tx, coll, record_id, rule)
             if record is None:
                 raise e.not_found()
@@ -398,8 +427,10 @@ class RecordService:
             else self._rule_nodes(coll, "createRule", auth)
         )
 
+        session = self.session(auth, "create", record_id, method="POST")
+
         def work(tx: Tx) -> dict[str, Any]:
-            self._check_relations(tx, coll, record)
+            self._check_relations(tx, coll, record, session)
             values = [(f.name, f.kind, record[f.name]) for f in coll.fields]
             fields = self._columns(coll)
             sql, params = insert_sql(
@@ -409,6 +440,8 @@ class RecordService:
                 row = tx.fetchone(sql, params)
             except dberr.UniqueViolation as exc:
                 raise self._unique_error(coll, exc, "Failed to create record.") from exc
+            except dberr.PolicyViolation as exc:  # the create rule's WITH CHECK
+                raise e.bad_request("Failed to create record.") from exc
             if rule and self._by_id(tx, coll, record_id, rule) is None:
                 raise e.bad_request("Failed to create record.")
             stored = self._decode(fields, row)
@@ -419,7 +452,7 @@ class RecordService:
         # again when the row is not committed.
         self.storage.save(coll.id, record_id, uploads)
         try:
-            stored = run_in_transaction(self.engine, work, write=True)
+            stored = run_in_transaction(self.engine, work, write=True, session=session)
         except BaseException:
             self.storage.discard(coll.id, record_id, uploads)
             raise
@@ -430,6 +463,7 @@ class RecordService:
         self, coll: Collection, record_id: str, body: dict[str, Any], auth: AuthContext | None
     ) -> dict[str, Any]:
         rule = self._rule_nodes(coll, "updateRule", auth)
+        session = self.session(auth, "update", record_id, method="PATCH")
         written: list[files.Upload] = []  # uploads saved by the (last) attempt of work()
 
         def work(tx: Tx) -> tuple[dict[str, Any], list[str]]:
@@ -451,7 +485,7 @@ class RecordService:
             self._validate(coll, record, errors, creating=False, old=old_files)
             if errors:
                 raise ValidationFailed(errors).to_api("Failed to update record.")
-            self._check_relations(tx, coll, record)
+            self._check_relations(tx, coll, record, session)
             uploads = self._finalize_files(coll, record)
             self.storage.save(coll.id, record_id, uploads)
             written[:] = uploads
@@ -470,7 +504,7 @@ class RecordService:
             return stored, files.dropped_names(old_files.values(), new_files)
 
         try:
-            stored, dropped = run_in_transaction(self.engine, work, write=True)
+            stored, dropped = run_in_transaction(self.engine, work, write=True, session=session)
         except BaseException:
             self.storage.discard(coll.id, record_id, written)
             raise
@@ -481,20 +515,30 @@ class RecordService:
     def delete(self, coll: Collection, record_id: str, auth: AuthContext | None) -> None:
         rule = self._rule_nodes(coll, "deleteRule", auth)
 
+        session = self.session(auth, "delete", record_id, method="DELETE")
+
         def work(tx: Tx) -> list[tuple[str, str]]:
-            if self._by_id(tx, coll, record_id, rule, lock=True) is None:
+            # Not locked FOR UPDATE: under row level security that applies the update rule.
+            if self._by_id(tx, coll, record_id, rule) is None:
                 raise e.not_found()
-            # All superusers locked: two concurrent deletes cannot both see "another one left".
-            if coll.name == SUPERUSERS and len(self._fetch(tx, coll, [], lock=True)) <= 1:
-                raise e.bad_request("You can't delete the only existing superuser.")
-            deleted = [(coll.id, record_id)]
-            self._detach_references(tx, coll, record_id, deleted)
+            if coll.name == SUPERUSERS:
+                # All superusers locked: two concurrent deletes cannot both see "another one left".
+                tx.set_session(SYSTEM)
+                if len(self._fetch(tx, coll, [], lock=True)) <= 1:
+                    raise e.bad_request("You can't delete the only existing superuser.")
+                tx.set_session(session)
             sql, params = delete_sql(self.dialect, coll.name, record_id)
-            tx.execute(sql, params)
+            if not tx.execute(sql, params):  # the delete rule's policy refused the row
+                raise e.not_found()
+            deleted = [(coll.id, record_id)]
+            tx.set_session(SYSTEM)  # relations of other records: the app's own work
+            self._detach_references(tx, coll, record_id, deleted)
             return deleted
 
         # The files of the record (and of cascade-deleted ones) go once the rows are gone.
-        for collection_id, deleted_id in run_in_transaction(self.engine, work, write=True):
+        for collection_id, deleted_id in run_in_transaction(
+            self.engine, work, write=True, session=session
+        ):
             self.storage.delete_record(collection_id, deleted_id)
 
     # -- helpers -------------------------------------------------------------------------
@@ -650,8 +694,13 @@ class RecordService:
                 uploads += new
         return uploads
 
-    def _check_relations(self, tx: Tx, coll: Collection, record: dict[str, Any]) -> None:
+    def _check_relations(
+        self, tx: Tx, coll: Collection, record: dict[str, Any], session: Session
+    ) -> None:
+        """Every related id exists, whatever the caller may see (PocketBase checks them
+        without rules): run as the app's own statements, then back to the caller's."""
         errors: dict[str, Any] = {}
+        switched = False
         for f in coll.fields:
             if f.type != "relation":
                 continue
@@ -662,6 +711,9 @@ class RecordService:
             target = self.store.find(str(f.opt("collectionId")))
             found: set[str] = set()
             if target is not None:
+                if not switched:
+                    tx.set_session(SYSTEM)
+                    switched = True
                 sql, params = exists_ids_sql(self.dialect, target.name, ids)
                 found = {row[0] for row in tx.fetchall(sql, params)}
             if not set(ids) <= found:
@@ -669,6 +721,8 @@ class RecordService:
                     "validation_missing_rel_records",
                     "Failed to find all relation records with the provided ids.",
                 )
+        if switched:
+            tx.set_session(session)
         if errors:
             raise ValidationFailed(errors).to_api("Failed to create record.")
 

@@ -48,6 +48,7 @@ from reference_impl.ir import (
     RelationJoin,
     RequestRef,
     Val,
+    unsupported,
 )
 from reference_impl.ir import Operand as IrOperand
 
@@ -88,13 +89,16 @@ class Scope:
     """What names resolve to. ``fields``: the collection's fields (or a system table's);
     ``collection`` and ``find`` (a collection by id or name) enable relations,
     back-relations and ``@collection``; ``auth_collection`` the auth record's collection
-    (``None`` for a guest); ``allow_hidden``: a rule or a superuser (no client guards)."""
+    (``None`` for a guest); ``allow_hidden``: a rule or a superuser (no client guards);
+    ``policy``: a rule compiled once for the database (row level security), request values
+    symbolic, so nothing may depend on which auth collection the caller comes from."""
 
     fields: dict[str, Field]
     allow_hidden: bool
     collection: Collection | None = None
     find: Callable[[str], Collection | None] | None = None
     auth_collection: Collection | None = None
+    policy: bool = False
 
 
 @dataclass(frozen=True)
@@ -248,6 +252,14 @@ class FieldResolver:
             if modifier == "isset":
                 return Path(RequestRef(f"auth.{key}:isset", Kind.BOOL))
             return Path(AuthRef(key, AUTH_SCALARS[key]))
+        if self.scope.policy:
+            raise unsupported(
+                RequestRef(f"auth.{rest}", Kind.ANY),
+                "a row level security policy",
+                f"@request.auth.{rest} is a field of the caller's auth collection, known only "
+                "per request (policies read id, collectionId, collectionName, email, verified "
+                "and emailVisibility)",
+            )
         auth = self.scope.auth_collection
         if auth is None:  # a guest: every auth field is NULL
             return Path(None)
