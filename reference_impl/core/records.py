@@ -160,6 +160,7 @@ class RecordService:
             collection=coll,
             find=self.store.find,
             auth_collection=self.store.find(auth.collection_id) if auth else None,
+            row_security=self.engine.row_security_role is not None,
         )
 
     def _request_bindings(
