@@ -195,7 +195,7 @@ class CollectionStore:
         coll = coll_mod.from_input(
             payload,
             existing=None,
-            validate_rule=validate_rule,
+            validate_rule=self._validate_rule,
             validate_indexes=lambda c: self._check_indexes(c, None),
             now=self.clock(),
             id_mode=self.id_mode,
@@ -224,7 +224,7 @@ class CollectionStore:
         coll = coll_mod.from_input(
             payload,
             existing=existing,
-            validate_rule=validate_rule,
+            validate_rule=self._validate_rule,
             validate_indexes=lambda c: self._check_indexes(c, existing),
             now=self.clock(),
             id_mode=self.id_mode,
@@ -425,6 +425,17 @@ class CollectionStore:
         if errors:
             raise ValidationFailed({"fields": errors})
 
+    def _validate_rule(self, coll: Collection, text: str) -> str | None:
+        """A rule as PocketBase's ``checkRule`` compiles it: relations, back-relations and
+        ``@collection`` resolve against the other collections and the one being saved."""
+
+        def find(key: str) -> Collection | None:
+            if key == coll.id or key.lower() == coll.name.lower():
+                return coll
+            return self.find(key)
+
+        return validate_rule(coll, text, find)
+
     def _refresh_policies(
         self, tx: Tx, after: list[Collection], changed: Collection | None
     ) -> dict[str, CollectionPolicies]:
@@ -536,8 +547,12 @@ def _create_index(dialect: Dialect, table: str, index: Buildable) -> str:
     )
 
 
-def validate_rule(coll: Collection, text: str) -> str | None:
-    scope = Scope(fields={f.name: f for f in coll.fields}, allow_hidden=True)
+def validate_rule(
+    coll: Collection, text: str, find: Callable[[str], Collection | None] | None = None
+) -> str | None:
+    scope = Scope(
+        fields={f.name: f for f in coll.fields}, allow_hidden=True, collection=coll, find=find
+    )
     try:
         compile_filter(text, scope)
     except FilterError as exc:

@@ -243,9 +243,11 @@ class Dialect(abc.ABC):
         row level security), so policy mode is PostgreSQL's alone."""
         raise NotImplementedError(f"{self.name} has no session settings")
 
-    def for_update(self) -> str:
-        """Suffix locking the selected rows until the write transaction ends."""
-        return " FOR UPDATE" if self.ROW_LOCKS else ""
+    def for_update(self, table: str) -> str:
+        """Suffix locking the selected rows of ``table`` until the write transaction ends;
+        only that table's (PostgreSQL refuses ``FOR UPDATE`` on the nullable side of the
+        LEFT JOINs a rule brings)."""
+        return f" FOR UPDATE OF {self.quote(table)}" if self.ROW_LOCKS else ""
 
     def random_function(self) -> str:
         return "random()"

@@ -405,7 +405,7 @@ def select_sql(
         offset_p = sql.bind(offset, Kind.INT64)
         text += " " + dialect.limit_offset(limit_p, offset_p)
     if lock:
-        text += dialect.for_update()
+        text += dialect.for_update(table)
     return text, sql.params
 
 
