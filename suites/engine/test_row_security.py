@@ -17,13 +17,13 @@ import random
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+import _rules_world as world
 import pytest
 
 from reference_impl.app import App
 from reference_impl.core.errors import ApiError
 from reference_impl.db import ROW_SECURITY_ROLE
 from reference_impl.db.engine import Session
-import _rules_world as world
 
 RULES = {
     "listRule": "owner = @request.auth.id || status = 'public'",
