@@ -23,6 +23,7 @@ from reference_impl.core.collection import SUPERUSERS, Collection
 from reference_impl.core.file_storage import FileStorage
 from reference_impl.core.files import FILE_TOKEN_DURATION
 from reference_impl.core.records import RecordService
+from reference_impl.core.row_security import Mode, check_mode, default_mode
 from reference_impl.core.store import CollectionStore
 from reference_impl.db.engine import Engine
 
@@ -34,12 +35,22 @@ class App:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     # Uploaded files (``<data dir>/storage`` for ``parity serve``); None: a temporary dir.
     storage_dir: Path | None = None
+    # Where API rules are enforced (core/row_security.py); None: the engine's default.
+    rules: Mode | None = None
 
     def __post_init__(self) -> None:
+        has_rls = self.engine.row_security_role is not None
+        self.rules = check_mode(self.rules or default_mode(has_rls), has_rls)
+        if self.rules == "app" and has_rls:
+            raise ValueError("--rules app: open the engine without row level security")
         self.store = CollectionStore(self.engine, clock=self.clock, id_mode=self.id_mode)
         self.storage = FileStorage(self.storage_dir)
         self.records = RecordService(
-            self.store, id_mode=self.id_mode, clock=self.clock, storage=self.storage
+            self.store,
+            id_mode=self.id_mode,
+            clock=self.clock,
+            storage=self.storage,
+            rules=self.rules,
         )
 
     def bootstrap(self) -> bool:

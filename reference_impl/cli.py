@@ -40,6 +40,13 @@ def _engine_args(parser: argparse.ArgumentParser) -> None:
         help="where PostgreSQL comes from when no DSN is given",
     )
     parser.add_argument(
+        "--rules",
+        choices=("app", "rls", "both"),
+        default=None,
+        help="where API rules are enforced: app (SQLite's only choice), rls (PostgreSQL row "
+        "level security alone), both (default on PostgreSQL)",
+    )
+    parser.add_argument(
         "--id-mode",
         choices=("pocketbase", "uuid7"),
         default="pocketbase",
@@ -66,19 +73,30 @@ def add_superuser_parser(sub: Any) -> None:
 
 @contextlib.contextmanager
 def opened_app(args: argparse.Namespace) -> Iterator[App]:
+    from reference_impl.core.row_security import check_mode, default_mode
     from reference_impl.db import open_engine
     from reference_impl.db.errors import ConnectionFailed
     from reference_impl.db.provision import ProvisionError
 
+    has_rls = args.engine == "postgres"
+    try:
+        rules = check_mode(args.rules or default_mode(has_rls), has_rls)
+    except ValueError as exc:
+        print(f"parity: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
     try:
         engine, server = open_engine(
-            args.engine, args.dir, pg_dsn=args.pg_dsn, pg_container=args.pg == "container"
+            args.engine,
+            args.dir,
+            pg_dsn=args.pg_dsn,
+            pg_container=args.pg == "container",
+            row_security=rules != "app",
         )
     except (ProvisionError, ConnectionFailed) as exc:
         print(f"parity: cannot open the {args.engine} engine: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
     # Uploaded files live next to the database, as PocketBase's pb_data/storage.
-    app = App(engine, id_mode=args.id_mode, storage_dir=Path(args.dir) / "storage")
+    app = App(engine, id_mode=args.id_mode, storage_dir=Path(args.dir) / "storage", rules=rules)
     try:
         app.bootstrap()
         yield app

@@ -86,6 +86,7 @@ def build(collections: list[Collection]) -> Schema:
     }
     paths["/api/health"] = {"get": _op("health", _ref("Health"), "", public=True)}
     paths["/api/openapi.json"] = {"get": _op("openapi", OBJECT, "401 403")}
+    paths["/api/parity/rules"] = {"get": _op("rulesStatus", _rules_status_schema(), "401 403")}
     _collection_paths(paths)
     paths["/api/files/token"] = {"post": _op("fileToken", _ref("Token"), "401", tag="files")}
     by_id = {c.id: c for c in collections}
@@ -180,6 +181,19 @@ def _record_paths(
             _param("token", "query", TEXT),
         ]
         paths[f"/api/files/{name}/{{recordId}}/{{filename}}"] = {"get": download}
+
+
+def _rules_status_schema() -> Schema:
+    """``GET /api/parity/rules`` (api/parity.py): per collection and action, where the
+    rule is enforced (``policy`` or ``app: <why>``)."""
+    actions = {a: {"type": "string"} for a in ("list", "view", "create", "update", "delete")}
+    per_collection = _object(actions)
+    return _object(
+        {
+            "mode": {"type": "string", "enum": ["app", "rls", "both"]},
+            "collections": {"type": "object", "additionalProperties": per_collection},
+        }
+    )
 
 
 def _op(

@@ -38,9 +38,11 @@ from reference_impl.core.indexes import (
     retarget,
 )
 from reference_impl.core.jsonin import has_nul
+from reference_impl.core.row_security import CollectionPolicies, compile_policies
 from reference_impl.db.dialect import Dialect
 from reference_impl.db.engine import Engine, Tx, run_in_transaction
 from reference_impl.db.index_text import parse_index
+from reference_impl.db.policies import apply_policies, drop_policies
 from reference_impl.db.render import (
     count_sql,
     delete_all_sql,
@@ -115,6 +117,8 @@ class CollectionStore:
         self._lock = threading.Lock()
         # Record work holds the shared side, schema changes the exclusive side (records.py).
         self.schema_lock = SharedLock()
+        # Row level security (``--rules rls|both``): each collection's compiled policies.
+        self.policies: dict[str, CollectionPolicies] = {}
 
     # -- bootstrap -----------------------------------------------------------------------
     def bootstrap(self) -> bool:
@@ -127,7 +131,7 @@ class CollectionStore:
         """
         dialect = self.engine.dialect
 
-        def work(tx: Tx) -> bool:
+        def work(tx: Tx) -> tuple[bool, dict[str, CollectionPolicies]]:
             tables = {row[0] for row in tx.fetchall(dialect.list_tables_sql())}
             fresh = SYSTEM_TABLE not in tables
             if fresh:
@@ -154,9 +158,9 @@ class CollectionStore:
                     self._sync_table(tx, found, repaired)
                     sql, params = update_sql(dialect, SYSTEM_TABLE, coll.id, _row(repaired))
                     tx.execute(sql, params)
-            return fresh
+            return fresh, self._refresh_policies(tx, self._stored(tx), None)
 
-        created = run_in_transaction(self.engine, work, write=True)
+        created, self.policies = run_in_transaction(self.engine, work, write=True)
         self.reload()
         return created
 
@@ -191,7 +195,7 @@ class CollectionStore:
         coll = coll_mod.from_input(
             payload,
             existing=None,
-            validate_rule=validate_rule,
+            validate_rule=self._validate_rule,
             validate_indexes=lambda c: self._check_indexes(c, None),
             now=self.clock(),
             id_mode=self.id_mode,
@@ -199,8 +203,14 @@ class CollectionStore:
         self._check_name_free(coll, creating=True)
         self._check_relations(coll)
         self._check_storable(coll)
-        run_in_transaction(self.engine, lambda tx: self._create_in_tx(tx, coll), write=True)
+
+        def work(tx: Tx) -> dict[str, CollectionPolicies]:
+            self._create_in_tx(tx, coll)
+            return self._refresh_policies(tx, [*self.all(), coll], coll)
+
+        policies = run_in_transaction(self.engine, work, write=True)
         self._remember(coll)
+        self.policies.update(policies)
         return coll
 
     def update(self, existing: Collection, payload: Any) -> Collection:
@@ -214,7 +224,7 @@ class CollectionStore:
         coll = coll_mod.from_input(
             payload,
             existing=existing,
-            validate_rule=validate_rule,
+            validate_rule=self._validate_rule,
             validate_indexes=lambda c: self._check_indexes(c, existing),
             now=self.clock(),
             id_mode=self.id_mode,
@@ -223,15 +233,18 @@ class CollectionStore:
         self._check_relations(coll)
         self._check_storable(coll)
 
-        def work(tx: Tx) -> None:
+        def work(tx: Tx) -> dict[str, CollectionPolicies]:
             self._sync_table(tx, existing, coll)
             sql, params = update_sql(self.engine.dialect, SYSTEM_TABLE, coll.id, _row(coll))
             tx.execute(sql, params)
+            after = [coll if c.id == coll.id else c for c in self.all()]
+            return self._refresh_policies(tx, after, coll)
 
-        run_in_transaction(self.engine, work, write=True)
+        policies = run_in_transaction(self.engine, work, write=True)
         with self._lock:
             self._by_name.pop(existing.name.lower(), None)
         self._remember(coll)
+        self.policies.update(policies)
         return coll
 
     def query(
@@ -287,17 +300,22 @@ class CollectionStore:
     def _delete(self, coll: Collection) -> None:
         dialect = self.engine.dialect
 
-        def work(tx: Tx) -> None:
+        def work(tx: Tx) -> dict[str, CollectionPolicies]:
             self.json_indexes.drop_for(tx, coll.name)
+            if self.engine.row_security_role is not None:
+                drop_policies(tx, dialect, coll.name)
             for statement in dialect.drop_table(coll.name):
                 tx.execute(statement)
             sql, params = delete_sql(dialect, SYSTEM_TABLE, coll.id)
             tx.execute(sql, params)
+            return self._refresh_policies(tx, [c for c in self.all() if c.id != coll.id], coll)
 
-        run_in_transaction(self.engine, work, write=True)
+        policies = run_in_transaction(self.engine, work, write=True)
         with self._lock:
             self._by_name.pop(coll.name.lower(), None)
             self._by_id.pop(coll.id, None)
+        self.policies.pop(coll.id, None)
+        self.policies.update(policies)
 
     # -- internals -----------------------------------------------------------------------
     def _remember(self, coll: Collection) -> None:
@@ -407,6 +425,44 @@ class CollectionStore:
         if errors:
             raise ValidationFailed({"fields": errors})
 
+    def _validate_rule(self, coll: Collection, text: str) -> str | None:
+        """A rule as PocketBase's ``checkRule`` compiles it: relations, back-relations and
+        ``@collection`` resolve against the other collections and the one being saved."""
+
+        def find(key: str) -> Collection | None:
+            if key == coll.id or key.lower() == coll.name.lower():
+                return coll
+            return self.find(key)
+
+        return validate_rule(coll, text, find)
+
+    def _refresh_policies(
+        self, tx: Tx, after: list[Collection], changed: Collection | None
+    ) -> dict[str, CollectionPolicies]:
+        """Regenerate the row level security policies, in the schema change's transaction:
+        of ``changed`` and of every collection whose rules read other collections (their
+        functions name other tables and columns); of all collections when ``changed`` is
+        None (bootstrap). Nothing without row level security."""
+        role = self.engine.row_security_role
+        if role is None:
+            return {}
+        dialect = self.engine.dialect
+        by_id = {c.id: c for c in after}
+        by_name = {c.name.lower(): c for c in after}
+
+        def find(key: str) -> Collection | None:
+            return by_id.get(key) or by_name.get(key.lower())
+
+        refreshed: dict[str, CollectionPolicies] = {}
+        for coll in after:
+            known = self.policies.get(coll.id)
+            if changed is not None and coll.id != changed.id and not (known and known.reads_others):
+                continue
+            compiled = compile_policies(coll, dialect, role, find)
+            apply_policies(tx, dialect, coll.name, compiled.policies, role)
+            refreshed[coll.id] = compiled
+        return refreshed
+
     def _create_in_tx(self, tx: Tx, coll: Collection) -> None:
         dialect = self.engine.dialect
         columns = [(f.name, f.kind) for f in coll.fields if f.name != "id"]
@@ -423,6 +479,8 @@ class CollectionStore:
         ones are created last; a rename keeps the index names (as PocketBase)."""
         dialect = self.engine.dialect
         self.json_indexes.drop_for(tx, old.name)
+        if self.engine.row_security_role is not None:  # policies depend on the columns
+            drop_policies(tx, dialect, old.name)
         old_indexes, new_indexes = _index_parts(old), _index_parts(new)
         for key, index in old_indexes.items():
             if new_indexes.get(key) != index:
@@ -489,8 +547,12 @@ def _create_index(dialect: Dialect, table: str, index: Buildable) -> str:
     )
 
 
-def validate_rule(coll: Collection, text: str) -> str | None:
-    scope = Scope(fields={f.name: f for f in coll.fields}, allow_hidden=True)
+def validate_rule(
+    coll: Collection, text: str, find: Callable[[str], Collection | None] | None = None
+) -> str | None:
+    scope = Scope(
+        fields={f.name: f for f in coll.fields}, allow_hidden=True, collection=coll, find=find
+    )
     try:
         compile_filter(text, scope)
     except FilterError as exc:

@@ -11,6 +11,8 @@ from pathlib import Path
 from reference_impl.db.engine import Engine
 
 DATABASE_NAME = "parity"  # the database the embedded server hosts for ``parity serve``
+# The PostgreSQL role requests run as under ``--rules rls|both`` (policies apply to it).
+ROW_SECURITY_ROLE = "pb_app"
 
 
 def sqlite_build() -> str:
@@ -26,8 +28,11 @@ def open_engine(
     *,
     pg_dsn: str | None = None,
     pg_container: bool = False,
+    row_security: bool = False,
 ) -> tuple[Engine, object | None]:
     """Open ``sqlite`` (``data_dir/data.db``) or ``postgres`` (DSN, container, or embedded).
+    ``row_security``: PostgreSQL runs requests as :data:`ROW_SECURITY_ROLE` under the
+    rules' policies (``--rules rls|both``).
 
     Returns the engine and the provisioned server handle (to ``stop()`` on exit) or None.
     """
@@ -40,9 +45,10 @@ def open_engine(
         from reference_impl.db.postgres import PostgresEngine
         from reference_impl.db.provision import provision_postgres
 
+        role = ROW_SECURITY_ROLE if row_security else None
         if pg_dsn:
-            return PostgresEngine(pg_dsn), None
+            return PostgresEngine(pg_dsn, row_security_role=role), None
         server = provision_postgres(data_dir=data_dir, container=pg_container)
         dsn = server.create_database(DATABASE_NAME, exist_ok=True)
-        return PostgresEngine(dsn), server
+        return PostgresEngine(dsn, row_security_role=role), server
     raise ValueError(f"unknown engine {engine!r}: use sqlite or postgres")

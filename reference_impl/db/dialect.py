@@ -51,6 +51,12 @@ class Dialect(abc.ABC):
     transaction can change underneath it; read-modify-write needs ``SELECT ... FOR UPDATE``
     (otherwise concurrent ``n+`` increments are lost, testing.md 7.5)."""
 
+    ROW_LEVEL_SECURITY: ClassVar[bool] = False
+    """SQLite has no row level security: rules are enforced by the app alone (``--rules
+    app``). PostgreSQL: policies per table and command (``CREATE POLICY``, read from
+    ``pg_policies``), evaluated under the transaction's session settings (``Session``); the
+    app can rely on them (``--rules rls``) or check both (``--rules both``)."""
+
     UNSET_DATE_IS_NULL: ClassVar[bool] = False
     """SQLite stores an unset date as '' (PocketBase's zero), which sorts and compares below
     every date text. PostgreSQL stores NULL in a TIMESTAMPTZ, which ``<`` never matches, so
@@ -237,9 +243,11 @@ class Dialect(abc.ABC):
         row level security), so policy mode is PostgreSQL's alone."""
         raise NotImplementedError(f"{self.name} has no session settings")
 
-    def for_update(self) -> str:
-        """Suffix locking the selected rows until the write transaction ends."""
-        return " FOR UPDATE" if self.ROW_LOCKS else ""
+    def for_update(self, table: str) -> str:
+        """Suffix locking the selected rows of ``table`` until the write transaction ends;
+        only that table's (PostgreSQL refuses ``FOR UPDATE`` on the nullable side of the
+        LEFT JOINs a rule brings)."""
+        return f" FOR UPDATE OF {self.quote(table)}" if self.ROW_LOCKS else ""
 
     def random_function(self) -> str:
         return "random()"

@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, Protocol, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeVar
 
 from reference_impl.bridge import sleep
 from reference_impl.db.dialect import Dialect
@@ -41,9 +42,57 @@ def _printable(value: Any) -> Any:
     return str(value)
 
 
+Role = Literal["guest", "user", "superuser", "system"]
+Action = Literal["", "list", "view", "create", "update", "delete"]
+
+
+@dataclass(frozen=True)
+class Session:
+    """Whom a transaction's statements run for: what row level security reads (EPIC-4.1).
+
+    ``role``: ``guest`` or ``user`` (an auth record) run under the table policies;
+    ``superuser`` and ``system`` (the app's own reads and writes: relation checks, cascades,
+    token lookups) bypass them, as PocketBase's rules do. ``action`` picks the rule a table's
+    SELECT policy applies (PostgreSQL has one SELECT command for list and view), ``record``
+    is the row an insert, update or delete addresses (PostgreSQL checks the rows such a
+    statement writes or returns against the SELECT policies too). ``auth``: the auth
+    record's scalars (``@request.auth.id``, ...). An engine without row level security
+    ignores sessions.
+    """
+
+    role: Role = "system"
+    action: Action = ""
+    record: str = ""
+    auth: Mapping[str, Any] = field(default_factory=dict)
+    context: str = "default"
+    method: str = "GET"
+
+    @property
+    def bypass(self) -> bool:
+        return self.role in ("superuser", "system")
+
+    def with_action(self, action: Action, record: str = "", context: str | None = None) -> Session:
+        return Session(
+            self.role,
+            action,
+            record,
+            self.auth,
+            self.context if context is None else context,
+            self.method,
+        )
+
+
+SYSTEM = Session()
+
+
 class Tx(Protocol):
     @property
     def dialect(self) -> Dialect: ...
+
+    def set_session(self, session: Session) -> None:
+        """Run the next statements for ``session`` (until the transaction ends or another
+        call); nothing on an engine without row level security."""
+        ...
 
     def execute(self, sql: str, params: Params | None = None) -> int:
         """Run one statement; returns the number of rows it changed."""
@@ -63,7 +112,18 @@ class Engine(Protocol):
     @property
     def dialect(self) -> Dialect: ...
 
-    def transaction(self, *, write: bool = False) -> AbstractContextManager[Tx]: ...
+    @property
+    def row_security_role(self) -> str | None:
+        """The role requests run as when the database enforces the rules itself (``--rules
+        rls|both``: policies apply to it); None when the app alone does."""
+        ...
+
+    def transaction(
+        self, *, write: bool = False, session: Session | None = None
+    ) -> AbstractContextManager[Tx]:
+        """``session``: whom the statements run for (row level security); None runs them
+        as the app's own, bypassing the policies (schema changes, bootstrap)."""
+        ...
 
     def version(self) -> str:
         """Engine and build, e.g. ``SQLite 3.54.1 (apsw 3.54.1.0)``."""
@@ -87,6 +147,7 @@ def run_in_transaction(
     work: Callable[[Tx], T],
     *,
     write: bool = False,
+    session: Session | None = None,
     attempts: int = 5,
 ) -> T:
     """Run ``work`` in a transaction, retrying it from the start on a transient failure.
@@ -95,7 +156,7 @@ def run_in_transaction(
     """
     for attempt in range(attempts):
         try:
-            with engine.transaction(write=write) as tx:
+            with engine.transaction(write=write, session=session) as tx:
                 return work(tx)
         except TransientError:
             if attempt == attempts - 1:

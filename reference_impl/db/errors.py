@@ -83,5 +83,11 @@ class UnstorableText(DatabaseError):
     anything else (the API answers 400, never 500)."""
 
 
+class PolicyViolation(DatabaseError):
+    """PostgreSQL 42501 "new row violates row-level security policy": a row an INSERT or
+    UPDATE writes fails the table's policy (a create rule's ``WITH CHECK``). SQLite has no
+    row level security and never raises it."""
+
+
 class ConnectionFailed(DatabaseError):
     """The engine could not be reached or the connection dropped."""

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import psycopg
 import psycopg.errors
+from psycopg import sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
@@ -26,7 +27,7 @@ from reference_impl.bridge import await_, bridged
 from reference_impl.db import errors
 from reference_impl.db._pg_functions import install_statements
 from reference_impl.db.dialect import Dialect
-from reference_impl.db.engine import Params, Row, capture
+from reference_impl.db.engine import Params, Row, Session, capture
 from reference_impl.ir.kinds import Kind
 
 _INT64 = 2**63
@@ -38,6 +39,7 @@ class PostgresDialect(Dialect):
     LIKE_FOLDS_ASCII_CASE = False
     EMPTY_IN_ALLOWED = False
     ROW_LOCKS = True
+    ROW_LEVEL_SECURITY = True
     TOTAL_IN_WINDOW = True
     UNSET_DATE_IS_NULL = True
     TEXT_ALLOWS_NUL = False
@@ -390,6 +392,8 @@ def translate(exc: psycopg.Error) -> errors.DatabaseError:
     if sqlstate in _UNSTORABLE or (isinstance(exc, psycopg.DataError) and "NUL" in str(exc)):
         # psycopg refuses a NUL in a bound text value before sending it (no SQLSTATE)
         return errors.UnstorableText(str(exc))
+    if sqlstate == "42501" and "row-level security" in str(exc):
+        return errors.PolicyViolation(str(exc))
     cls = _SQLSTATE_CLASSES.get(sqlstate)
     if cls is None:
         cls = errors.IntegrityError if sqlstate.startswith("23") else errors.QueryError
@@ -415,6 +419,30 @@ _ISOLATION = {
 }
 
 
+AUTH_SETTINGS = ("id", "collectionId", "collectionName", "email", "verified", "emailVisibility")
+
+
+def session_settings(session: Session) -> dict[str, str]:
+    """What the policies read (``Dialect.session_value``), as text: '' when unset (a guest's
+    auth), ``true``/``false`` for booleans."""
+
+    def text(value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
+
+    values: dict[str, str] = {"pb.auth.role": session.role}
+    for key in AUTH_SETTINGS:
+        values[f"pb.auth.{key}"] = text(session.auth.get(key))
+    values["pb.request.action"] = session.action
+    values["pb.request.record"] = session.record
+    values["pb.request.context"] = session.context
+    values["pb.request.method"] = session.method
+    return values
+
+
 def _as_is(value: Any) -> Any:
     """A blocking connection's results need no waiting."""
     return value
@@ -433,10 +461,27 @@ class _PostgresTx:
         conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any],
         dialect: PostgresDialect,
         wait: Callable[[Any], Any] = _as_is,
+        role: str | None = None,
     ):
         self._conn = conn
         self._wait = wait
+        self._role = role
         self.dialect = dialect
+
+    def set_session(self, session: Session) -> None:
+        """One statement: the role (the unprivileged one for a guest or a user, back to the
+        login role for a bypassing session) and the settings the policies read, all
+        transaction-local (``is_local``), so a pooled connection keeps none of them."""
+        if self._role is None:
+            return
+        values = session_settings(session)
+        values["role"] = "none" if session.bypass else self._role
+        names = list(values)
+        calls = ", ".join(f"set_config(%(n{i})s, %(v{i})s, true)" for i in range(len(names)))
+        params: dict[str, Any] = {}
+        for i, name in enumerate(names):
+            params[f"n{i}"], params[f"v{i}"] = name, values[name]
+        self.execute(f"SELECT {calls}", params)
 
     def execute(self, sql: str, params: Params | None = None) -> int:
         capture(sql, params)
@@ -487,15 +532,58 @@ class PostgresEngine:
 
     name = "postgres"
 
-    def __init__(self, dsn: str, *, pool: PoolConfig | None = None):
+    def __init__(
+        self, dsn: str, *, pool: PoolConfig | None = None, row_security_role: str | None = None
+    ):
         self.dialect = PostgresDialect()
         self.config = pool or PoolConfig()
+        self.row_security_role = row_security_role
         self._dsn = dsn
         self._apool: AsyncConnectionPool[Any] | None = None
         self._apool_loop: asyncio.AbstractEventLoop | None = None
         self._pool: ConnectionPool[Any] | None = self._open_pool()
         self.dialect.SCHEMA = self._current_schema()
         self._install_functions()
+        if row_security_role is not None:
+            self._prepare_role(row_security_role)
+
+    def _prepare_role(self, role: str) -> None:
+        """The role requests run as: no superuser, no BYPASSRLS, allowed into the schema.
+        The login role must bypass row level security itself (its rule functions read
+        other collections without their rules) and be able to switch to ``role``."""
+        assert self._pool is not None
+        with self._pool.connection() as conn, conn.transaction():
+            row = conn.execute(
+                "SELECT rolsuper OR rolbypassrls, rolsuper OR rolcreaterole FROM pg_roles "
+                "WHERE rolname = current_user"
+            ).fetchone()
+            if not row or not row[0]:
+                raise errors.ConnectionFailed(
+                    "--rules rls|both needs a PostgreSQL login role with SUPERUSER or "
+                    "BYPASSRLS (its rule functions read other collections without their "
+                    "rules); connect as such a role or run with --rules app"
+                )
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+            quoted = sql.Identifier(role)
+            if not exists:
+                if not row[1]:
+                    raise errors.ConnectionFailed(
+                        f"role {role!r} does not exist and the login role cannot create it "
+                        "(CREATEROLE); create it: CREATE ROLE "
+                        f"{role} NOLOGIN NOSUPERUSER NOBYPASSRLS"
+                    )
+                try:
+                    with conn.transaction():
+                        conn.execute(
+                            sql.SQL("CREATE ROLE {} NOLOGIN NOSUPERUSER NOBYPASSRLS").format(quoted)
+                        )
+                except psycopg.errors.DuplicateObject:
+                    pass  # another process (an xdist worker) created it meanwhile
+            conn.execute(
+                sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(
+                    sql.Identifier(self.dialect.SCHEMA), quoted
+                )
+            )
 
     def _install_functions(self) -> None:
         """The SQL functions filters are rendered with (``_pg_functions``)."""
@@ -574,7 +662,16 @@ class PostgresEngine:
             await apool.close()
 
     @contextmanager
-    def transaction(self, *, write: bool = False) -> Iterator[_PostgresTx]:
+    def transaction(
+        self, *, write: bool = False, session: Session | None = None
+    ) -> Iterator[_PostgresTx]:
+        with self._transaction() as tx:
+            if session is not None:
+                tx.set_session(session)
+            yield tx
+
+    @contextmanager
+    def _transaction(self) -> Iterator[_PostgresTx]:
         # Every transaction is explicit (psycopg opens it on the first statement and the
         # pool's context manager commits or rolls back), so set_config(..., true) for RLS
         # stays transaction-local and nothing leaks when a connection is reused.
@@ -590,7 +687,7 @@ class PostgresEngine:
             self._pool = self._open_pool()
         try:
             with self._pool.connection() as conn:
-                yield _PostgresTx(conn, self.dialect)
+                yield _PostgresTx(conn, self.dialect, role=self.row_security_role)
         except psycopg.Error as exc:
             raise translate(exc) from exc
 
@@ -601,7 +698,7 @@ class PostgresEngine:
         try:
             conn = await_(cm.__aenter__())
             try:
-                yield _PostgresTx(conn, self.dialect, await_)
+                yield _PostgresTx(conn, self.dialect, await_, self.row_security_role)
             except BaseException as exc:
                 if not await_(cm.__aexit__(type(exc), exc, exc.__traceback__)):
                     raise

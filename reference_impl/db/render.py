@@ -47,6 +47,7 @@ from reference_impl.ir import (
     Operand,
     Ref,
     RelationJoin,
+    RequestRef,
     SortTerm,
     Val,
     unsupported,
@@ -99,8 +100,8 @@ class Sql:
             return self.func(operand)
         if isinstance(operand, Val):
             return self.bind(operand.value, kind or operand.kind)
-        if isinstance(operand, AuthRef) and self.mode == POLICY:
-            return self.dialect.session_value(f"pb.auth.{operand.field}", operand.kind)
+        if self.mode == POLICY and (name := session_setting(operand)) is not None:
+            return self.dialect.session_value(name, operand.kind)
         raise unsupported(
             operand, f"{self.dialect.name} ({self.mode})", "request values are bound first"
         )
@@ -229,15 +230,35 @@ def _exists(sql: Sql, node: Exists) -> str:
     return f"NOT {text}" if node.negate else text
 
 
+_MIRROR = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+def session_setting(operand: Operand) -> str | None:
+    """The session setting a policy reads for a request value (``Session``), if any:
+    ``@request.auth.<scalar>``, ``@request.method``, ``@request.context``."""
+    if isinstance(operand, AuthRef):
+        return f"pb.auth.{operand.field}"
+    if isinstance(operand, RequestRef) and operand.path in ("method", "context"):
+        return f"pb.request.{operand.path}"
+    return None
+
+
 def _cmp(sql: Sql, node: Cmp) -> str:
     d = sql.dialect
+    if sql.mode == POLICY and session_setting(node.left) is not None:
+        if isinstance(node.right, Ref) and node.op in _MIRROR:
+            return _cmp(sql, Cmp(_MIRROR[node.op], node.right, node.left))
+        if isinstance(node.right, Val) or session_setting(node.right) is not None:
+            return _cmp_session_static(sql, node)
+    if sql.mode == POLICY and isinstance(node.left, Val) and session_setting(node.right):
+        return _cmp(sql, Cmp(_MIRROR.get(node.op, node.op), node.right, node.left))
     if isinstance(node.left, Val | AuthRef):
         raise unsupported(node, d.name, "the left side of a comparison is a column")
     left_kind = node.left.kind
     left = sql.operand(node.left)
     if left_kind is Kind.JSON_ARRAY:  # a multi-value column compared as its JSON text
         left = d.text_of(left, Kind.JSON_ARRAY)
-    if isinstance(node.right, AuthRef):
+    if sql.mode == POLICY and session_setting(node.right) is not None:
         assert isinstance(node.left, Ref)
         return _cmp_session(sql, node, left, node.right)
     if not isinstance(node.right, Val):
@@ -267,7 +288,27 @@ def _cmp(sql: Sql, node: Cmp) -> str:
     return f"{left} {node.op} {right}"
 
 
-def _cmp_session(sql: Sql, node: Cmp, left: str, right_ref: AuthRef) -> str:
+def _cmp_session_static(sql: Sql, node: Cmp) -> str:
+    """Policy mode: a request value against a literal or another request value, decided per
+    statement. PocketBase binds both as parameters: ``=`` is ``COALESCE(a, '') =
+    COALESCE(b, '')`` (a guest's NULL id equals ''), ``!=`` its negation; booleans compare as
+    SQLite's 0/1 against '' for NULL, so a guest's ``verified`` is neither true nor false
+    (``= false`` fails, ``!= false`` holds). Ordering operators and LIKE are refused."""
+    d = sql.dialect
+    left, right = node.left, node.right
+    kinds = {left.kind, right.kind}
+    if node.op not in ("=", "!=") or len(kinds) != 1 or kinds - {Kind.TEXT, Kind.BOOL}:
+        raise unsupported(node, f"{d.name} policy", f"{node.op} between request values")
+    a, b = sql.operand(left), sql.operand(right)
+    negate = node.op == "!="
+    if Kind.TEXT in kinds:
+        return f"COALESCE({a}, '') {'<>' if negate else '='} COALESCE({b}, '')"
+    if negate:
+        return d.null_safe_equal(a, b, negate=True)
+    return f"COALESCE({a} = {b}, FALSE)"
+
+
+def _cmp_session(sql: Sql, node: Cmp, left: str, right_ref: Operand) -> str:
     """Policy mode: ``column = @request.auth.x`` with the value unknown until the request.
     PocketBase's rule for an empty parameter (a guest's NULL, or '') is "the column is
     empty"; otherwise a plain comparison, ``!=`` null-safe."""
@@ -364,7 +405,7 @@ def select_sql(
         offset_p = sql.bind(offset, Kind.INT64)
         text += " " + dialect.limit_offset(limit_p, offset_p)
     if lock:
-        text += dialect.for_update()
+        text += dialect.for_update(table)
     return text, sql.params
 
 

@@ -28,7 +28,7 @@ import apsw
 from reference_impl.bridge import LoopLock, bridged, sleep
 from reference_impl.db import errors
 from reference_impl.db.dialect import Dialect
-from reference_impl.db.engine import Params, Row, capture
+from reference_impl.db.engine import Params, Row, Session, capture
 from reference_impl.ir.kinds import (
     Kind,
     format_pb_datetime,
@@ -205,6 +205,9 @@ class _SqliteTx:
         self._conn = conn
         self.dialect = dialect
 
+    def set_session(self, session: Session) -> None:
+        """SQLite has no row level security (``Dialect.ROW_LEVEL_SECURITY``)."""
+
     def execute(self, sql: str, params: Params | None = None) -> int:
         capture(sql, params)
         try:
@@ -310,8 +313,12 @@ class SqliteEngine:
         finally:
             lock.release()
 
+    row_security_role: str | None = None  # no row level security (Dialect flag)
+
     @contextmanager
-    def transaction(self, *, write: bool = False) -> Iterator[_SqliteTx]:
+    def transaction(
+        self, *, write: bool = False, session: Session | None = None
+    ) -> Iterator[_SqliteTx]:
         with (
             self._writer() if write else contextlib.nullcontext(),
             self._transaction(write=write) as tx,

@@ -265,8 +265,18 @@ class Exists:
 
 
 Node = (
-    Const | Cmp | JsonCmp | KnownIf | IsEmpty | DateText | Like | ArrayContains | In | BoolOp
-    | Not | Exists
+    Const
+    | Cmp
+    | JsonCmp
+    | KnownIf
+    | IsEmpty
+    | DateText
+    | Like
+    | ArrayContains
+    | In
+    | BoolOp
+    | Not
+    | Exists
 )
 
 

@@ -68,7 +68,7 @@ def test_bridged_increments_are_not_lost(engine: Engine, table: str, wait_inside
     select = f"SELECT n FROM {d.quote(table)} WHERE id = {d.placeholder('id')}"
 
     def increment(tx: Tx) -> None:
-        row = tx.fetchone(select + d.for_update(), {"id": "c"})
+        row = tx.fetchone(select + d.for_update(table), {"id": "c"})
         assert row is not None
         if wait_inside:
             sleep(0.001)  # on the loop, holding the write transaction

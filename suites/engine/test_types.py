@@ -191,7 +191,7 @@ def test_concurrent_increments_are_not_lost(engine: Engine, table: str) -> None:
     select = f"SELECT n FROM {d.quote(table)} WHERE id = {d.placeholder('id')}"
 
     def increment(tx: Any) -> None:
-        row = tx.fetchone(select + d.for_update(), {"id": "c"})
+        row = tx.fetchone(select + d.for_update(table), {"id": "c"})
         sql, params = update_sql(d, table, "c", [("n", Kind.INT64, row[0] + 1)])
         tx.execute(sql, params)
 

@@ -128,9 +128,14 @@ class Evaluator:
                 left, right = _text(left), _text(right)
             equal = _is(left, right)
             return equal if node.op == "=" else not equal
-        if column_pair and node.op in ("=", "!=") and node.left.kind in (
-            Kind.TEXT,
-            Kind.JSON_ARRAY,
+        if (
+            column_pair
+            and node.op in ("=", "!=")
+            and node.left.kind
+            in (
+                Kind.TEXT,
+                Kind.JSON_ARRAY,
+            )
         ):
             left = "" if left is None else left
             right = "" if right is None else right
@@ -225,8 +230,6 @@ class Evaluator:
                 return None
             return strftime(str(fmt), value, [str(m) for m in args[2:]])
         raise unsupported(func, "the in-memory evaluator")
-
-
 
 
 def _literal(value: Val) -> SqlValue:
@@ -362,8 +365,10 @@ def _join_rows(join: Join, env: Env, source: RowSource) -> Iterator[Row | None]:
         if parent_id is not None:
             for row in source.rows(join.table):
                 held = row.get(join.column)
-                if (parent_id in held) if join.multiple and isinstance(held, list) else (
-                    held == parent_id
+                if (
+                    (parent_id in held)
+                    if join.multiple and isinstance(held, list)
+                    else (held == parent_id)
                 ):
                     found.append(row)
     elif isinstance(join, CrossJoin):

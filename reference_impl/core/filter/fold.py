@@ -87,9 +87,7 @@ def fold(node: Node, bindings: Bindings | None) -> Node:
         return Const(node.value) if value is not None else Const(False)
     if isinstance(node, IsEmpty) and _symbolic(node.operand):
         return fold(
-            semantics.compare(
-                "!=" if node.negate else "=", _value(node.operand, bindings), None
-            ),
+            semantics.compare("!=" if node.negate else "=", _value(node.operand, bindings), None),
             bindings,
         )
     if isinstance(node, Cmp | Like) and (each := _each_side(node)) is not None:

@@ -48,6 +48,7 @@ from reference_impl.ir import (
     RelationJoin,
     RequestRef,
     Val,
+    unsupported,
 )
 from reference_impl.ir import Operand as IrOperand
 
@@ -88,13 +89,20 @@ class Scope:
     """What names resolve to. ``fields``: the collection's fields (or a system table's);
     ``collection`` and ``find`` (a collection by id or name) enable relations,
     back-relations and ``@collection``; ``auth_collection`` the auth record's collection
-    (``None`` for a guest); ``allow_hidden``: a rule or a superuser (no client guards)."""
+    (``None`` for a guest); ``allow_hidden``: a rule or a superuser (no client guards);
+    ``policy``: a rule compiled once for the database (row level security), request values
+    symbolic, so nothing may depend on which auth collection the caller comes from;
+    ``row_security``: the database hides joined rows their list rule refuses (``--rules
+    rls|both``), so the client relation guard tells "no related row" by the relation
+    column, not by the joined row's absence."""
 
     fields: dict[str, Field]
     allow_hidden: bool
     collection: Collection | None = None
     find: Callable[[str], Collection | None] | None = None
     auth_collection: Collection | None = None
+    policy: bool = False
+    row_security: bool = False
 
 
 @dataclass(frozen=True)
@@ -248,6 +256,14 @@ class FieldResolver:
             if modifier == "isset":
                 return Path(RequestRef(f"auth.{key}:isset", Kind.BOOL))
             return Path(AuthRef(key, AUTH_SCALARS[key]))
+        if self.scope.policy:
+            raise unsupported(
+                RequestRef(f"auth.{rest}", Kind.ANY),
+                "a row level security policy",
+                f"@request.auth.{rest} is a field of the caller's auth collection, known only "
+                "per request (policies read id, collectionId, collectionName, email, verified "
+                "and emailVisibility)",
+            )
         auth = self.scope.auth_collection
         if auth is None:  # a guest: every auth field is NULL
             return Path(None)
@@ -309,7 +325,8 @@ class FieldResolver:
         if rel.multiple:
             each = f"__je{alias}"
             self._register(EachJoin(each, Ref(walk.alias, rel.name, Kind.JSON_ARRAY)))
-            self._register(RelationJoin(alias, target.name, Ref(each, "value", Kind.TEXT)))
+            key = Ref(each, "value", Kind.TEXT)
+            self._register(RelationJoin(alias, target.name, key))
             mm_each = f"__je{mm_alias}"
             walk.mm_joins += [
                 EachJoin(mm_each, Ref(walk.mm_alias, rel.name, Kind.JSON_ARRAY)),
@@ -317,11 +334,12 @@ class FieldResolver:
             ]
             walk.multi = True
         else:
-            self._register(RelationJoin(alias, target.name, Ref(walk.alias, rel.name, Kind.TEXT)))
+            key = Ref(walk.alias, rel.name, Kind.TEXT)
+            self._register(RelationJoin(alias, target.name, key))
             walk.mm_joins.append(
                 RelationJoin(mm_alias, target.name, Ref(walk.mm_alias, rel.name, Kind.TEXT))
             )
-        self._guard(target, alias)
+        self._guard(target, alias, key)
         walk.coll, walk.fields = target, {f.name: f for f in target.fields}
         walk.alias, walk.mm_alias, walk.mm_name = alias, mm_alias, mm_alias
 
@@ -414,10 +432,12 @@ class FieldResolver:
         self._mm_counter[0] += 1
         return f"__mm{self._mm_counter[0]}{alias}"
 
-    def _guard(self, target: Collection, alias: str) -> None:
+    def _guard(self, target: Collection, alias: str, key: Ref | None = None) -> None:
         """PocketBase's client-side relation guard (v0.31+): a client filter may not reach
         a superuser-only collection; through one with a list rule, that rule must hold for
-        the related row (or there is none)."""
+        the related row (or there is none). Under row level security a refused row is
+        not joined at all, so "none" is read from the relation column ``key`` (a forward
+        relation); a back-relation's hidden rows cannot be told from absent ones there."""
         if self.scope.allow_hidden or alias in self._guarded:
             return
         self._guarded.add(alias)
@@ -435,13 +455,19 @@ class FieldResolver:
                 collection=target,
                 find=self.scope.find,
                 auth_collection=self.scope.auth_collection,
+                row_security=self.scope.row_security,
             ),
             base_alias=alias,
             joins=self.joins,
             _mm_counter=self._mm_counter,
         )
-        no_row = IsEmpty(Ref(alias, "id", Kind.TEXT))
-        self.guards.append(BoolOp("OR", (no_row, compile_rule_on(rule, sub))))
+        row_rule = compile_rule_on(rule, sub)
+        if self.scope.row_security and key is not None:
+            joined = IsEmpty(Ref(alias, "id", Kind.TEXT), negate=True)
+            self.guards.append(BoolOp("OR", (IsEmpty(key), BoolOp("AND", (joined, row_rule)))))
+        else:
+            no_row = IsEmpty(Ref(alias, "id", Kind.TEXT))
+            self.guards.append(BoolOp("OR", (no_row, row_rule)))
         self.guards += sub.guards
 
 

@@ -92,9 +92,7 @@ def _modify(moment: datetime | None, number: float | None, mod: str) -> datetime
         shift = _SHIFT.match(mod)
         if shift:
             sign, hours, minutes, seconds = shift.groups()
-            delta = timedelta(
-                hours=int(hours), minutes=int(minutes), seconds=float(seconds or 0)
-            )
+            delta = timedelta(hours=int(hours), minutes=int(minutes), seconds=float(seconds or 0))
             return moment - delta if sign == "-" else moment + delta
         amount = _AMOUNT.match(mod)
         if amount:

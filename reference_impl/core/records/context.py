@@ -22,6 +22,16 @@ class RecordContext(Protocol):
     def store(self) -> CollectionStore: ...
 
     @property
+    def rules(self) -> str:
+        """Where rules are enforced: ``app``, ``rls`` or ``both`` (core/row_security.py)."""
+        ...
+
+    @property
+    def row_security(self) -> bool:
+        """The database enforces the rules' policies (``--rules rls|both``)."""
+        ...
+
+    @property
     def dialect(self) -> Dialect: ...
 
     @property

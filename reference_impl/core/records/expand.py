@@ -16,7 +16,7 @@ from reference_impl.core.fields import Field
 from reference_impl.core.records.context import RecordContext
 from reference_impl.core.records.export import export
 from reference_impl.core.records.reads import fetch
-from reference_impl.core.records.rules import rule_nodes
+from reference_impl.core.records.rules import rule_nodes, session
 from reference_impl.db.engine import Tx
 from reference_impl.ir import BASE, BoolOp, Cmp, Compiled, Kind, Node, Ref, Val
 
@@ -44,6 +44,8 @@ def expand_records(
             paths[head].append(rest)
     if depth > MAX_EXPAND_DEPTH:
         return
+    if depth == 1:  # targets are read under their view rule, in the context "expand"
+        tx.set_session(session(auth, "view", context="expand"))
     for name, nested in paths.items():
         resolved = _expand_target(ctx, coll, name, auth)
         if resolved is None:

@@ -9,14 +9,19 @@ from reference_impl.core.collection import Collection
 from reference_impl.core.errors import ValidationFailed, field_error
 from reference_impl.core.records.context import RecordContext
 from reference_impl.core.records.reads import equals, fetch
-from reference_impl.db.engine import Tx
+from reference_impl.db.engine import SYSTEM, Session, Tx
 from reference_impl.db.render import delete_sql, exists_ids_sql, update_sql
 from reference_impl.ir import BASE, ArrayContains, Node, Ref
 
 
-def check_relations(ctx: RecordContext, tx: Tx, coll: Collection, record: dict[str, Any]) -> None:
-    """400 naming every relation field with an id that has no record."""
+def check_relations(
+    ctx: RecordContext, tx: Tx, coll: Collection, record: dict[str, Any], session: Session
+) -> None:
+    """400 naming every relation field with an id that has no record, whatever the caller
+    may see (PocketBase checks them without rules): the lookups run as the app's own
+    statements (``SYSTEM``), then ``session`` (the caller's) again."""
     errors: dict[str, Any] = {}
+    switched = False
     for f in coll.fields:
         if not f.is_relation:
             continue
@@ -27,6 +32,9 @@ def check_relations(ctx: RecordContext, tx: Tx, coll: Collection, record: dict[s
         target = ctx.store.find(str(f.opt("collectionId")))
         found: set[str] = set()
         if target is not None:
+            if not switched:
+                tx.set_session(SYSTEM)
+                switched = True
             sql, params = exists_ids_sql(ctx.dialect, target.name, ids)
             found = {row[0] for row in tx.fetchall(sql, params)}
         if not set(ids) <= found:
@@ -34,6 +42,8 @@ def check_relations(ctx: RecordContext, tx: Tx, coll: Collection, record: dict[s
                 "validation_missing_rel_records",
                 "Failed to find all relation records with the provided ids.",
             )
+    if switched:
+        tx.set_session(session)
     if errors:
         raise ValidationFailed(errors).to_api("Failed to create record.")
 

@@ -25,6 +25,8 @@ from reference_impl.core.filter import (
     parse_sort,
 )
 from reference_impl.core.records.context import RecordContext
+from reference_impl.core.row_security import RULE_OF
+from reference_impl.db.engine import Action, Session
 from reference_impl.ir import Compiled, Node, SortTerm
 
 Conditions = list[Node | Compiled]
@@ -62,7 +64,31 @@ def scope(ctx: RecordContext, coll: Collection, auth: AuthContext | None, *, rul
         collection=coll,
         find=ctx.store.find,
         auth_collection=ctx.store.find(auth.collection_id) if auth else None,
+        row_security=ctx.row_security,
     )
+
+
+def session(
+    auth: AuthContext | None,
+    action: Action,
+    record: str = "",
+    *,
+    context: str = "default",
+    method: str = "GET",
+) -> Session:
+    """Whom the statements of a request run for (row level security reads it)."""
+    if auth is None:
+        return Session("guest", action, record, {}, context, method)
+    if auth.is_superuser:
+        return Session("superuser", action, record, auth.rule_values(), context, method)
+    return Session("user", action, record, auth.rule_values(), context, method)
+
+
+def policy_enforces(ctx: RecordContext, coll: Collection, rule: str) -> bool:
+    """The collection's row level security policy expresses ``rule`` (no fallback)."""
+    policies = ctx.store.policies.get(coll.id)
+    action = next(a for a, name in RULE_OF.items() if name == rule)
+    return policies is not None and policies.enforced_by_policy(action)
 
 
 def request_bindings(
@@ -82,13 +108,16 @@ def rule_nodes(
     ctx: RecordContext, coll: Collection, rule: str, auth: AuthContext | None
 ) -> Conditions:
     """The rule (``listRule``, ``viewRule``, ...) as WHERE conditions; none for a superuser
-    or an empty rule. Raises 403 for a superuser-only (null) rule."""
+    or an empty rule. Raises 403 for a superuser-only (null) rule. Under ``--rules rls``
+    none where the collection's policy enforces the rule (the database does)."""
     if is_superuser(auth):
         return []
     text = coll.rule(rule)
     if text is None:
         raise e.forbidden(e.MSG_SUPERUSER_ONLY)
     if not text.strip():
+        return []
+    if ctx.rules == "rls" and policy_enforces(ctx, coll, rule):
         return []
     try:
         compiled = compile_filter(text, scope(ctx, coll, auth, rules=True))

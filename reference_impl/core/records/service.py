@@ -22,9 +22,10 @@ from reference_impl.core.records import rules, writes
 from reference_impl.core.records.expand import expand_records
 from reference_impl.core.records.export import export
 from reference_impl.core.records.reads import Record, fetch, first_by, read_page
-from reference_impl.core.records.rules import Conditions, ListQuery
+from reference_impl.core.records.rules import Conditions, ListQuery, session
+from reference_impl.core.row_security import Mode
 from reference_impl.core.store import CollectionStore
-from reference_impl.db.engine import Tx
+from reference_impl.db.engine import SYSTEM, Action, Session, Tx
 from reference_impl.ir import SortTerm
 
 T = TypeVar("T")
@@ -67,13 +68,29 @@ class RecordService:
         id_mode: str = "pocketbase",
         clock: Callable[[], datetime] | None = None,
         storage: FileStorage | None = None,
+        rules: Mode = "app",
     ):
         self.store = store
+        # ``--rules rls``: the database alone enforces the rules its policies express.
+        self.rules = rules
+        self.row_security = store.engine.row_security_role is not None
         self.storage = storage or FileStorage()
         self.engine = store.engine
         self.dialect = store.engine.dialect
         self.id_mode = id_mode
         self.clock = clock or (lambda: datetime.now(UTC))
+
+    def session(
+        self,
+        auth: AuthContext | None,
+        action: Action,
+        record: str = "",
+        *,
+        context: str = "default",
+        method: str = "GET",
+    ) -> Session:
+        """See :func:`rules.session`."""
+        return session(auth, action, record, context=context, method=method)
 
     # -- reading -------------------------------------------------------------------------
     def fetch(self, tx: Tx, coll: Collection, where: Conditions) -> list[Record]:
@@ -82,13 +99,13 @@ class RecordService:
 
     @_schema_stable_lookup
     def find_auth_record(self, coll: Collection, record_id: str) -> Record | None:
-        with self.engine.transaction() as tx:
+        with self.engine.transaction(session=SYSTEM) as tx:
             return first_by(tx, self.dialect, coll, "id", record_id)
 
     @_schema_stable_lookup
     def find_by_email(self, coll: Collection, email: str) -> Record | None:
         """Identity lookup; exact, as PocketBase 0.40.6 does (``U1@x`` does not log in ``u1@x``)."""
-        with self.engine.transaction() as tx:
+        with self.engine.transaction(session=SYSTEM) as tx:
             return first_by(tx, self.dialect, coll, "email", email)
 
     def list_conditions(
@@ -103,7 +120,8 @@ class RecordService:
     ) -> dict[str, Any]:
         where, sort = rules.list_conditions(self, coll, query, auth)
         due = self.store.json_indexes.observe(coll.name, where)
-        with self.engine.transaction() as tx:
+        caller = session(auth, "list", method=query.request.method)
+        with self.engine.transaction(session=caller) as tx:
             page = read_page(
                 tx,
                 self.dialect,
@@ -132,7 +150,7 @@ class RecordService:
         self, coll: Collection, record_id: str, auth: AuthContext | None, expand: str = ""
     ) -> dict[str, Any]:
         rule = rules.rule_nodes(self, coll, "viewRule", auth)
-        with self.engine.transaction() as tx:
+        with self.engine.transaction(session=session(auth, "view", record_id)) as tx:
             record = first_by(tx, self.dialect, coll, "id", record_id, rule)
             if record is None:
                 raise e.not_found()

@@ -23,10 +23,10 @@ from reference_impl.core.records.context import WriteContext
 from reference_impl.core.records.ids import client_id, generate_id, validate_id
 from reference_impl.core.records.reads import Record, decode, fetch, first_by
 from reference_impl.core.records.relations import check_relations, detach_references
-from reference_impl.core.records.rules import Conditions, is_superuser, rule_nodes
+from reference_impl.core.records.rules import Conditions, is_superuser, rule_nodes, session
 from reference_impl.db import errors as dberr
 from reference_impl.db.dialect import Dialect
-from reference_impl.db.engine import Tx, run_in_transaction
+from reference_impl.db.engine import SYSTEM, Tx, run_in_transaction
 from reference_impl.db.render import delete_sql, insert_sql, update_sql
 
 
@@ -60,8 +60,10 @@ def create(
         else rule_nodes(ctx, coll, "createRule", auth)
     )
 
+    caller = session(auth, "create", record_id, method="POST")
+
     def work(tx: Tx) -> Record:
-        check_relations(ctx, tx, coll, record)
+        check_relations(ctx, tx, coll, record, caller)
         values = [(f.name, f.kind, record[f.name]) for f in coll.fields]
         fields = list(coll.fields)
         sql, params = insert_sql(ctx.dialect, coll.name, values, returning=[f.name for f in fields])
@@ -69,15 +71,19 @@ def create(
             row = tx.fetchone(sql, params)
         except dberr.UniqueViolation as exc:
             raise unique_error(ctx.dialect, coll, exc, "Failed to create record.") from exc
-        if rule and first_by(tx, ctx.dialect, coll, "id", record_id, rule) is None:
-            raise e.bad_request("Failed to create record.")
+        except dberr.PolicyViolation as exc:  # the create rule's WITH CHECK
+            raise e.bad_request("Failed to create record.") from exc
+        if rule:  # the app's check sees every row its joins read, as PocketBase's
+            tx.set_session(SYSTEM)
+            if first_by(tx, ctx.dialect, coll, "id", record_id, rule) is None:
+                raise e.bad_request("Failed to create record.")
         return decode(ctx.dialect, fields, row)
 
     # Files are written before the row (PocketBase uploads, then inserts) and removed
     # again when the row is not committed.
     ctx.storage.save(coll.id, record_id, uploads)
     try:
-        return run_in_transaction(ctx.engine, work, write=True)
+        return run_in_transaction(ctx.engine, work, write=True, session=caller)
     except BaseException:
         ctx.storage.discard(coll.id, record_id, uploads)
         raise
@@ -92,6 +98,7 @@ def update(
 ) -> Record:
     """The stored record (decoded; the caller exports it)."""
     rule = rule_nodes(ctx, coll, "updateRule", auth)
+    caller = session(auth, "update", record_id, method="PATCH")
     written: list[files.Upload] = []  # uploads saved by the (last) attempt of work()
 
     def work(tx: Tx) -> tuple[Record, list[str]]:
@@ -110,7 +117,7 @@ def update(
         b.validate(ctx.dialect, coll, record, errors, old=old_files)
         if errors:
             raise ValidationFailed(errors).to_api("Failed to update record.")
-        check_relations(ctx, tx, coll, record)
+        check_relations(ctx, tx, coll, record, caller)
         uploads = b.finalize_files(coll, record)
         ctx.storage.save(coll.id, record_id, uploads)
         written[:] = uploads
@@ -128,7 +135,7 @@ def update(
         return stored, files.dropped_names(old_files.values(), new_files)
 
     try:
-        stored, dropped = run_in_transaction(ctx.engine, work, write=True)
+        stored, dropped = run_in_transaction(ctx.engine, work, write=True, session=caller)
     except BaseException:
         ctx.storage.discard(coll.id, record_id, written)
         raise
@@ -138,21 +145,30 @@ def update(
 
 def delete(ctx: WriteContext, coll: Collection, record_id: str, auth: AuthContext | None) -> None:
     rule = rule_nodes(ctx, coll, "deleteRule", auth)
+    caller = session(auth, "delete", record_id, method="DELETE")
 
     def work(tx: Tx) -> list[tuple[str, str]]:
-        if first_by(tx, ctx.dialect, coll, "id", record_id, rule, lock=True) is None:
+        # Not locked FOR UPDATE: under row level security that applies the update rule.
+        if first_by(tx, ctx.dialect, coll, "id", record_id, rule) is None:
             raise e.not_found()
-        # All superusers locked: two concurrent deletes cannot both see "another one left".
-        if coll.name == SUPERUSERS and len(fetch(tx, ctx.dialect, coll, [], lock=True)) <= 1:
-            raise e.bad_request("You can't delete the only existing superuser.")
-        deleted = [(coll.id, record_id)]
-        detach_references(ctx, tx, coll, record_id, deleted)
+        if coll.name == SUPERUSERS:
+            # All superusers locked: two concurrent deletes cannot both see "another one left".
+            tx.set_session(SYSTEM)
+            if len(fetch(tx, ctx.dialect, coll, [], lock=True)) <= 1:
+                raise e.bad_request("You can't delete the only existing superuser.")
+            tx.set_session(caller)
         sql, params = delete_sql(ctx.dialect, coll.name, record_id)
-        tx.execute(sql, params)
+        if not tx.execute(sql, params):  # the delete rule's policy refused the row
+            raise e.not_found()
+        deleted = [(coll.id, record_id)]
+        tx.set_session(SYSTEM)  # relations of other records: the app's own work
+        detach_references(ctx, tx, coll, record_id, deleted)
         return deleted
 
     # The files of the record (and of cascade-deleted ones) go once the rows are gone.
-    for collection_id, deleted_id in run_in_transaction(ctx.engine, work, write=True):
+    for collection_id, deleted_id in run_in_transaction(
+        ctx.engine, work, write=True, session=caller
+    ):
         ctx.storage.delete_record(collection_id, deleted_id)
 
 

@@ -1,0 +1,123 @@
+"""Where each API rule is enforced: in the app, in the database (row level security), or both.
+
+``--rules app`` (SQLite and PostgreSQL): the rule's IR is ANDed into the app's statements
+(``records``). ``--rules rls`` (PostgreSQL): the app adds no rule; each rule is compiled once
+into a policy of the collection's table (``db/policies.py``) and the database alone filters
+and refuses rows, under the transaction's ``Session``. ``--rules both``: the two at once (a
+policy bug and an app bug must coincide to leak).
+
+A rule the policy renderer cannot express (``Unsupported``: e.g. ``@request.body.*``, whose
+values are typed per request) falls back to the app for that collection and action, visibly:
+the reason is logged and listed by ``GET /api/parity/rules``; the policy for that action is
+then ``true`` and the app's filter does the work, so nothing is both unenforced and silent.
+Null rules stay the app's 403 in every mode (and the policy is ``false``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from reference_impl.core.collection import Collection
+from reference_impl.core.filter import FilterError, Scope, bind, compile_filter
+from reference_impl.db.dialect import Dialect
+from reference_impl.db.engine import Action
+from reference_impl.db.policies import TablePolicy, policy_statements, reads_other_rows
+from reference_impl.ir import Compiled, Const
+
+log = logging.getLogger("reference_impl.rules")
+
+Mode = Literal["app", "rls", "both"]
+MODES: tuple[Mode, ...] = ("app", "rls", "both")
+RULE_OF: dict[Action, str] = {
+    "list": "listRule",
+    "view": "viewRule",
+    "create": "createRule",
+    "update": "updateRule",
+    "delete": "deleteRule",
+}
+EVERYONE = Compiled(Const(True))
+
+
+def default_mode(row_level_security: bool) -> Mode:
+    """``both`` where the engine has row level security, else ``app``."""
+    return "both" if row_level_security else "app"
+
+
+def check_mode(mode: str, row_level_security: bool) -> Mode:
+    """The mode, or a ValueError saying why it cannot run on this engine."""
+    if mode not in MODES:
+        raise ValueError(f"--rules must be one of {', '.join(MODES)}, not {mode!r}")
+    if mode != "app" and not row_level_security:
+        raise ValueError(
+            f"--rules {mode} needs row level security, which SQLite does not have; "
+            "use --rules app (the app enforces every rule)"
+        )
+    return mode
+
+
+@dataclass
+class CollectionPolicies:
+    """One collection's compiled policies and the actions left to the app (with why)."""
+
+    collection: str
+    policies: list[TablePolicy]
+    fallbacks: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def reads_others(self) -> bool:
+        """A rule reads other collections: its function must follow their changes."""
+        return any(p.rule is not None and reads_other_rows(p.rule) for p in self.policies)
+
+    def enforced_by_policy(self, action: Action) -> bool:
+        return action not in self.fallbacks
+
+    def status(self) -> dict[str, str]:
+        """Per action: ``policy`` or ``app: <reason>``."""
+        return {
+            action: f"app: {self.fallbacks[action]}" if action in self.fallbacks else "policy"
+            for action in RULE_OF
+        }
+
+
+def compile_policies(
+    coll: Collection,
+    dialect: Dialect,
+    role: str,
+    find: Callable[[str], Collection | None],
+) -> CollectionPolicies:
+    """Each rule of ``coll`` as a table policy; what cannot be expressed is ``true`` in the
+    database and recorded as a fallback (the app keeps enforcing it)."""
+    scope = Scope(
+        fields={f.name: f for f in coll.fields},
+        allow_hidden=True,
+        collection=coll,
+        find=find,
+        policy=True,
+    )
+    result = CollectionPolicies(coll.name, [])
+    for action, rule_name in RULE_OF.items():
+        text = coll.rule(rule_name)
+        if text is None:
+            result.policies.append(TablePolicy(action, None))
+            continue
+        if not text.strip():
+            result.policies.append(TablePolicy(action, EVERYONE))
+            continue
+        try:
+            policy = TablePolicy(action, bind(compile_filter(text, scope), None))
+            policy_statements(dialect, coll.name, [policy], role)  # renders, or refuses
+        except (FilterError, ValueError) as exc:
+            result.fallbacks[action] = str(exc)
+            log.warning(
+                "collection %r: %s %r is enforced by the app, not row level security: %s",
+                coll.name,
+                rule_name,
+                text,
+                exc,
+            )
+            policy = TablePolicy(action, EVERYONE)
+        result.policies.append(policy)
+    return result

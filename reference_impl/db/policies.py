@@ -1,0 +1,168 @@
+"""API rules as PostgreSQL row level security policies (EPIC-4.2, 4.3).
+
+The domain says which rule guards which command (``TablePolicy``: an action and the rule's
+IR, compiled with request values symbolic); this module writes the DDL. Per table:
+
+- ``ENABLE`` and ``FORCE ROW LEVEL SECURITY`` (the owner is subject too), ``GRANT`` of the
+  record commands to the unprivileged role the requests run as (``Session``).
+- PostgreSQL has one SELECT command for list and view, so the SELECT policies are keyed on
+  the session's action: ``pb_list`` (listRule), ``pb_view`` (viewRule), and ``pb_written``
+  (the row an insert, update or delete addresses: PostgreSQL also checks the rows such a
+  statement writes or returns against the SELECT policies, which PocketBase does not).
+- ``pb_create`` ``FOR INSERT WITH CHECK`` (createRule over the new row), ``pb_update`` ``FOR
+  UPDATE USING`` (updateRule over the stored row; ``WITH CHECK (true)``: PocketBase checks
+  nothing on the new row), ``pb_delete`` ``FOR DELETE USING`` (deleteRule). A null rule is
+  ``false``: only bypassing sessions (superusers, the app itself) pass.
+
+A rule that reads other rows (relations, back-relations, ``@collection``) cannot be an
+inline sub-query: that sub-query would run under the other table's policies (PocketBase's
+rules see every row) and two tables whose rules read each other make PostgreSQL refuse the
+policies ("infinite recursion detected in policy"). Such a rule becomes a ``SECURITY
+DEFINER`` function of the row, owned by the app's login role (which bypasses row level
+security), called from the policy. Rules over the row and the session alone stay inline,
+so the planner sees them (indexes, no call per row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from reference_impl.db.dialect import Dialect
+from reference_impl.db.engine import Action, Tx
+from reference_impl.db.render import POLICY, Sql
+from reference_impl.ir import BoolOp, Compiled, Const, Exists, Kind, Node, Not
+
+POLICY_NAMES = ("pb_list", "pb_view", "pb_written", "pb_create", "pb_update", "pb_delete")
+_FUNCTION_PREFIX = "_pp_rule_"
+ACTION_SETTING = "pb.request.action"
+RECORD_SETTING = "pb.request.record"
+
+
+@dataclass(frozen=True)
+class TablePolicy:
+    """The rule one action runs under: ``rule`` None is superuser-only (false)."""
+
+    action: Action
+    rule: Compiled | None
+
+
+def reads_other_rows(compiled: Compiled) -> bool:
+    """True when the rule joins or sub-queries other rows (it then needs a function)."""
+    return bool(compiled.joins) or _has_exists(compiled.where)
+
+
+def _has_exists(node: Node) -> bool:
+    if isinstance(node, Exists):
+        return True
+    if isinstance(node, BoolOp):
+        return any(_has_exists(item) for item in node.items)
+    if isinstance(node, Not):
+        return _has_exists(node.item)
+    return False
+
+
+def apply_policies(
+    tx: Tx, dialect: Dialect, table: str, policies: Sequence[TablePolicy], role: str
+) -> None:
+    """Replace ``table``'s policies (and rule functions) by ``policies``, in ``tx``."""
+    drop_policies(tx, dialect, table)
+    for statement in policy_statements(dialect, table, policies, role):
+        tx.execute(statement)
+
+
+def drop_policies(tx: Tx, dialect: Dialect, table: str) -> None:
+    """Drop the policies and rule functions of ``table`` (before its columns change or it
+    goes: a policy depends on the columns it reads, a function on the table's row type)."""
+    q = dialect.quote
+    qualified = dialect.table(table)
+    for name in POLICY_NAMES:
+        tx.execute(f"DROP POLICY IF EXISTS {q(name)} ON {qualified}")
+    rows = tx.fetchall(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p "
+        "WHERE p.pronamespace = to_regnamespace(%(schema)s) "
+        "AND p.proname LIKE %(prefix)s AND p.proargtypes[0] = to_regtype(%(table)s)",
+        {"schema": q(dialect.SCHEMA), "prefix": _FUNCTION_PREFIX + "%", "table": qualified},
+    )
+    for (signature,) in rows:
+        tx.execute(f"DROP FUNCTION IF EXISTS {signature}")
+
+
+def policy_statements(
+    dialect: Dialect, table: str, policies: Sequence[TablePolicy], role: str
+) -> list[str]:
+    """The DDL giving ``table`` its policies (``drop_policies`` first when replacing)."""
+    q = dialect.quote
+    qualified, to = dialect.table(table), q(role)
+    statements = [
+        f"ALTER TABLE {qualified} ENABLE ROW LEVEL SECURITY",
+        f"ALTER TABLE {qualified} FORCE ROW LEVEL SECURITY",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {qualified} TO {to}",
+    ]
+    action = dialect.session_value(ACTION_SETTING, Kind.TEXT)
+    record = dialect.session_value(RECORD_SETTING, Kind.TEXT)
+    statements.append(
+        f"CREATE POLICY {q('pb_written')} ON {qualified} FOR SELECT TO {to} USING "
+        f"({action} IN ('create', 'update', 'delete') AND {q(table)}.{q('id')} = {record})"
+    )
+    for policy in policies:
+        expr, function = _expression(dialect, table, policy, role)
+        if function:
+            statements += function
+        name = q(f"pb_{policy.action}")
+        if policy.action in ("list", "view"):
+            statements.append(
+                f"CREATE POLICY {name} ON {qualified} FOR SELECT TO {to} USING "
+                f"({action} = '{policy.action}' AND {expr})"
+            )
+        elif policy.action == "create":
+            statements.append(
+                f"CREATE POLICY {name} ON {qualified} FOR INSERT TO {to} WITH CHECK ({expr})"
+            )
+        elif policy.action == "update":
+            statements.append(
+                f"CREATE POLICY {name} ON {qualified} FOR UPDATE TO {to} USING ({expr}) "
+                "WITH CHECK (true)"
+            )
+        elif policy.action == "delete":
+            statements.append(
+                f"CREATE POLICY {name} ON {qualified} FOR DELETE TO {to} USING ({expr})"
+            )
+    return statements
+
+
+def _expression(
+    dialect: Dialect, table: str, policy: TablePolicy, role: str
+) -> tuple[str, list[str]]:
+    """The policy's boolean expression, and the DDL of the function it calls (if any)."""
+    if policy.rule is None:
+        return "false", []
+    compiled = policy.rule
+    if isinstance(compiled.where, Const) and not compiled.joins:
+        return ("true" if compiled.where.value else "false"), []
+    sql = Sql(dialect, table, mode=POLICY)
+    if not reads_other_rows(compiled):
+        return sql.node(compiled.where), []
+    joins = "".join(sql.join(join) for join in compiled.joins)
+    where = sql.node(compiled.where)
+    row = f"(SELECT ($1).*) AS {dialect.quote(table)}"
+    body = f"SELECT EXISTS (SELECT 1 FROM {row}{joins} WHERE {where})"
+    name = dialect.quote(dialect.index_name(f"{_FUNCTION_PREFIX}{policy.action}_{table}"))
+    function = f"{dialect.quote(dialect.SCHEMA)}.{name}"
+    signature = f"{function}({dialect.table(table)})"
+    tag = _dollar_tag(body)
+    ddl = [
+        f"CREATE FUNCTION {signature} RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER "
+        f"SET search_path = pg_catalog, pg_temp AS {tag} {body} {tag}",
+        f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC",
+        f"GRANT EXECUTE ON FUNCTION {signature} TO {dialect.quote(role)}",
+    ]
+    return f"{function}({dialect.quote(table)}.*)", ddl
+
+
+def _dollar_tag(body: str) -> str:
+    """A dollar-quote tag the body does not contain (literals come from rule text)."""
+    n = 0
+    while f"$pp{n}$" in body:
+        n += 1
+    return f"$pp{n}$"
