@@ -16,8 +16,8 @@ from reference_impl.core.fields import Field
 from reference_impl.core.records.context import RecordContext
 from reference_impl.core.records.export import export
 from reference_impl.core.records.reads import fetch
-from reference_impl.core.records.rules import rule_nodes, session
-from reference_impl.db.engine import Tx
+from reference_impl.core.records.rules import RulePlan, rule_plan, session
+from reference_impl.db.engine import SYSTEM, Tx
 from reference_impl.ir import BASE, BoolOp, Cmp, Compiled, Kind, Node, Ref, Val
 
 MAX_EXPAND_DEPTH = 6
@@ -50,13 +50,17 @@ def expand_records(
         resolved = _expand_target(ctx, coll, name, auth)
         if resolved is None:
             continue
-        target, rule, via = resolved
+        target, plan, via = resolved
         for out in outputs:
             out.setdefault("expand", {})
+        if plan.bypass:  # a view rule left to the app that reads other rows
+            tx.set_session(SYSTEM)
         if via is None:
-            related_by_owner = _forward(ctx, tx, coll, name, target, rule, records)
+            related_by_owner = _forward(ctx, tx, coll, name, target, plan.nodes, records)
         else:
-            related_by_owner = _backward(ctx, tx, target, via, rule, records)
+            related_by_owner = _backward(ctx, tx, target, via, plan.nodes, records)
+        if plan.bypass:
+            tx.set_session(session(auth, "view", context="expand"))
         all_related = {r["id"]: r for rows in related_by_owner.values() for r in rows}
         exported = {rid: export(target, r, auth) for rid, r in all_related.items()}
         if nested and all_related:
@@ -86,7 +90,7 @@ def expand_records(
 
 def _expand_target(
     ctx: RecordContext, coll: Collection, name: str, auth: AuthContext | None
-) -> tuple[Collection, Sequence[Node | Compiled], Field | None] | None:
+) -> tuple[Collection, RulePlan, Field | None] | None:
     f = coll.get_field(name)
     via: Field | None = None
     if f is not None and f.is_relation:
@@ -102,10 +106,10 @@ def _expand_target(
     if target is None:
         return None
     try:
-        rule = rule_nodes(ctx, target, "viewRule", auth)
+        plan = rule_plan(ctx, target, "viewRule", auth)
     except ApiError:
         return None
-    return target, rule, via
+    return target, plan, via
 
 
 def _forward(

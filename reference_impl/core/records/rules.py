@@ -9,6 +9,7 @@ Rules are enforced in SQL through the same filter compiler as client filters.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +28,7 @@ from reference_impl.core.filter import (
 from reference_impl.core.records.context import RecordContext
 from reference_impl.core.row_security import RULE_OF
 from reference_impl.db.engine import Action, Session
+from reference_impl.db.policies import reads_other_rows
 from reference_impl.ir import Compiled, Node, SortTerm
 
 Conditions = list[Node | Compiled]
@@ -104,26 +106,54 @@ def request_bindings(
     )
 
 
-def rule_nodes(
+@dataclass(frozen=True)
+class RulePlan:
+    """How one request applies one rule: ``nodes``, the conditions the app adds to its
+    statement, and ``bypass``: the statement must run as the app's own (``SYSTEM``).
+
+    Under row level security the app's statements see other tables through their
+    policies, while PocketBase's rules see every row. So the app repeats a rule the
+    policy enforces only when it reads nothing but the row (``--rules both``; never under
+    ``rls``); a rule left to the app (no policy could express it) that reads other rows
+    runs its statement bypassing the policies, as in ``--rules app``."""
+
+    nodes: Conditions
+    bypass: bool = False
+
+
+def rule_plan(
     ctx: RecordContext, coll: Collection, rule: str, auth: AuthContext | None
-) -> Conditions:
-    """The rule (``listRule``, ``viewRule``, ...) as WHERE conditions; none for a superuser
-    or an empty rule. Raises 403 for a superuser-only (null) rule. Under ``--rules rls``
-    none where the collection's policy enforces the rule (the database does)."""
+) -> RulePlan:
+    """The rule (``listRule``, ``viewRule``, ...) for this request; no conditions for a
+    superuser or an empty rule. Raises 403 for a superuser-only (null) rule."""
     if is_superuser(auth):
-        return []
+        return RulePlan([])
     text = coll.rule(rule)
     if text is None:
         raise e.forbidden(e.MSG_SUPERUSER_ONLY)
     if not text.strip():
-        return []
-    if ctx.rules == "rls" and policy_enforces(ctx, coll, rule):
-        return []
+        return RulePlan([])
+    in_database = ctx.row_security and policy_enforces(ctx, coll, rule)
+    if in_database and ctx.rules == "rls":
+        return RulePlan([])
     try:
         compiled = compile_filter(text, scope(ctx, coll, auth, rules=True))
-        return [bind(compiled, request_bindings(ctx.clock, auth))]
+        bound = bind(compiled, request_bindings(ctx.clock, auth))
     except FilterError as exc:  # stored rules were validated; a broken one denies
         raise e.forbidden(e.MSG_SUPERUSER_ONLY) from exc
+    if not ctx.row_security:
+        return RulePlan([bound])
+    reads = reads_other_rows(compiled)
+    if in_database:
+        return RulePlan([] if reads else [bound])
+    return RulePlan([bound], bypass=reads)
+
+
+def rule_nodes(
+    ctx: RecordContext, coll: Collection, rule: str, auth: AuthContext | None
+) -> Conditions:
+    """The conditions of :func:`rule_plan`."""
+    return rule_plan(ctx, coll, rule, auth).nodes
 
 
 def list_conditions(
@@ -132,12 +162,23 @@ def list_conditions(
     """What a list request selects by (the list rule, the filter, the guards its sort
     brings), bound for this request, and its sort: PocketBase's 403 and 400 answers
     for what it refuses. The SQL renderer and the in-memory evaluator read the same."""
-    where = rule_nodes(ctx, coll, "listRule", auth)
+    where, sort, _ = list_plan(ctx, coll, query, auth)
+    return where, sort
+
+
+def list_plan(
+    ctx: RecordContext, coll: Collection, query: ListQuery, auth: AuthContext | None
+) -> tuple[Conditions, list[SortTerm], bool]:
+    """:func:`list_conditions` and whether the statement bypasses the policies."""
+    plan = rule_plan(ctx, coll, "listRule", auth)
+    where = list(plan.nodes)
     for text in (query.filter, query.sort):
         if not is_superuser(auth) and ("@collection." in text or "@request." in text):
             kind = "@collection." if "@collection." in text else "@request."
             raise e.forbidden(f"Only superusers can filter by {kind}")
     list_scope = scope(ctx, coll, auth, rules=False)
+    if plan.bypass:  # no policy hides joined rows: PocketBase's guard as it is
+        list_scope = dataclasses.replace(list_scope, row_security=False)
     bindings = request_bindings(ctx.clock, auth, query.request)
     try:
         if query.filter:
@@ -146,4 +187,4 @@ def list_conditions(
         where += [bind(t.guard, bindings) for t in sort if t.guard]
     except FilterError as exc:
         raise e.bad_request() from exc
-    return where, sort
+    return where, sort, plan.bypass
