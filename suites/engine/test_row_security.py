@@ -114,6 +114,7 @@ def test_direct_sql_without_a_session_sees_nothing(rls: App) -> None:
 
 def test_a_reused_connection_carries_no_session(rls: App) -> None:
     _, ann = world.actors(rls)[1]
+    assert ann is not None
     for _ in range(6):  # more transactions than pooled connections: each is reused
         with rls.engine.transaction(session=rls.records.session(ann, "list")) as tx:
             assert tx.fetchone("SELECT current_setting('pb.auth.id', true)") == (ann.id,)
