@@ -141,9 +141,11 @@ def measure(base_url: str, args: argparse.Namespace, label: str) -> dict[str, An
 
 
 @contextmanager
-def reference(engine: str, data_dir: Path, auto_index: int) -> Iterator[str]:
+def reference(
+    engine: str, data_dir: Path, auto_index: int, *, rules: str | None = None
+) -> Iterator[str]:
     """``parity serve`` on ``data_dir`` (kept between runs, so both variants read the same
-    rows), with the automatic-index threshold set."""
+    rows), with the automatic-index threshold set (and ``--rules`` when given)."""
     env = {**os.environ, "PARITY_AUTO_INDEX_AFTER": str(auto_index)}
     base = [sys.executable, "-m", "reference_impl"]
     dir_args = ["--engine", engine, "--dir", str(data_dir)]
@@ -154,9 +156,10 @@ def reference(engine: str, data_dir: Path, auto_index: int) -> Iterator[str]:
         capture_output=True,
     )
     port = free_port()
-    log = (data_dir.parent / f"{engine}-{auto_index}.log").open("wb")
+    log = (data_dir.parent / f"{engine}-{auto_index}-{rules or 'default'}.log").open("wb")
+    rules_args = ["--rules", rules] if rules else []
     proc = subprocess.Popen(
-        [*base, "serve", "--http", f"127.0.0.1:{port}", *dir_args],
+        [*base, "serve", "--http", f"127.0.0.1:{port}", *dir_args, *rules_args],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -52,10 +52,19 @@ wrk.headers["Content-Type"] = "application/json"
 console = Console(stderr=True)
 
 
-def wrk(url: str, *, duration: int, connections: int, script: Path | None) -> dict[str, float]:
+def wrk(
+    url: str,
+    *,
+    duration: int,
+    connections: int,
+    script: Path | None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, float]:
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", url]
     if script is not None:
         cmd[1:1] = ["-s", str(script)]
+    for name, value in (headers or {}).items():
+        cmd[1:1] = ["-H", f"{name}: {value}"]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)

@@ -18,9 +18,16 @@ A rule that reads other rows (relations, back-relations, ``@collection``) cannot
 inline sub-query: that sub-query would run under the other table's policies (PocketBase's
 rules see every row) and two tables whose rules read each other make PostgreSQL refuse the
 policies ("infinite recursion detected in policy"). Such a rule becomes a ``SECURITY
-DEFINER`` function of the row, owned by the app's login role (which bypasses row level
-security), called from the policy. Rules over the row and the session alone stay inline,
-so the planner sees them (indexes, no call per row).
+DEFINER`` function owned by the app's login role (which bypasses row level security):
+
+- for a list, a set function of the ids the rule lets through, ``id IN (SELECT f())``:
+  evaluated once per statement and hashed (measured on 20,000 rows: 3.7 ms, against 2.7 ms
+  for the app's inline ``EXISTS`` and 90 ms for a call per row, which PostgreSQL cannot
+  inline for a ``SECURITY DEFINER`` function);
+- for a view, create, update or delete (one row), a function of the row itself (the
+  created row is not in the table yet).
+
+Rules over the row and the session alone stay inline, so the planner sees them.
 """
 
 from __future__ import annotations
@@ -78,11 +85,11 @@ def drop_policies(tx: Tx, dialect: Dialect, table: str) -> None:
     qualified = dialect.table(table)
     for name in POLICY_NAMES:
         tx.execute(f"DROP POLICY IF EXISTS {q(name)} ON {qualified}")
+    names = [_function_name(dialect, action, table) for action in _ACTIONS]
     rows = tx.fetchall(
         "SELECT p.oid::regprocedure::text FROM pg_proc p "
-        "WHERE p.pronamespace = to_regnamespace(%(schema)s) "
-        "AND p.proname LIKE %(prefix)s AND p.proargtypes[0] = to_regtype(%(table)s)",
-        {"schema": q(dialect.SCHEMA), "prefix": _FUNCTION_PREFIX + "%", "table": qualified},
+        "WHERE p.pronamespace = to_regnamespace(%(schema)s) AND p.proname = ANY(%(names)s)",
+        {"schema": q(dialect.SCHEMA), "names": names},
     )
     for (signature,) in rows:
         tx.execute(f"DROP FUNCTION IF EXISTS {signature}")
@@ -143,21 +150,34 @@ def _expression(
     sql = Sql(dialect, table, mode=POLICY)
     if not reads_other_rows(compiled):
         return sql.node(compiled.where), []
+    q = dialect.quote
     joins = "".join(sql.join(join) for join in compiled.joins)
     where = sql.node(compiled.where)
-    row = f"(SELECT ($1).*) AS {dialect.quote(table)}"
-    body = f"SELECT EXISTS (SELECT 1 FROM {row}{joins} WHERE {where})"
-    name = dialect.quote(dialect.index_name(f"{_FUNCTION_PREFIX}{policy.action}_{table}"))
-    function = f"{dialect.quote(dialect.SCHEMA)}.{name}"
-    signature = f"{function}({dialect.table(table)})"
+    function = f"{q(dialect.SCHEMA)}.{q(_function_name(dialect, policy.action, table))}"
+    if policy.action == "list":  # many rows: the set of ids, once per statement
+        body = f"SELECT {q(table)}.{q('id')} FROM {dialect.table(table)} AS {q(table)}{joins}"
+        signature, returns = f"{function}()", "SETOF text"
+        call = f"{q(table)}.{q('id')} IN (SELECT {function}())"
+    else:  # one row: the row itself (an inserted one is not in the table yet)
+        body = f"SELECT EXISTS (SELECT 1 FROM (SELECT ($1).*) AS {q(table)}{joins}"
+        signature, returns = f"{function}({dialect.table(table)})", "boolean"
+        call = f"{function}({q(table)}.*)"
+    body += f" WHERE {where})" if policy.action != "list" else f" WHERE {where}"
     tag = _dollar_tag(body)
     ddl = [
-        f"CREATE FUNCTION {signature} RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER "
+        f"CREATE FUNCTION {signature} RETURNS {returns} LANGUAGE sql STABLE SECURITY DEFINER "
         f"SET search_path = pg_catalog, pg_temp AS {tag} {body} {tag}",
         f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC",
-        f"GRANT EXECUTE ON FUNCTION {signature} TO {dialect.quote(role)}",
+        f"GRANT EXECUTE ON FUNCTION {signature} TO {q(role)}",
     ]
-    return f"{function}({dialect.quote(table)}.*)", ddl
+    return call, ddl
+
+
+_ACTIONS: tuple[Action, ...] = ("list", "view", "create", "update", "delete")
+
+
+def _function_name(dialect: Dialect, action: str, table: str) -> str:
+    return dialect.index_name(f"{_FUNCTION_PREFIX}{action}_{table}")
 
 
 def _dollar_tag(body: str) -> str:
