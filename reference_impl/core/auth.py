@@ -72,6 +72,16 @@ class AuthContext:
     def is_superuser(self) -> bool:
         return self.collection_name == "_superusers"
 
+    def session_values(self) -> dict[str, Any]:
+        """:meth:`rule_values` plus the record's other scalar fields (what a row level
+        security policy may read as ``@request.auth.<field>``), never its secrets."""
+        values = {
+            k: v
+            for k, v in self.record.items()
+            if k not in ("password", "tokenKey") and isinstance(v, str | bool | int | float)
+        }
+        return {**values, **self.rule_values()}
+
     def rule_values(self) -> dict[str, Any]:
         return {
             "id": self.id,

@@ -22,10 +22,11 @@ from typing import Literal
 
 from reference_impl.core.collection import Collection
 from reference_impl.core.filter import FilterError, Scope, bind, compile_filter
+from reference_impl.core.filter.resolver import AUTH_SCALARS
 from reference_impl.db.dialect import Dialect
 from reference_impl.db.engine import Action
 from reference_impl.db.policies import TablePolicy, policy_statements, reads_other_rows
-from reference_impl.ir import Compiled, Const
+from reference_impl.ir import AuthRef, BoolOp, Cmp, Compiled, Const, Exists, Kind, Like, Node, Not
 
 log = logging.getLogger("reference_impl.rules")
 
@@ -65,6 +66,9 @@ class CollectionPolicies:
     collection: str
     policies: list[TablePolicy]
     fallbacks: dict[str, str] = field(default_factory=dict)
+    # Fields of the caller's auth record the policies read from the session (beyond the
+    # scalars every session carries): the engine sends them as ``pb.auth.<name>``.
+    auth_fields: set[str] = field(default_factory=set)
 
     @property
     def reads_others(self) -> bool:
@@ -82,11 +86,33 @@ class CollectionPolicies:
         }
 
 
+SESSION_KINDS = (Kind.TEXT, Kind.BOOL)
+SECRET_FIELDS = ("password", "tokenKey")
+
+
+def session_auth_fields(auth_collections: list[Collection]) -> dict[str, Kind]:
+    """The auth fields a policy may read from the session: single-valued text or bool
+    fields, never a secret, with the same kind in every auth collection that has them (a
+    policy is one expression for every caller)."""
+    kinds: dict[str, set[Kind]] = {}
+    for coll in auth_collections:
+        for f in coll.fields:
+            if f.name in AUTH_SCALARS or f.name in SECRET_FIELDS or f.multiple:
+                continue
+            kinds.setdefault(f.name, set()).add(f.kind)
+    return {
+        name: next(iter(found))
+        for name, found in kinds.items()
+        if len(found) == 1 and next(iter(found)) in SESSION_KINDS
+    }
+
+
 def compile_policies(
     coll: Collection,
     dialect: Dialect,
     role: str,
     find: Callable[[str], Collection | None],
+    auth_collections: list[Collection] | None = None,
 ) -> CollectionPolicies:
     """Each rule of ``coll`` as a table policy; what cannot be expressed is ``true`` in the
     database and recorded as a fallback (the app keeps enforcing it)."""
@@ -96,6 +122,7 @@ def compile_policies(
         collection=coll,
         find=find,
         policy=True,
+        auth_fields=session_auth_fields(auth_collections or []),
     )
     result = CollectionPolicies(coll.name, [])
     for action, rule_name in RULE_OF.items():
@@ -120,4 +147,22 @@ def compile_policies(
             )
             policy = TablePolicy(action, EVERYONE)
         result.policies.append(policy)
+        if policy.rule is not None:
+            result.auth_fields |= _auth_fields(policy.rule.where) - set(AUTH_SCALARS)
     return result
+
+
+def _auth_fields(node: Node) -> set[str]:
+    """``@request.auth.<field>`` names a policy expression reads."""
+    if isinstance(node, BoolOp):
+        return set().union(*(_auth_fields(item) for item in node.items))
+    if isinstance(node, Not):
+        return _auth_fields(node.item)
+    if isinstance(node, Exists):
+        return _auth_fields(node.where)
+    found: set[str] = set()
+    if isinstance(node, Cmp | Like):
+        for side in vars(node).values():
+            if isinstance(side, AuthRef):
+                found.add(side.field)
+    return found

@@ -162,7 +162,15 @@ class CollectionStore:
 
         created, self.policies = run_in_transaction(self.engine, work, write=True)
         self.reload()
+        self._policies_changed()
         return created
+
+    def _policies_changed(self) -> None:
+        """Tell the engine which auth fields the policies now read (sent per session)."""
+        used: set[str] = set()
+        for compiled in self.policies.values():
+            used |= compiled.auth_fields
+        self.engine.use_session_fields(used)
 
     def reload(self) -> None:
         with self.engine.transaction() as tx:
@@ -211,6 +219,7 @@ class CollectionStore:
         policies = run_in_transaction(self.engine, work, write=True)
         self._remember(coll)
         self.policies.update(policies)
+        self._policies_changed()
         return coll
 
     def update(self, existing: Collection, payload: Any) -> Collection:
@@ -245,6 +254,7 @@ class CollectionStore:
             self._by_name.pop(existing.name.lower(), None)
         self._remember(coll)
         self.policies.update(policies)
+        self._policies_changed()
         return coll
 
     def query(
@@ -316,6 +326,7 @@ class CollectionStore:
             self._by_id.pop(coll.id, None)
         self.policies.pop(coll.id, None)
         self.policies.update(policies)
+        self._policies_changed()
 
     # -- internals -----------------------------------------------------------------------
     def _remember(self, coll: Collection) -> None:
@@ -458,7 +469,7 @@ class CollectionStore:
             known = self.policies.get(coll.id)
             if changed is not None and coll.id != changed.id and not (known and known.reads_others):
                 continue
-            compiled = compile_policies(coll, dialect, role, find)
+            compiled = compile_policies(coll, dialect, role, find, [c for c in after if c.is_auth])
             apply_policies(tx, dialect, coll.name, compiled.policies, role)
             refreshed[coll.id] = compiled
         return refreshed

@@ -118,6 +118,11 @@ class Engine(Protocol):
         rls|both``: policies apply to it); None when the app alone does."""
         ...
 
+    def use_session_fields(self, names: set[str]) -> None:
+        """The auth record's fields (beyond id, collectionId, collectionName, email,
+        verified, emailVisibility) that policies read: sent with every session."""
+        ...
+
     def transaction(
         self, *, write: bool = False, session: Session | None = None
     ) -> AbstractContextManager[Tx]:

@@ -422,9 +422,10 @@ _ISOLATION = {
 AUTH_SETTINGS = ("id", "collectionId", "collectionName", "email", "verified", "emailVisibility")
 
 
-def session_settings(session: Session) -> dict[str, str]:
+def session_settings(session: Session, fields: frozenset[str] = frozenset()) -> dict[str, str]:
     """What the policies read (``Dialect.session_value``), as text: '' when unset (a guest's
-    auth), ``true``/``false`` for booleans."""
+    auth), ``true``/``false`` for booleans; ``fields``: the auth record's other fields that
+    some policy reads (``use_session_fields``)."""
 
     def text(value: Any) -> str:
         if value is None:
@@ -434,7 +435,7 @@ def session_settings(session: Session) -> dict[str, str]:
         return str(value)
 
     values: dict[str, str] = {"pb.auth.role": session.role}
-    for key in AUTH_SETTINGS:
+    for key in (*AUTH_SETTINGS, *sorted(fields)):
         values[f"pb.auth.{key}"] = text(session.auth.get(key))
     values["pb.request.action"] = session.action
     values["pb.request.record"] = session.record
@@ -462,10 +463,12 @@ class _PostgresTx:
         dialect: PostgresDialect,
         wait: Callable[[Any], Any] = _as_is,
         role: str | None = None,
+        fields: frozenset[str] = frozenset(),
     ):
         self._conn = conn
         self._wait = wait
         self._role = role
+        self._fields = fields
         self.dialect = dialect
 
     def set_session(self, session: Session) -> None:
@@ -474,7 +477,7 @@ class _PostgresTx:
         transaction-local (``is_local``), so a pooled connection keeps none of them."""
         if self._role is None:
             return
-        values = session_settings(session)
+        values = session_settings(session, self._fields)
         values["role"] = "none" if session.bypass else self._role
         names = list(values)
         calls = ", ".join(f"set_config(%(n{i})s, %(v{i})s, true)" for i in range(len(names)))
@@ -538,6 +541,7 @@ class PostgresEngine:
         self.dialect = PostgresDialect()
         self.config = pool or PoolConfig()
         self.row_security_role = row_security_role
+        self._session_fields: frozenset[str] = frozenset()
         self._dsn = dsn
         self._apool: AsyncConnectionPool[Any] | None = None
         self._apool_loop: asyncio.AbstractEventLoop | None = None
@@ -661,6 +665,9 @@ class PostgresEngine:
             apool, self._apool, self._apool_loop = self._apool, None, None
             await apool.close()
 
+    def use_session_fields(self, names: set[str]) -> None:
+        self._session_fields = frozenset(names)
+
     @contextmanager
     def transaction(
         self, *, write: bool = False, session: Session | None = None
@@ -687,7 +694,9 @@ class PostgresEngine:
             self._pool = self._open_pool()
         try:
             with self._pool.connection() as conn:
-                yield _PostgresTx(conn, self.dialect, role=self.row_security_role)
+                yield _PostgresTx(
+                    conn, self.dialect, role=self.row_security_role, fields=self._session_fields
+                )
         except psycopg.Error as exc:
             raise translate(exc) from exc
 
@@ -698,7 +707,9 @@ class PostgresEngine:
         try:
             conn = await_(cm.__aenter__())
             try:
-                yield _PostgresTx(conn, self.dialect, await_, self.row_security_role)
+                yield _PostgresTx(
+                    conn, self.dialect, await_, self.row_security_role, self._session_fields
+                )
             except BaseException as exc:
                 if not await_(cm.__aexit__(type(exc), exc, exc.__traceback__)):
                     raise

@@ -315,6 +315,9 @@ class SqliteEngine:
 
     row_security_role: str | None = None  # no row level security (Dialect flag)
 
+    def use_session_fields(self, names: set[str]) -> None:
+        """No policies read them."""
+
     @contextmanager
     def transaction(
         self, *, write: bool = False, session: Session | None = None

@@ -63,8 +63,10 @@ ATOMS = (
     "@collection.members.user ?= @request.auth.id && @collection.members.team ?= team",
     "@collection.members:m.team ?= team && @collection.members:m.user.name ?= 'Bob'",
     "owner ~ @request.auth.id",
-    "@request.auth.name = 'Ann'",  # the caller's collection: no policy, the app's
+    "@request.auth.name = 'Ann'",  # a custom auth field, read from the session
+    "@request.auth.name != owner.name",
     "@now > '2000-01-01 00:00:00.000Z'",  # a macro: no policy, the app's
+    "@request.query.page = ''",  # per-request values: no policy, the app's
 )
 
 

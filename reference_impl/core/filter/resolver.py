@@ -103,6 +103,9 @@ class Scope:
     auth_collection: Collection | None = None
     policy: bool = False
     row_security: bool = False
+    # Policy mode: the auth collections' fields a policy can read from the session (one
+    # kind across every auth collection that has the field; see core/row_security.py).
+    auth_fields: dict[str, Kind] | None = None
 
 
 @dataclass(frozen=True)
@@ -256,13 +259,15 @@ class FieldResolver:
             if modifier == "isset":
                 return Path(RequestRef(f"auth.{key}:isset", Kind.BOOL))
             return Path(AuthRef(key, AUTH_SCALARS[key]))
+        if self.scope.policy and modifier == "" and key in (self.scope.auth_fields or {}):
+            return Path(AuthRef(key, (self.scope.auth_fields or {})[key]))
         if self.scope.policy:
             raise unsupported(
                 RequestRef(f"auth.{rest}", Kind.ANY),
                 "a row level security policy",
-                f"@request.auth.{rest} is a field of the caller's auth collection, known only "
-                "per request (policies read id, collectionId, collectionName, email, verified "
-                "and emailVisibility)",
+                f"@request.auth.{rest} is not a single text or bool field with one type in "
+                "every auth collection (a policy reads the caller's auth fields from the "
+                "session, typed once for all collections)",
             )
         auth = self.scope.auth_collection
         if auth is None:  # a guest: every auth field is NULL

@@ -82,8 +82,8 @@ def session(
     if auth is None:
         return Session("guest", action, record, {}, context, method)
     if auth.is_superuser:
-        return Session("superuser", action, record, auth.rule_values(), context, method)
-    return Session("user", action, record, auth.rule_values(), context, method)
+        return Session("superuser", action, record, auth.session_values(), context, method)
+    return Session("user", action, record, auth.session_values(), context, method)
 
 
 def policy_enforces(ctx: RecordContext, coll: Collection, rule: str) -> bool:
