@@ -16,6 +16,7 @@ Null rules stay the app's 403 in every mode (and the policy is ``false``).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -42,9 +43,15 @@ RULE_OF: dict[Action, str] = {
 EVERYONE = Compiled(Const(True))
 
 
-def default_mode(row_level_security: bool) -> Mode:
-    """``both`` where the engine has row level security, else ``app``."""
-    return "both" if row_level_security else "app"
+PG_MODE_ENV = "PARITY_PG_RULES"
+
+
+def default_mode(row_level_security: bool) -> str:
+    """``app`` without row level security (SQLite); on PostgreSQL ``$PARITY_PG_RULES`` when
+    set (so a whole test run can serve ``rls`` alone), else ``both``."""
+    if not row_level_security:
+        return "app"
+    return os.environ.get(PG_MODE_ENV) or "both"
 
 
 def check_mode(mode: str, row_level_security: bool) -> Mode:

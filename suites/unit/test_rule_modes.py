@@ -9,12 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from reference_impl.core.row_security import check_mode, default_mode
+from reference_impl.core.row_security import PG_MODE_ENV, check_mode, default_mode
 
 
-def test_default_mode_follows_the_engine() -> None:
+def test_default_mode_follows_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(PG_MODE_ENV, raising=False)
     assert default_mode(row_level_security=True) == "both"
     assert default_mode(row_level_security=False) == "app"
+
+
+def test_a_run_can_serve_postgresql_with_rls_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PG_MODE_ENV, "rls")
+    assert default_mode(row_level_security=True) == "rls"
+    assert default_mode(row_level_security=False) == "app"  # SQLite is never affected
 
 
 @pytest.mark.parametrize("mode", ["app", "rls", "both"])
