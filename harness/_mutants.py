@@ -19,7 +19,7 @@ from typing import Any
 MUTANTS_PATH = Path(__file__).with_name("mutants.toml")
 ENGINE_FILES = frozenset(
     f"reference_impl/db/{name}.py"
-    for name in ("dialect", "postgres", "sqlite", "render", "_pg_functions")
+    for name in ("dialect", "postgres", "sqlite", "render", "_pg_functions", "policies")
 )
 FRONT_END_DIR = "reference_impl/core/filter/"
 _FIELDS = ("name", "why", "file", "find", "replace")

@@ -62,7 +62,12 @@ DEFAULT_SUITES = (
     "suites/conformance/test_filter_evaluator.py",
     "suites/conformance/test_filter_properties.py",
 )
-OPTIONAL_SUITES = ("suites/engine/test_filter_norec.py", "suites/engine/test_policy_mode.py")
+OPTIONAL_SUITES = (
+    "suites/engine/test_filter_norec.py",
+    "suites/engine/test_policy_mode.py",
+    "suites/engine/test_row_security.py",
+    "suites/engine/test_rules_differential.py",
+)
 PYTEST_ARGS = ("-x", "-q", "-p", "no:cacheprovider", "--target", "none")
 BASELINE = "baseline"
 _COLOURS = {KILLED: "green", SURVIVED: "bold red", STALE: "bold yellow", ERROR: "bold magenta"}

@@ -141,3 +141,30 @@ def test_rls_alone_lets_through_what_the_app_does(targets: dict[str, App], rule:
             note("re-run: pytest suites/engine/test_rules_differential.py --hypothesis-seed=<seed>")
         assert seen["postgres-rls"] == seen["sqlite"], (rule, actor, seen)
         assert seen["postgres-app"] == seen["sqlite"], (rule, actor, seen)
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "title != \"it's\" && owner.name != 'x'",
+        "owner.name != '$pp0$' && title != '$pp1$'",  # the function body's dollar quotes
+        "title ~ '100%' || owner.name ~ '_n'",  # LIKE wildcards in literals, inlined
+        "title != 'a\\\\b' && owner.name != 'a\\\\'",  # backslashes stay literal
+        "title = '' || owner.name = 'Ann' || @request.auth.name = 'Bob'",
+    ],
+)
+def test_literals_are_inlined_safely(targets: dict[str, App], rule: str) -> None:
+    """Policies have no parameters: rule literals are written into the DDL (quotes doubled,
+    a dollar-quote tag the body does not contain), and mean what they mean in the app."""
+    for app in targets.values():
+        world.set_rules(app, "docs", listRule=rule)
+    rls = targets["postgres-rls"]
+    docs = rls.store.find("docs")
+    assert docs is not None
+    assert rls.store.policies[docs.id].status()["list"] == "policy"
+    for index, (actor, _) in enumerate(world.actors(targets["sqlite"])):
+        seen = {
+            name: world.list_ids(app, "docs", world.actors(app)[index][1])
+            for name, app in targets.items()
+        }
+        assert seen["postgres-rls"] == seen["sqlite"] == seen["postgres-app"], (rule, actor)
