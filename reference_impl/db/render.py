@@ -42,6 +42,7 @@ from reference_impl.ir import (
     Length,
     Like,
     Lower,
+    Macro,
     Node,
     Not,
     Operand,
@@ -102,9 +103,17 @@ class Sql:
             return self.bind(operand.value, kind or operand.kind)
         if self.mode == POLICY and (name := session_setting(operand)) is not None:
             return self.dialect.session_value(name, operand.kind)
-        raise unsupported(
-            operand, f"{self.dialect.name} ({self.mode})", "request values are bound first"
-        )
+        if self.mode == POLICY and isinstance(operand, RequestRef):
+            why = (
+                f"@request.{operand.path} is a value of each request (query, headers and "
+                "body are typed per request); a policy reads only the session: the auth "
+                "record, @request.method and @request.context"
+            )
+        elif self.mode == POLICY and isinstance(operand, Macro):
+            why = f"@{operand.name} is the app's clock, not the database's"
+        else:
+            why = "request values are bound first"
+        raise unsupported(operand, f"{self.dialect.name} ({self.mode})", why)
 
     def func(self, func: Func) -> str:
         d = self.dialect
