@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from reference_impl.api._http import JSON, app_of, auth_of, call
+from reference_impl.api.records import request_values
 from reference_impl.core import _mimetype
 from reference_impl.core import errors as e
 from reference_impl.core.auth import AuthContext
@@ -90,7 +91,8 @@ def _may_view(request: Request, coll: Collection, record_id: str, token: str) ->
     app = app_of(request)
     holder: AuthContext | None = app.authenticate_file_token(token)
     try:
-        app.records.view(coll, record_id, holder)
+        # PocketBase binds the view rule with the context "protectedFile" (apis/file.go).
+        app.records.view(coll, record_id, holder, "", request_values(request, "protectedFile"))
     except ApiError:  # 403 for a null rule, 404 when the rule is not met
         return False
     return True

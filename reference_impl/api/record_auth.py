@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from starlette.requests import Request
 from starlette.responses import Response
 
 from reference_impl.api._http import app_of, auth_of, call, read_json, respond
+from reference_impl.api.records import request_values
 from reference_impl.core import errors as e
 from reference_impl.core.auth import AuthContext, check_password
 from reference_impl.core.collection import Collection
@@ -62,11 +65,16 @@ async def auth_with_password(request: Request) -> Response:
             "An error occurred while validating the submitted data."
         )
     app = app_of(request)
+    caller = await auth_of(request)
+    # The authRule sees the login request: the caller's auth, the body as sent, the
+    # context "password" (apis/record_auth_with_password.go).
+    values = replace(request_values(request, "password"), body=body)
 
     def work() -> dict[str, object]:
         record = app.records.find_by_email(coll, str(identity))
         if record is None or not check_password(str(password), record.get("password", "")):
             raise e.bad_request("Failed to authenticate.")
+        app.records.can_authenticate(coll, str(record["id"]), caller, values)
         actor = AuthContext(record=record, collection_id=coll.id, collection_name=coll.name)
         return {
             "record": app.records.export(coll, record, actor),
@@ -88,7 +96,18 @@ async def auth_refresh(request: Request) -> Response:
         )
     app = app_of(request)
     record = auth.record
-    return respond(
-        request,
-        {"record": app.records.export(coll, record, auth), "token": app.token_for(coll, record)},
-    )
+    try:  # the authRule may read the body; a refresh needs none, so a bad one is no data
+        body = await read_json(request)
+    except e.ApiError:
+        body = {}
+    values = replace(request_values(request), body=body)
+
+    def work() -> dict[str, object]:
+        app.records.can_authenticate(coll, str(record["id"]), auth, values)
+        return {
+            "record": app.records.export(coll, record, auth),
+            "token": app.token_for(coll, record),
+        }
+
+    result, sql = await call(request, work)
+    return respond(request, result, sql)

@@ -85,16 +85,17 @@ def snakecase(name: str) -> str:
     return "_".join(words).lower()
 
 
-def request_values(request: Request) -> RequestValues:
-    """What ``@request.query.*``, ``@request.headers.*`` and ``@request.method`` read:
-    the first value of each query parameter and header (PocketBase's ``RequestInfo``)."""
+def request_values(request: Request, context: str = "default") -> RequestValues:
+    """What ``@request.query.*``, ``@request.headers.*``, ``@request.method`` and
+    ``@request.context`` read: the first value of each query parameter and header
+    (PocketBase's ``RequestInfo``); the body is added by the write that casts it."""
     query: dict[str, str] = {}
     for key, value in request.query_params.multi_items():
         query.setdefault(key, value)
     headers: dict[str, str] = {}
     for key, value in request.headers.items():
         headers.setdefault(snakecase(key), value)
-    return RequestValues(method=request.method, query=query, headers=headers)
+    return RequestValues(method=request.method, query=query, headers=headers, context=context)
 
 
 async def list_records(request: Request) -> Response:
@@ -112,8 +113,9 @@ async def view_record(request: Request) -> Response:
     auth = await auth_of(request)
     record_id = request.path_params["id"]
     expand = request.query_params.get("expand", "")
+    values = request_values(request)
     result, sql = await call(
-        request, lambda: app_of(request).records.view(coll, record_id, auth, expand)
+        request, lambda: app_of(request).records.view(coll, record_id, auth, expand, values)
     )
     return respond(request, result, sql)
 
@@ -123,17 +125,10 @@ async def create_record(request: Request) -> Response:
     auth = await auth_of(request)
     body = await read_json(request)
     expand = request.query_params.get("expand", "")
-    records = app_of(request).records
-
-    def work() -> dict[str, object]:
-        created = records.create(coll, body, auth)
-        return (
-            records.view(coll, str(created["id"]), None if auth is None else auth, expand)
-            if expand
-            else created
-        )
-
-    result, sql = await call(request, work)
+    values = request_values(request)
+    result, sql = await call(
+        request, lambda: app_of(request).records.create(coll, body, auth, expand, values)
+    )
     return respond(request, result, sql)
 
 
@@ -142,8 +137,11 @@ async def update_record(request: Request) -> Response:
     auth = await auth_of(request)
     body = await read_json(request)
     record_id = request.path_params["id"]
+    expand = request.query_params.get("expand", "")
+    values = request_values(request)
     result, sql = await call(
-        request, lambda: app_of(request).records.update(coll, record_id, body, auth)
+        request,
+        lambda: app_of(request).records.update(coll, record_id, body, auth, expand, values),
     )
     return respond(request, result, sql)
 
@@ -152,5 +150,8 @@ async def delete_record(request: Request) -> Response:
     coll = _collection(request, "Missing or invalid collection context.")
     auth = await auth_of(request)
     record_id = request.path_params["id"]
-    _, sql = await call(request, lambda: app_of(request).records.delete(coll, record_id, auth))
+    values = request_values(request)
+    _, sql = await call(
+        request, lambda: app_of(request).records.delete(coll, record_id, auth, values)
+    )
     return respond(request, None, sql, status=204)

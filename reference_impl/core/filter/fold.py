@@ -42,7 +42,10 @@ from reference_impl.ir import (
 @dataclass(frozen=True)
 class Bindings:
     """One request's values: the auth record's scalars (``None`` for a guest), method,
-    context, query and headers (snake_cased names), the clock."""
+    context, query and headers (snake_cased names), the body, the clock. ``changed``: the
+    body keys whose value differs from the row the rule reads (PocketBase's ``f:changed``
+    is ``@request.body.f:isset = true && @request.body.f != f`` over that row, which the
+    app has read already); ``None``: no row compared, so a set key counts as changed."""
 
     auth: dict[str, Any] | None = None
     method: str = "GET"
@@ -50,6 +53,7 @@ class Bindings:
     query: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     body: dict[str, Any] | None = None
+    changed: frozenset[str] | None = None
     now: datetime | None = None
 
 
@@ -223,7 +227,9 @@ def _request_value(path: str, bindings: Bindings) -> Val | None:
         value = (bindings.auth or {}).get(key, _MISSING) if bindings.auth else _MISSING
     if modifier == "isset":
         return Val(value is not _MISSING, Kind.BOOL)
-    if modifier == "changed":  # without a stored record to compare with: set means changed
+    if modifier == "changed":
+        if bindings.changed is not None:
+            return Val(value is not _MISSING and key in bindings.changed, Kind.BOOL)
         return Val(value is not _MISSING, Kind.BOOL)
     if modifier == "length":
         if value is _MISSING or value is None or value == "":

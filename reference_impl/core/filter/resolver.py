@@ -237,6 +237,8 @@ class FieldResolver:
         group, rest = match.groups()
         if group == "auth":
             return self._auth(rest)
+        if group == "body" and (relation := self._body_relation(rest)) is not None:
+            return relation
         key, modifier = _split_modifier(rest)
         path = f"{group}.{key}"
         if modifier == "isset":
@@ -278,6 +280,28 @@ class FieldResolver:
         walk = _Walk(auth, fields, alias, mm_alias, mm_alias, nullify_missing=True)
         walk.mm_joins.append(RelationJoin(mm_alias, auth.name, AuthRef("id", Kind.TEXT)))
         return self._walk(walk, rest.split("."))
+
+    def _body_relation(self, rest: str) -> Path | None:
+        """``@request.body.rel.field``: the record the body names in a single relation field
+        of the collection, joined by that id (PocketBase's
+        ``processRequestBodyRelationField``). ``None``: not such a path (a static value).
+        (A multi relation in the body, joined there by ``id IN (...)``, stays a static
+        value here.)"""
+        first, _, tail = rest.partition(".")
+        rel = self.scope.fields.get(first)
+        if not tail or rel is None or rel.type != "relation" or rel.multiple:
+            return None
+        target = self._find(str(rel.opt("collectionId")))
+        if target is None:
+            raise FilterError(f"failed to load the collection of field {rel.name!r}")
+        alias = f"__data_{target.name}_{rel.name}"
+        mm_alias = self._mm_alias(alias)
+        key = RequestRef(f"body.{rel.name}", Kind.TEXT)
+        self._register(RelationJoin(alias, target.name, key))
+        fields = {f.name: f for f in target.fields}
+        walk = _Walk(target, fields, alias, mm_alias, mm_alias, nullify_missing=True)
+        walk.mm_joins.append(RelationJoin(mm_alias, target.name, key))
+        return self._walk(walk, tail.split("."))
 
     # -- @collection.* -------------------------------------------------------------------
     def _collection(self, name: str) -> Path:

@@ -220,6 +220,10 @@ def compare_column(op: str, col: Operand, value: Val | None) -> Node:
         ]
         if len(matches) != 1:
             return _known(col, bool(matches))
+        if op == "!=" and number in (0, 1) and col.nullable:
+            # PocketBase's != is IS NOT: a joined row that is missing (NULL) differs from
+            # false too, so ``rel.flag != false`` holds for an empty relation.
+            return Cmp("!=", col, Val(bool(number), Kind.BOOL))
         return Cmp("=", col, Val(matches[0], Kind.BOOL))
     if kind is Kind.DATETIME_MS and isinstance(col, Ref):
         if value.kind is not Kind.TEXT:

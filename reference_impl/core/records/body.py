@@ -14,10 +14,11 @@ from typing import Any
 
 from reference_impl.core import errors as e
 from reference_impl.core import files
-from reference_impl.core.auth import AuthContext, hash_password, new_token_key
+from reference_impl.core.auth import AuthContext, check_password, hash_password, new_token_key
 from reference_impl.core.collection import Collection
 from reference_impl.core.errors import field_error
 from reference_impl.core.field_types import BCRYPT_LIMIT, Modifier, PlainPassword
+from reference_impl.core.field_types.base import FieldType
 from reference_impl.core.fields import Field
 from reference_impl.core.jsonin import has_nul
 from reference_impl.core.records.rules import is_superuser
@@ -30,18 +31,133 @@ Errors = dict[str, Any]
 _MODIFIER = re.compile(r"^(\+)?(\w+)([+-])?$")
 
 
+VALUES_MISMATCH = field_error("validation_values_mismatch", "Values don't match.")
+
+
 def _settable(coll: Collection, f: Field | None, is_super: bool) -> Field | None:
     """The field a body key may set: not the id, a server-set or hidden one (a hidden
-    password aside), the token key, or (for non-superusers) ``verified``."""
+    password aside) or the token key. ``email`` and ``verified`` of an auth record are set
+    and then checked against the caller's manage access (:func:`manager_errors`)."""
     if f is None or f.name == "id" or not f.spec.client_settable:
         return None
     if f.hidden and not is_super and not f.spec.hidden_writable:
         return None
     if f.name in ("tokenKey",):
         return None
-    if f.name == "verified" and coll.is_auth and not is_super:
-        return None
     return f
+
+
+def _body_field(coll: Collection, key: str) -> tuple[Field, Modifier | None] | None:
+    """The field a body key names and its modifier (``None``: a plain key), as PocketBase's
+    ``SetIfFieldExists`` finds a setter: a modifier only where the type has them."""
+    match = _MODIFIER.match(key)
+    if not match:
+        return None
+    prepend, name, suffix = match.groups()
+    f = coll.get_field(name)
+    if f is None:
+        return None
+    if not (prepend or suffix):
+        return f, None
+    if type(f.spec).modify is FieldType.modify:  # no modifiers: "title+" is no field key
+        return None
+    return f, "prepend" if prepend else suffix or ""
+
+
+def rule_value(f: Field, value: Any) -> Any:
+    """A field's value as ``@request.body`` shows it: its record JSON form (dates as text,
+    json as its value), a password's plain text, uploads by name."""
+    if isinstance(value, PlainPassword):
+        return value.text
+    if isinstance(value, files.Upload):
+        return value.name
+    if isinstance(value, list) and f.spec.holds_files:
+        return [v.name if isinstance(v, files.Upload) else v for v in value]
+    return f.spec.export(f, value)
+
+
+def rule_body(
+    coll: Collection, record: Record, body: dict[str, Any], auth: AuthContext | None
+) -> tuple[dict[str, Any], frozenset[str]]:
+    """PocketBase's ``@request.body`` for a create or update over ``record`` (the new
+    record's zero values, or the stored row) and the field keys it changes.
+
+    ``recordDataFromRequest``: ``Record.ReplaceModifiers`` sets each key naming a field
+    (with or without a modifier; shorter keys first, so ``n`` before ``n+``) on a copy of
+    the record and keeps the field's resulting value under its name; other keys stay as
+    sent; hidden fields are dropped for non-superusers, an auth collection's password
+    aside. ``:changed`` is PocketBase's ``body.f != f`` over ``record``."""
+    if isinstance(body, files.FormBody):
+        merged = dict(body)
+        for f in coll.fields:
+            f.spec.merge_uploads(f, merged, body.uploads)
+        body = merged
+    current = dict(record)
+    out: dict[str, Any] = dict(body)
+    touched: dict[str, Field] = {}
+    for key in sorted(body, key=len):
+        found = _body_field(coll, key)
+        if found is None:
+            continue
+        f, mod = found
+        raw = body[key]
+        current[f.name] = (
+            f.spec.from_body(f, raw) if mod is None else f.spec.modify(f, current[f.name], mod, raw)
+        )
+        del out[key]
+        out[f.name] = rule_value(f, current[f.name])
+        touched[f.name] = f
+    if not is_superuser(auth):
+        for f in coll.fields:
+            if f.hidden and not (coll.is_auth and f.name == "password"):
+                out.pop(f.name, None)
+    changed = frozenset(
+        name
+        for name, f in touched.items()
+        if name in out and out[name] != rule_value(f, record.get(name))
+    )
+    return out, changed
+
+
+def manager_errors(
+    coll: Collection,
+    record: Record,
+    original: Record,
+    body: dict[str, Any],
+    *,
+    manager: bool,
+    creating: bool,
+) -> Errors:
+    """``forms.RecordUpsert.validateFormFields`` for what manage access decides: without
+    it an update may not change ``email``, no write may change ``verified`` (a new record's
+    is false), and a new password needs the current one as ``oldPassword``."""
+    errors: Errors = {}
+    if not coll.is_auth or manager:
+        return errors
+    if not creating and record.get("email") != original.get("email"):
+        errors["email"] = VALUES_MISMATCH
+    if bool(record.get("verified")) != (False if creating else bool(original.get("verified"))):
+        errors["verified"] = VALUES_MISMATCH
+    password = body.get("password")
+    plain = password.text if isinstance(password, PlainPassword) else _text(password)
+    if not creating and (plain or _text(body.get("passwordConfirm"))):
+        old = _text(body.get("oldPassword"))
+        if not old:
+            errors["oldPassword"] = e.REQUIRED
+        elif not check_password(old, str(original.get("password") or "")):
+            errors["oldPassword"] = field_error(
+                "validation_invalid_old_password", "Missing or invalid old password."
+            )
+    return errors
+
+
+def _text(value: Any) -> str:
+    """``cast.ToString`` of a form value (absent: "")."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else str(value)
 
 
 def apply_body(

@@ -1,11 +1,13 @@
 """``?expand=``: attach related records (forward relations, nested paths, back-relations).
 
-Targets are read under the target collection's viewRule (``rules.rule_nodes``), a denied
-or unknown path silently left out, as in PocketBase.
+Targets are read under the target collection's viewRule (``rules.rule_nodes``) bound to
+the request with the context ``expand`` (PocketBase's ``expandFetch``), a denied or unknown
+path silently left out, as in PocketBase.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,10 +15,11 @@ from reference_impl.core.auth import AuthContext
 from reference_impl.core.collection import Collection
 from reference_impl.core.errors import ApiError
 from reference_impl.core.fields import Field
+from reference_impl.core.records.access import managed_ids
 from reference_impl.core.records.context import RecordContext
 from reference_impl.core.records.export import export
 from reference_impl.core.records.reads import fetch
-from reference_impl.core.records.rules import RulePlan, rule_plan, session
+from reference_impl.core.records.rules import RequestValues, RulePlan, rule_plan, session
 from reference_impl.db.engine import SYSTEM, Tx
 from reference_impl.ir import BASE, BoolOp, Cmp, Compiled, Kind, Node, Ref, Val
 
@@ -32,6 +35,7 @@ def expand_records(
     spec: str,
     auth: AuthContext | None,
     depth: int,
+    request: RequestValues | None = None,
 ) -> None:
     """Attach ``expand`` for each relation path (``rel``, ``rel.nested``, back-relations
     ``<coll>_via_<field>``), fetching targets under their viewRule. A path that cannot be
@@ -44,10 +48,12 @@ def expand_records(
             paths[head].append(rest)
     if depth > MAX_EXPAND_DEPTH:
         return
+    request = dataclasses.replace(request or RequestValues(), context="expand")
+    caller = session(auth, "view", context="expand", method=request.method)
     if depth == 1:  # targets are read under their view rule, in the context "expand"
-        tx.set_session(session(auth, "view", context="expand"))
+        tx.set_session(caller)
     for name, nested in paths.items():
-        resolved = _expand_target(ctx, coll, name, auth)
+        resolved = _expand_target(ctx, coll, name, auth, request)
         if resolved is None:
             continue
         target, plan, via = resolved
@@ -60,9 +66,10 @@ def expand_records(
         else:
             related_by_owner = _backward(ctx, tx, target, via, plan.nodes, records)
         if plan.bypass:
-            tx.set_session(session(auth, "view", context="expand"))
+            tx.set_session(caller)
         all_related = {r["id"]: r for rows in related_by_owner.values() for r in rows}
-        exported = {rid: export(target, r, auth) for rid, r in all_related.items()}
+        managed = managed_ids(ctx, tx, target, list(all_related), auth, request, restore=caller)
+        exported = {rid: export(target, r, auth, managed) for rid, r in all_related.items()}
         if nested and all_related:
             expand_records(
                 ctx,
@@ -73,6 +80,7 @@ def expand_records(
                 ",".join(nested),
                 auth,
                 depth + 1,
+                request,
             )
         f = coll.get_field(name)
         single = via is None and f is not None and not f.multiple
@@ -89,7 +97,11 @@ def expand_records(
 
 
 def _expand_target(
-    ctx: RecordContext, coll: Collection, name: str, auth: AuthContext | None
+    ctx: RecordContext,
+    coll: Collection,
+    name: str,
+    auth: AuthContext | None,
+    request: RequestValues,
 ) -> tuple[Collection, RulePlan, Field | None] | None:
     f = coll.get_field(name)
     via: Field | None = None
@@ -106,7 +118,7 @@ def _expand_target(
     if target is None:
         return None
     try:
-        plan = rule_plan(ctx, target, "viewRule", auth)
+        plan = rule_plan(ctx, target, "viewRule", auth, request)
     except ApiError:
         return None
     return target, plan, via

@@ -10,9 +10,10 @@ Rules are enforced in SQL through the same filter compiler as client filters.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from reference_impl.core import errors as e
 from reference_impl.core.auth import AuthContext
@@ -36,11 +37,19 @@ Conditions = list[Node | Compiled]
 
 @dataclass(frozen=True)
 class RequestValues:
-    """The request as ``@request.method/query/headers`` see it."""
+    """The request as a rule's ``@request.*`` sees it (PocketBase's ``RequestInfo``): the
+    method, the first value of each query key, the headers (snake_cased names), the
+    context (``default``, ``expand``, ``password``, ...) and, for a create or update,
+    ``body``: PocketBase's post-cast body (``records.body.rule_body``). ``changed``: the
+    body's field keys whose value differs from the row the rule reads (``:changed``);
+    ``None`` where no row was compared."""
 
     method: str = "GET"
     query: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+    context: str = "default"
+    body: Mapping[str, Any] | None = None
+    changed: frozenset[str] | None = None
 
 
 @dataclass
@@ -100,8 +109,11 @@ def request_bindings(
     return Bindings(
         auth=auth.rule_values() if auth else None,
         method=request.method,
+        context=request.context,
         query=request.query,
         headers=request.headers,
+        body=dict(request.body) if request.body is not None else None,
+        changed=request.changed,
         now=clock(),
     )
 
@@ -122,10 +134,15 @@ class RulePlan:
 
 
 def rule_plan(
-    ctx: RecordContext, coll: Collection, rule: str, auth: AuthContext | None
+    ctx: RecordContext,
+    coll: Collection,
+    rule: str,
+    auth: AuthContext | None,
+    request: RequestValues | None = None,
 ) -> RulePlan:
-    """The rule (``listRule``, ``viewRule``, ...) for this request; no conditions for a
-    superuser or an empty rule. Raises 403 for a superuser-only (null) rule."""
+    """The rule (``listRule``, ``viewRule``, ...) for this request, bound to its values
+    (``request``; none: a plain GET); no conditions for a superuser or an empty rule.
+    Raises 403 for a superuser-only (null) rule."""
     if is_superuser(auth):
         return RulePlan([])
     text = coll.rule(rule)
@@ -138,7 +155,7 @@ def rule_plan(
         return RulePlan([])
     try:
         compiled = compile_filter(text, scope(ctx, coll, auth, rules=True))
-        bound = bind(compiled, request_bindings(ctx.clock, auth))
+        bound = bind(compiled, request_bindings(ctx.clock, auth, request))
     except FilterError as exc:  # stored rules were validated; a broken one denies
         raise e.forbidden(e.MSG_SUPERUSER_ONLY) from exc
     if not ctx.row_security:
@@ -150,10 +167,31 @@ def rule_plan(
 
 
 def rule_nodes(
-    ctx: RecordContext, coll: Collection, rule: str, auth: AuthContext | None
+    ctx: RecordContext,
+    coll: Collection,
+    rule: str,
+    auth: AuthContext | None,
+    request: RequestValues | None = None,
 ) -> Conditions:
     """The conditions of :func:`rule_plan`."""
-    return rule_plan(ctx, coll, rule, auth).nodes
+    return rule_plan(ctx, coll, rule, auth, request).nodes
+
+
+def bound_rule(
+    ctx: RecordContext,
+    coll: Collection,
+    text: str,
+    auth: AuthContext | None,
+    request: RequestValues | None = None,
+) -> Conditions | None:
+    """A rule outside the row level security plan (``manageRule``, ``authRule``) as
+    conditions for this request, read by the app's own statements (``SYSTEM``: PocketBase
+    evaluates them over every row); ``None`` when the stored text no longer compiles."""
+    try:
+        compiled = compile_filter(text, scope(ctx, coll, auth, rules=True))
+        return [bind(compiled, request_bindings(ctx.clock, auth, request))]
+    except FilterError:
+        return None
 
 
 def list_conditions(
@@ -170,7 +208,7 @@ def list_plan(
     ctx: RecordContext, coll: Collection, query: ListQuery, auth: AuthContext | None
 ) -> tuple[Conditions, list[SortTerm], bool]:
     """:func:`list_conditions` and whether the statement bypasses the policies."""
-    plan = rule_plan(ctx, coll, "listRule", auth)
+    plan = rule_plan(ctx, coll, "listRule", auth, query.request)
     where = list(plan.nodes)
     for text in (query.filter, query.sort):
         if not is_superuser(auth) and ("@collection." in text or "@request." in text):

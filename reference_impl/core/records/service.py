@@ -19,10 +19,11 @@ from reference_impl.core.auth import AuthContext
 from reference_impl.core.collection import Collection
 from reference_impl.core.file_storage import FileStorage
 from reference_impl.core.records import rules, writes
+from reference_impl.core.records.access import AUTH_RULE_FAILED, can_authenticate, managed_ids
 from reference_impl.core.records.expand import expand_records
 from reference_impl.core.records.export import export
 from reference_impl.core.records.reads import Record, fetch, first_by, read_page
-from reference_impl.core.records.rules import Conditions, ListQuery, session
+from reference_impl.core.records.rules import Conditions, ListQuery, RequestValues, session
 from reference_impl.core.row_security import Mode
 from reference_impl.core.store import CollectionStore
 from reference_impl.db.engine import SYSTEM, Action, Session, Tx
@@ -132,9 +133,13 @@ class RecordService:
                 query.per_page,
                 count=not query.skip_total,
             )
-            items = [export(coll, r, auth) for r in page.records]
+            ids = [r["id"] for r in page.records]
+            managed = managed_ids(self, tx, coll, ids, auth, query.request, restore=caller)
+            items = [export(coll, r, auth, managed) for r in page.records]
             if query.expand:
-                expand_records(self, tx, coll, page.records, items, query.expand, auth, 1)
+                expand_records(
+                    self, tx, coll, page.records, items, query.expand, auth, 1, query.request
+                )
         if due:  # this request made a JSON path "often filtered": index it now
             self.store.json_indexes.build(due)
         return {
@@ -147,18 +152,50 @@ class RecordService:
 
     @_schema_stable
     def view(
-        self, coll: Collection, record_id: str, auth: AuthContext | None, expand: str = ""
+        self,
+        coll: Collection,
+        record_id: str,
+        auth: AuthContext | None,
+        expand: str = "",
+        request: RequestValues | None = None,
     ) -> dict[str, Any]:
-        plan = rules.rule_plan(self, coll, "viewRule", auth)
-        caller = SYSTEM if plan.bypass else session(auth, "view", record_id)
+        request = request or RequestValues()
+        plan = rules.rule_plan(self, coll, "viewRule", auth, request)
+        caller = (
+            SYSTEM
+            if plan.bypass
+            else session(auth, "view", record_id, context=request.context, method=request.method)
+        )
         with self.engine.transaction(session=caller) as tx:
             record = first_by(tx, self.dialect, coll, "id", record_id, plan.nodes)
             if record is None:
                 raise e.not_found()
-            out = export(coll, record, auth)
-            if expand:
-                expand_records(self, tx, coll, [record], [out], expand, auth, 1)
+            return self._enrich(tx, coll, record, auth, expand, request, caller)
+
+    def _enrich(
+        self,
+        tx: Tx,
+        coll: Collection,
+        record: Record,
+        auth: AuthContext | None,
+        expand: str,
+        request: RequestValues,
+        caller: Session,
+    ) -> dict[str, Any]:
+        """PocketBase's ``EnrichRecord``: the record JSON for this caller (emails of the
+        records it manages shown) and ``?expand=`` under the targets' view rules."""
+        managed = managed_ids(self, tx, coll, [record["id"]], auth, request, restore=caller)
+        out = export(coll, record, auth, managed)
+        if expand:
+            expand_records(self, tx, coll, [record], [out], expand, auth, 1, request)
         return out
+
+    def can_authenticate(
+        self, coll: Collection, record_id: str, auth: AuthContext | None, request: RequestValues
+    ) -> None:
+        """The collection's ``authRule`` for an auth response; 403 when it refuses."""
+        if not can_authenticate(self, coll, record_id, auth, request):
+            raise e.forbidden(AUTH_RULE_FAILED)
 
     def export(self, coll: Collection, record: Record, auth: AuthContext | None) -> dict[str, Any]:
         """PocketBase's record JSON for this caller (see :func:`export.export`)."""
@@ -167,16 +204,55 @@ class RecordService:
     # -- writing -------------------------------------------------------------------------
     @_schema_stable
     def create(
-        self, coll: Collection, body: dict[str, Any], auth: AuthContext | None
+        self,
+        coll: Collection,
+        body: dict[str, Any],
+        auth: AuthContext | None,
+        expand: str = "",
+        request: RequestValues | None = None,
     ) -> dict[str, Any]:
-        return export(coll, writes.create(self, coll, body, auth), auth)
+        """The created record as PocketBase answers it: enriched directly (only the
+        expanded targets' view rules apply, not the collection's own)."""
+        request = request or RequestValues(method="POST")
+        stored, request = writes.create(self, coll, body, auth, request)
+        return self._written(coll, stored, auth, expand, request)
 
     @_schema_stable
     def update(
-        self, coll: Collection, record_id: str, body: dict[str, Any], auth: AuthContext | None
+        self,
+        coll: Collection,
+        record_id: str,
+        body: dict[str, Any],
+        auth: AuthContext | None,
+        expand: str = "",
+        request: RequestValues | None = None,
     ) -> dict[str, Any]:
-        return export(coll, writes.update(self, coll, record_id, body, auth), auth)
+        request = request or RequestValues(method="PATCH")
+        stored, request = writes.update(self, coll, record_id, body, auth, request)
+        return self._written(coll, stored, auth, expand, request)
+
+    def _written(
+        self,
+        coll: Collection,
+        stored: Record,
+        auth: AuthContext | None,
+        expand: str,
+        request: RequestValues,
+    ) -> dict[str, Any]:
+        """A written record enriched for the response; the rules it reads see the request
+        as the write's rules saw it (the post-cast body), as PocketBase's request info."""
+        if not expand and not (coll.is_auth and coll.rule("manageRule")):
+            return export(coll, stored, auth)
+        caller = session(auth, "view", stored["id"], context=request.context, method=request.method)
+        with self.engine.transaction(session=caller) as tx:
+            return self._enrich(tx, coll, stored, auth, expand, request, caller)
 
     @_schema_stable
-    def delete(self, coll: Collection, record_id: str, auth: AuthContext | None) -> None:
-        writes.delete(self, coll, record_id, auth)
+    def delete(
+        self,
+        coll: Collection,
+        record_id: str,
+        auth: AuthContext | None,
+        request: RequestValues | None = None,
+    ) -> None:
+        writes.delete(self, coll, record_id, auth, request)

@@ -10,6 +10,7 @@ without a second evaluator. A unique index violated on either engine becomes Poc
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from reference_impl.core import errors as e
@@ -19,12 +20,14 @@ from reference_impl.core.collection import SUPERUSERS, Collection
 from reference_impl.core.errors import ApiError, ValidationFailed, field_error
 from reference_impl.core.indexes import buildable
 from reference_impl.core.records import body as b
+from reference_impl.core.records.access import manages
 from reference_impl.core.records.context import WriteContext
 from reference_impl.core.records.ids import client_id, generate_id, validate_id
 from reference_impl.core.records.reads import Record, decode, fetch, first_by
 from reference_impl.core.records.relations import check_relations, detach_references
 from reference_impl.core.records.rules import (
     Conditions,
+    RequestValues,
     is_superuser,
     rule_nodes,
     rule_plan,
@@ -34,12 +37,22 @@ from reference_impl.db import errors as dberr
 from reference_impl.db.dialect import Dialect
 from reference_impl.db.engine import SYSTEM, Tx, run_in_transaction
 from reference_impl.db.render import delete_sql, insert_sql, update_sql
+from reference_impl.ir import Kind
 
 
 def create(
-    ctx: WriteContext, coll: Collection, body: dict[str, Any], auth: AuthContext | None
-) -> Record:
-    """The stored record (decoded; the caller exports it)."""
+    ctx: WriteContext,
+    coll: Collection,
+    body: dict[str, Any],
+    auth: AuthContext | None,
+    request: RequestValues | None = None,
+) -> tuple[Record, RequestValues]:
+    """The stored record (decoded; the caller exports it) and the request as its rules
+    saw it (``@request.body``).
+
+    The create rule reads PocketBase's dummy row: the new record with ``verified`` false
+    (so it is inserted so, the rule checked on it, then the manage access decided there:
+    only a manager may make it verified, set after the check by the app itself)."""
     is_super = is_superuser(auth)
     rule_text = coll.rule("createRule")
     if rule_text is None and not is_super:
@@ -54,6 +67,9 @@ def create(
     else:
         record_id = generate_id(ctx.id_mode)
     record["id"] = record_id
+    given, _ = b.rule_body(coll, record, body, auth)
+    # nothing is :changed: a new record's body equals the row the rule reads
+    request = replace(request or RequestValues(method="POST"), body=given, changed=frozenset())
     b.apply_body(coll, record, body, errors, auth, creating=True)
     b.stamp(coll, record, ctx.clock(), creating=True)
     b.validate(ctx.dialect, coll, record, errors)
@@ -63,10 +79,13 @@ def create(
     rule: Conditions = (
         []
         if is_super or not (rule_text or "").strip()
-        else rule_nodes(ctx, coll, "createRule", auth)
+        else rule_nodes(ctx, coll, "createRule", auth, request)
     )
+    verify = coll.is_auth and not is_super and bool(record.get("verified"))
+    if verify:
+        record["verified"] = False
 
-    caller = session(auth, "create", record_id, method="POST")
+    caller = session(auth, "create", record_id, method=request.method, context=request.context)
 
     def work(tx: Tx) -> Record:
         check_relations(ctx, tx, coll, record, caller)
@@ -83,13 +102,27 @@ def create(
             tx.set_session(SYSTEM)
             if first_by(tx, ctx.dialect, coll, "id", record_id, rule) is None:
                 raise e.bad_request("Failed to create record.")
+        if verify:
+            if not manages(ctx, tx, coll, record_id, auth, request, restore=SYSTEM):
+                raise ValidationFailed({"verified": b.VALUES_MISMATCH}).to_api(
+                    "Failed to create record."
+                )
+            sql, params = update_sql(
+                ctx.dialect,
+                coll.name,
+                record_id,
+                [("verified", Kind.BOOL, True)],
+                returning=[f.name for f in fields],
+            )
+            tx.set_session(SYSTEM)  # the manager's change, past the update rule
+            row = tx.fetchone(sql, params)
         return decode(ctx.dialect, fields, row)
 
     # Files are written before the row (PocketBase uploads, then inserts) and removed
     # again when the row is not committed.
     ctx.storage.save(coll.id, record_id, uploads)
     try:
-        return run_in_transaction(ctx.engine, work, write=True, session=caller)
+        return run_in_transaction(ctx.engine, work, write=True, session=caller), request
     except BaseException:
         ctx.storage.discard(coll.id, record_id, uploads)
         raise
@@ -101,18 +134,42 @@ def update(
     record_id: str,
     body: dict[str, Any],
     auth: AuthContext | None,
-) -> Record:
-    """The stored record (decoded; the caller exports it)."""
-    plan = rule_plan(ctx, coll, "updateRule", auth)
-    rule = plan.nodes
-    caller = SYSTEM if plan.bypass else session(auth, "update", record_id, method="PATCH")
+    request: RequestValues | None = None,
+) -> tuple[Record, RequestValues]:
+    """The stored record (decoded; the caller exports it) and the request as its rules
+    saw it (``@request.body``).
+
+    As PocketBase: the stored row is read first (404 when missing), the body computed
+    against it (``@request.body``, ``:changed``), then the row read again under the update
+    rule bound to that body; the manage access is decided on the row."""
+    request = request or RequestValues(method="PATCH")
+    plan = rule_plan(ctx, coll, "updateRule", auth, request)  # 403 and the session
+    caller = (
+        SYSTEM
+        if plan.bypass
+        else session(auth, "update", record_id, method=request.method, context=request.context)
+    )
     written: list[files.Upload] = []  # uploads saved by the (last) attempt of work()
+    seen: list[RequestValues] = [request]  # the body of the (last) attempt
 
     def work(tx: Tx) -> tuple[Record, list[str]]:
         # Locked: modifiers (n+, tags+) are read-modify-write and must not lose updates.
+        tx.set_session(SYSTEM)  # the eager fetch: the app's own, no rule
+        stored = first_by(tx, ctx.dialect, coll, "id", record_id, lock=True)
+        if stored is None:
+            raise e.not_found()
+        given, changed = b.rule_body(coll, stored, body, auth)
+        bound = replace(request, body=given, changed=changed)
+        seen[:] = [bound]
+        rule = rule_plan(ctx, coll, "updateRule", auth, bound).nodes
+        tx.set_session(caller)
         record = first_by(tx, ctx.dialect, coll, "id", record_id, rule, lock=True)
         if record is None:
             raise e.not_found()
+        original = dict(record)
+        manager = is_superuser(auth) or manages(
+            ctx, tx, coll, record_id, auth, bound, restore=caller
+        )
         old_files = {f.name: record[f.name] for f in coll.fields if f.spec.holds_files}
         errors: dict[str, Any] = {}
         if "id" in body and body["id"] != record_id:
@@ -120,6 +177,11 @@ def update(
                 "validation_pk_change", "The record primary key cannot be changed."
             )
         b.apply_body(coll, record, body, errors, auth, creating=False)
+        form = b.manager_errors(coll, record, original, body, manager=manager, creating=False)
+        if form:  # PocketBase's form checks (with passwordConfirm) fail before the record's
+            if "passwordConfirm" in errors:
+                form["passwordConfirm"] = errors["passwordConfirm"]
+            raise ValidationFailed(form).to_api("Failed to update record.")
         b.stamp(coll, record, ctx.clock(), creating=False)
         b.validate(ctx.dialect, coll, record, errors, old=old_files)
         if errors:
@@ -147,13 +209,24 @@ def update(
         ctx.storage.discard(coll.id, record_id, written)
         raise
     ctx.storage.delete(coll.id, record_id, dropped)  # replaced/removed: after commit
-    return stored
+    return stored, seen[0]
 
 
-def delete(ctx: WriteContext, coll: Collection, record_id: str, auth: AuthContext | None) -> None:
-    plan = rule_plan(ctx, coll, "deleteRule", auth)
+def delete(
+    ctx: WriteContext,
+    coll: Collection,
+    record_id: str,
+    auth: AuthContext | None,
+    request: RequestValues | None = None,
+) -> None:
+    request = request or RequestValues(method="DELETE")
+    plan = rule_plan(ctx, coll, "deleteRule", auth, request)
     rule = plan.nodes
-    caller = SYSTEM if plan.bypass else session(auth, "delete", record_id, method="DELETE")
+    caller = (
+        SYSTEM
+        if plan.bypass
+        else session(auth, "delete", record_id, method=request.method, context=request.context)
+    )
 
     def work(tx: Tx) -> list[tuple[str, str]]:
         # Not locked FOR UPDATE: under row level security that applies the update rule.
