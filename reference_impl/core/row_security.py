@@ -18,16 +18,29 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from reference_impl.core.collection import Collection
-from reference_impl.core.filter import FilterError, Scope, bind, compile_filter
+from reference_impl.core.filter import FilterError, Scope, bind, compile_filter, semantics
 from reference_impl.core.filter.resolver import AUTH_SCALARS
 from reference_impl.db.dialect import Dialect
 from reference_impl.db.engine import Action
 from reference_impl.db.policies import TablePolicy, policy_statements, reads_other_rows
-from reference_impl.ir import AuthRef, BoolOp, Cmp, Compiled, Const, Exists, Kind, Like, Node, Not
+from reference_impl.db.render import session_setting
+from reference_impl.ir import (
+    AuthRef,
+    BoolOp,
+    Cmp,
+    Compiled,
+    Const,
+    Exists,
+    Kind,
+    Like,
+    Node,
+    Not,
+    Val,
+)
 
 log = logging.getLogger("reference_impl.rules")
 
@@ -141,7 +154,8 @@ def compile_policies(
             result.policies.append(TablePolicy(action, EVERYONE))
             continue
         try:
-            policy = TablePolicy(action, bind(compile_filter(text, scope), None))
+            compiled = bind(compile_filter(text, scope), None)
+            policy = TablePolicy(action, Compiled(_session_likes(compiled.where), compiled.joins))
             policy_statements(dialect, coll.name, [policy], role)  # renders, or refuses
         except (FilterError, ValueError) as exc:
             result.fallbacks[action] = str(exc)
@@ -157,6 +171,28 @@ def compile_policies(
         if policy.rule is not None:
             result.auth_fields |= _auth_fields(policy.rule.where) - set(AUTH_SCALARS)
     return result
+
+
+def _session_likes(node: Node) -> Node:
+    """``@request.auth.email ~ 'x'``: the fold finishes such a comparison with the request's
+    value; a policy keeps the value in the session, so the literal becomes PocketBase's
+    ``~`` pattern here (``semantics.like_pattern``), and the renderer matches the setting."""
+    if isinstance(node, BoolOp):
+        return BoolOp(node.op, tuple(_session_likes(item) for item in node.items))
+    if isinstance(node, Not):
+        return Not(_session_likes(node.item))
+    if isinstance(node, Exists):
+        return replace(node, where=_session_likes(node.where))
+    if (
+        isinstance(node, Like)
+        and session_setting(node.operand) is not None
+        and isinstance(node.pattern, Val)
+    ):
+        if node.pattern.value is None:
+            return Const(False)  # LIKE NULL is NULL: no row matches either way
+        pattern = semantics.like_pattern(semantics.like_text(node.pattern))
+        return Like(node.operand, Val(pattern, Kind.TEXT), node.negate)
+    return node
 
 
 def _auth_fields(node: Node) -> set[str]:

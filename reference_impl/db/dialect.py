@@ -163,6 +163,13 @@ class Dialect(abc.ABC):
         percent signs doubled in a statement with parameters)."""
         return f"('%' || {expr} || '%')"
 
+    def value_pattern(self, expr: str) -> str:
+        """PocketBase's ``~`` pattern of a bound value, computed in SQL (policy mode, where
+        the value is a session setting): the value as is when it holds a ``%`` not after a
+        backslash, else ``\\``, ``%`` and ``_`` escaped and the whole wrapped in ``%...%``
+        (``semantics.like_pattern``). Only policies need it, and only PostgreSQL has them."""
+        raise NotImplementedError(f"{self.name} has no row level security")
+
     def json_equal(self, left: str, right: str, *, negate: bool = False) -> str:
         """Two JSON values (``json_value``) null-safely equal as SQLite compares
         json_extract results (1 IS 1.0, true IS 1, 'a' IS NOT 1)."""

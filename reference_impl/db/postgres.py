@@ -145,6 +145,11 @@ class PostgresDialect(Dialect):
     def contains_pattern(self, expr: str) -> str:
         return f"('%%' || {expr} || '%%')"
 
+    def value_pattern(self, expr: str) -> str:
+        # Policy DDL runs without parameters: single percent signs.
+        escaped = f"replace(replace(replace({expr}, '\\', '\\\\'), '%', '\\%'), '_', '\\_')"
+        return f"(CASE WHEN {expr} ~ '(^|[^\\\\])%' THEN {expr} ELSE '%' || {escaped} || '%' END)"
+
     def json_path_index(
         self, name: str, table: str, column: str, path: tuple[str | int, ...], klass: str
     ) -> str:

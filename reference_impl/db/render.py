@@ -190,6 +190,8 @@ def _like(sql: Sql, node: Like) -> str:
     target = d.text_of(sql.operand(node.operand), node.operand.kind)
     if isinstance(node.pattern, Val):
         pattern = sql.operand(node.pattern, Kind.TEXT)
+    elif sql.mode == POLICY and session_setting(node.pattern) is not None:
+        pattern = d.value_pattern(sql.operand(node.pattern))  # a bound value's pattern
     else:  # a column: contains its text (PocketBase wraps it, escapes nothing)
         pattern = d.contains_pattern(d.text_of(sql.operand(node.pattern), node.pattern.kind))
     return d.like(target, pattern, negate=node.negate)
@@ -327,6 +329,12 @@ def _cmp_session(sql: Sql, node: Cmp, left: str, right_ref: Operand) -> str:
         raise unsupported(node, f"{d.name} policy", f"{node.op} against @request.auth")
     right = sql.operand(right_ref)
     negate = node.op == "!="
+    if right_ref.kind is Kind.TEXT and not negate:
+        # The same, written so the planner can use an index on the column (``col = x`` for
+        # a user, ``col = ''`` / ``IS NULL`` for a guest), and two-valued like the CASE.
+        key = f"COALESCE({right}, '')"
+        match = f"({left} = {key} OR ({left} IS NULL AND {key} = ''))"
+        return f"({match} AND ({left} IS NOT NULL OR {key} = ''))"
     if right_ref.kind is Kind.TEXT:
         empty = d.is_empty(left, Kind.TEXT)
         equal = d.null_safe_equal(left, right, negate=negate)

@@ -79,6 +79,18 @@ class SqliteDialect(Dialect):
     def each_join(self, alias: str, array: str) -> str:
         return f" LEFT JOIN json_each({array}) AS {alias}"
 
+    def array_length(self, expr: str, kind: Kind) -> str:
+        """PocketBase's ``JSONArrayLength`` normalisation, kept on SQLite although a stored
+        multi-value is always a JSON array: SQLite's WHERE-clause constant propagation
+        rewrites ``tags = 'a' AND json_array_length(tags) > 1`` into
+        ``json_array_length('a')``, which raises "malformed JSON" unless guarded."""
+        if kind is not Kind.JSON_ARRAY:
+            return super().array_length(expr, kind)
+        is_array = f"iif(json_valid({expr}), json_type({expr}) = 'array', FALSE)"
+        empty = f"{expr} = '' OR {expr} IS NULL"
+        other = f"CASE WHEN {empty} THEN json_array() ELSE json_array({expr}) END"
+        return f"json_array_length(CASE WHEN {is_array} THEN {expr} ELSE ({other}) END)"
+
     def json_path_index(
         self, name: str, table: str, column: str, path: tuple[str | int, ...], klass: str
     ) -> str:

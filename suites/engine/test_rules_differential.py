@@ -63,6 +63,10 @@ ATOMS = (
     "@collection.members.user ?= @request.auth.id && @collection.members.team ?= team",
     "@collection.members:m.team ?= team && @collection.members:m.user.name ?= 'Bob'",
     "owner ~ @request.auth.id",
+    "@request.auth.email ~ 'ob@'",
+    "@request.auth.collectionId ~ '_pb_users'",  # '_' escaped: not a LIKE wildcard
+    "@request.auth.email !~ 'example.com'",
+    "title ~ @request.auth.collectionName",
     "@request.auth.name = 'Ann'",  # a custom auth field, read from the session
     "@request.auth.name != owner.name",
     "@now > '2000-01-01 00:00:00.000Z'",  # a macro: no policy, the app's
