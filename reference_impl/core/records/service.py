@@ -26,7 +26,7 @@ from reference_impl.core.records.reads import Record, fetch, first_by, read_page
 from reference_impl.core.records.rules import Conditions, ListQuery, RequestValues, session
 from reference_impl.core.row_security import Mode
 from reference_impl.core.store import CollectionStore
-from reference_impl.db.engine import SYSTEM, Action, Session, Tx
+from reference_impl.db.engine import SYSTEM, Session, Tx
 from reference_impl.ir import SortTerm
 
 T = TypeVar("T")
@@ -81,17 +81,8 @@ class RecordService:
         self.id_mode = id_mode
         self.clock = clock or (lambda: datetime.now(UTC))
 
-    def session(
-        self,
-        auth: AuthContext | None,
-        action: Action,
-        record: str = "",
-        *,
-        context: str = "default",
-        method: str = "GET",
-    ) -> Session:
-        """See :func:`rules.session`."""
-        return session(auth, action, record, context=context, method=method)
+    # Whom a request's statements run for (row level security): :func:`rules.session`.
+    session = staticmethod(session)
 
     # -- reading -------------------------------------------------------------------------
     def fetch(self, tx: Tx, coll: Collection, where: Conditions) -> list[Record]:
