@@ -554,7 +554,11 @@ class PostgresEngine:
         self.dialect.SCHEMA = self._current_schema()
         self._install_functions()
         if row_security_role is not None:
-            self._prepare_role(row_security_role)
+            try:
+                self._prepare_role(row_security_role)
+            except BaseException:
+                self.close()
+                raise
 
     def _prepare_role(self, role: str) -> None:
         """The role requests run as: no superuser, no BYPASSRLS, allowed into the schema.
@@ -588,6 +592,21 @@ class PostgresEngine:
                         )
                 except psycopg.errors.DuplicateObject:
                     pass  # another process (an xdist worker) created it meanwhile
+            check = conn.execute(
+                "SELECT r.rolsuper OR r.rolbypassrls, pg_has_role(current_user, r.oid, 'MEMBER') "
+                "FROM pg_roles r WHERE r.rolname = %s",
+                (role,),
+            ).fetchone()
+            if check is not None and check[0]:
+                raise errors.ConnectionFailed(
+                    f"role {role!r} is a superuser or has BYPASSRLS: row level security would "
+                    f"not apply to it; ALTER ROLE {role} NOSUPERUSER NOBYPASSRLS"
+                )
+            if check is not None and not check[1]:
+                raise errors.ConnectionFailed(
+                    f"the login role cannot switch to {role!r} (SET ROLE); grant it: "
+                    f"GRANT {role} TO <the login role>"
+                )
             conn.execute(
                 sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(
                     sql.Identifier(self.dialect.SCHEMA), quoted

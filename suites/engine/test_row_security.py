@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -189,3 +190,71 @@ def test_a_rule_no_policy_can_express_falls_back_to_the_app(
         rls.records.create(teams, {"name": "pink"}, bob)
     assert refused.value.status == 400
     assert rls.records.create(teams, {"name": "green"}, ann)["name"] == "green"
+
+
+def test_a_renamed_collection_keeps_its_policies(rls: App) -> None:
+    _, ann = world.actors(rls)[1]
+    before = world.list_ids(rls, "docs", ann)
+    world.set_rules(rls, "docs", name="documents")
+    try:
+        with rls.engine.transaction() as tx:
+            names = {
+                r[0]
+                for r in tx.fetchall(
+                    "SELECT policyname FROM pg_policies WHERE tablename = 'documents'"
+                )
+            }
+            old = tx.fetchone("SELECT count(*) FROM pg_policies WHERE tablename = 'docs'")
+        assert {"pb_list", "pb_view", "pb_create", "pb_update", "pb_delete"} <= names
+        assert old == (0,)
+        assert world.list_ids(rls, "documents", ann) == before
+    finally:
+        world.set_rules(rls, "documents", name="docs")
+
+
+def test_serves_without_a_superuser(request: pytest.FixtureRequest) -> None:
+    """A login role with BYPASSRLS but no SUPERUSER, owning its database: refused with the
+    GRANT to run until it may switch to pb_app; then the policies, their functions and the
+    requests' switch to pb_app work as with a superuser."""
+    from psycopg.conninfo import make_conninfo
+
+    from reference_impl.db.errors import ConnectionFailed
+    from reference_impl.db.postgres import PostgresEngine
+    from reference_impl.db.provision import connect
+
+    if "postgres" not in str(request.config.getoption("engines", "sqlite,postgres")):
+        pytest.skip("row level security is PostgreSQL's")
+    server = request.getfixturevalue("pg_server")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    login, database = f"pp_owner_{worker}", f"pp_nosuper_{worker}"
+    server.drop_database(database)
+    with connect(server.admin_dsn) as admin:
+        admin.execute(f"DROP ROLE IF EXISTS {login}")
+        admin.execute(f"CREATE ROLE {login} LOGIN NOSUPERUSER BYPASSRLS")
+    server.create_database(database)
+    try:
+        with connect(server.admin_dsn) as admin:
+            admin.execute(f"ALTER DATABASE {database} OWNER TO {login}")
+        dsn = make_conninfo(server.dsn_for(database), user=login)
+        with pytest.raises(ConnectionFailed, match=f"GRANT {ROW_SECURITY_ROLE} TO"):
+            PostgresEngine(dsn, row_security_role=ROW_SECURITY_ROLE)
+        with connect(server.admin_dsn) as admin:
+            admin.execute(f"GRANT {ROW_SECURITY_ROLE} TO {login}")
+        engine = PostgresEngine(dsn, row_security_role=ROW_SECURITY_ROLE)
+        try:
+            app = App(engine, rules="rls")
+            app.bootstrap()
+            world.build(app)
+            world.set_rules(app, "docs", **RULES)
+            for name, auth in world.actors(app):
+                api = world.list_ids(app, "docs", auth)
+                assert _sql_ids(app, app.records.session(auth, "list"), "docs") == api, name
+            with engine.transaction() as tx:
+                row = tx.fetchone("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            assert row == (False,)
+        finally:
+            engine.close()
+    finally:
+        server.drop_database(database)
+        with connect(server.admin_dsn) as admin:
+            admin.execute(f"DROP ROLE IF EXISTS {login}")
