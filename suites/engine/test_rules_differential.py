@@ -172,3 +172,18 @@ def test_literals_are_inlined_safely(targets: dict[str, App], rule: str) -> None
             for name, app in targets.items()
         }
         assert seen["postgres-rls"] == seen["sqlite"] == seen["postgres-app"], (rule, actor)
+
+
+@pytest.mark.parametrize("atom", ATOMS)
+def test_each_rule_alone_beside_a_different_view_rule(targets: dict[str, App], atom: str) -> None:
+    """Every atom of the vocabulary on its own, whatever hypothesis draws, with a view rule
+    that differs from it: a list must apply the list rule only (PostgreSQL has one SELECT
+    policy command; the session's action tells list from view)."""
+    for app in targets.values():
+        world.set_rules(app, "docs", listRule=atom, viewRule="status = 'secret'")
+    for index, (actor, _) in enumerate(world.actors(targets["sqlite"])):
+        seen = {
+            name: world.list_ids(app, "docs", world.actors(app)[index][1])
+            for name, app in targets.items()
+        }
+        assert seen["postgres-rls"] == seen["sqlite"] == seen["postgres-app"], (atom, actor)
