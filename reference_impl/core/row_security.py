@@ -89,6 +89,8 @@ class CollectionPolicies:
     # Fields of the caller's auth record the policies read from the session (beyond the
     # scalars every session carries): the engine sends them as ``pb.auth.<name>``.
     auth_fields: set[str] = field(default_factory=set)
+    # Its relation columns (name, multiple): the guard's ``referenced`` functions.
+    relations: list[tuple[str, bool]] = field(default_factory=list)
 
     @property
     def reads_others(self) -> bool:
@@ -145,6 +147,7 @@ def compile_policies(
         auth_fields=session_auth_fields(auth_collections or []),
     )
     result = CollectionPolicies(coll.name, [])
+    result.relations = [(f.name, f.multiple) for f in coll.fields if f.is_relation]
     for action, rule_name in RULE_OF.items():
         text = coll.rule(rule_name)
         if text is None:

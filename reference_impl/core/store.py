@@ -470,7 +470,7 @@ class CollectionStore:
             if changed is not None and coll.id != changed.id and not (known and known.reads_others):
                 continue
             compiled = compile_policies(coll, dialect, role, find, [c for c in after if c.is_auth])
-            apply_policies(tx, dialect, coll.name, compiled.policies, role)
+            apply_policies(tx, dialect, coll.name, compiled.policies, role, compiled.relations)
             refreshed[coll.id] = compiled
         return refreshed
 

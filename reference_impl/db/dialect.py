@@ -163,6 +163,12 @@ class Dialect(abc.ABC):
         percent signs doubled in a statement with parameters)."""
         return f"('%' || {expr} || '%')"
 
+    def referenced(self, table: str, column: str, parent_id: str) -> str:
+        """Whether any row of ``table`` points at ``parent_id`` through relation ``column``,
+        read without row level security (``db/policies.py`` creates the function per
+        relation column). Only produced where the database enforces the rules."""
+        raise NotImplementedError(f"{self.name} has no row level security")
+
     def value_pattern(self, expr: str) -> str:
         """PocketBase's ``~`` pattern of a bound value, computed in SQL (policy mode, where
         the value is a session setting): the value as is when it holds a ``%`` not after a

@@ -28,6 +28,11 @@ DEFINER`` function owned by the app's login role (which bypasses row level secur
   created row is not in the table yet).
 
 Rules over the row and the session alone stay inline, so the planner sees them.
+
+Per relation column there is one more function, ``referenced``: whether any row points
+back at a record, seen without the policies. A client filter through a back-relation
+drops the records whose back-related rows the caller may not list (PocketBase's relation
+guard); under row level security those rows are not joined, so the guard asks it.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from reference_impl.ir import BoolOp, Compiled, Const, Exists, Kind, Node, Not
 
 POLICY_NAMES = ("pb_list", "pb_view", "pb_written", "pb_create", "pb_update", "pb_delete")
 _FUNCTION_PREFIX = "_pp_rule_"
+_REFERENCES_PREFIX = "_pp_refs_"
 ACTION_SETTING = "pb.request.action"
 RECORD_SETTING = "pb.request.record"
 
@@ -70,12 +76,51 @@ def _has_exists(node: Node) -> bool:
 
 
 def apply_policies(
-    tx: Tx, dialect: Dialect, table: str, policies: Sequence[TablePolicy], role: str
+    tx: Tx,
+    dialect: Dialect,
+    table: str,
+    policies: Sequence[TablePolicy],
+    role: str,
+    relations: Sequence[tuple[str, bool]] = (),
 ) -> None:
-    """Replace ``table``'s policies (and rule functions) by ``policies``, in ``tx``."""
+    """Replace ``table``'s policies (and rule functions) by ``policies``, in ``tx``;
+    ``relations``: its relation columns (name, multiple) for ``referenced``."""
     drop_policies(tx, dialect, table)
     for statement in policy_statements(dialect, table, policies, role):
         tx.execute(statement)
+    for column, multiple in relations:
+        for statement in references_statements(dialect, table, column, multiple, role):
+            tx.execute(statement)
+
+
+def references_function(dialect: Dialect, table: str, column: str) -> str:
+    """The qualified name of ``table.column``'s ``referenced`` function."""
+    name = dialect.index_name(f"{_REFERENCES_PREFIX}{table}_{column}")
+    return f"{dialect.quote(dialect.SCHEMA)}.{dialect.quote(name)}"
+
+
+def references_statements(
+    dialect: Dialect, table: str, column: str, multiple: bool, role: str
+) -> list[str]:
+    q = dialect.quote
+    held = f"{q(table)}.{q(column)}"
+    test = dialect.json_array_contains(held, "$1") if multiple else f"{held} = $1"
+    body = f"SELECT EXISTS (SELECT 1 FROM {dialect.table(table)} AS {q(table)} WHERE {test})"
+    signature = f"{references_function(dialect, table, column)}(text)"
+    tag = _dollar_tag(body)
+    return [
+        f"CREATE FUNCTION {signature} RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER "
+        f"SET search_path = pg_catalog, pg_temp AS {tag} {body} {tag}",
+        f"COMMENT ON FUNCTION {signature} IS {dialect.literal(Kind.TEXT, _owner_tag(table))}",
+        f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC",
+        f"GRANT EXECUTE ON FUNCTION {signature} TO {q(role)}",
+    ]
+
+
+def _owner_tag(table: str) -> str:
+    """What a ``referenced`` function's comment says, so its table's drop finds it (a long
+    name is shortened with a hash, so its prefix cannot be searched)."""
+    return f"parity:referenced:{table}"
 
 
 def drop_policies(tx: Tx, dialect: Dialect, table: str) -> None:
@@ -88,8 +133,10 @@ def drop_policies(tx: Tx, dialect: Dialect, table: str) -> None:
     names = [_function_name(dialect, action, table) for action in _ACTIONS]
     rows = tx.fetchall(
         "SELECT p.oid::regprocedure::text FROM pg_proc p "
-        "WHERE p.pronamespace = to_regnamespace(%(schema)s) AND p.proname = ANY(%(names)s)",
-        {"schema": q(dialect.SCHEMA), "names": names},
+        "LEFT JOIN pg_description d ON d.objoid = p.oid AND d.classoid = 'pg_proc'::regclass "
+        "WHERE p.pronamespace = to_regnamespace(%(schema)s) "
+        "AND (p.proname = ANY(%(names)s) OR d.description = %(tag)s)",
+        {"schema": q(dialect.SCHEMA), "names": names, "tag": _owner_tag(table)},
     )
     for (signature,) in rows:
         tx.execute(f"DROP FUNCTION IF EXISTS {signature}")

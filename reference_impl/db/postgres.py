@@ -145,6 +145,11 @@ class PostgresDialect(Dialect):
     def contains_pattern(self, expr: str) -> str:
         return f"('%%' || {expr} || '%%')"
 
+    def referenced(self, table: str, column: str, parent_id: str) -> str:
+        from reference_impl.db.policies import references_function
+
+        return f"{references_function(self, table, column)}({parent_id})"
+
     def value_pattern(self, expr: str) -> str:
         # Policy DDL runs without parameters: single percent signs.
         escaped = f"replace(replace(replace({expr}, '\\', '\\\\'), '%', '\\%'), '_', '\\_')"

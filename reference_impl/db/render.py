@@ -47,6 +47,7 @@ from reference_impl.ir import (
     Not,
     Operand,
     Ref,
+    Referenced,
     RelationJoin,
     RequestRef,
     SortTerm,
@@ -228,6 +229,10 @@ def _array_contains(sql: Sql, node: ArrayContains) -> str:
     return sql.dialect.json_array_contains(sql.ref(node.ref), sql.bind(node.value, Kind.TEXT))
 
 
+def _referenced(sql: Sql, node: Referenced) -> str:
+    return sql.dialect.referenced(node.table, node.column, sql.operand(node.parent))
+
+
 def _in(sql: Sql, node: In) -> str:
     values = [sql.operand(v) for v in node.values]
     text = sql.dialect.in_list(sql.operand(node.operand), values)
@@ -353,6 +358,7 @@ _NODES: dict[type, Callable[[Sql, Any], str]] = {
     Like: _like,
     DateText: _date_text,
     ArrayContains: _array_contains,
+    Referenced: _referenced,
     In: _in,
     Exists: _exists,
     Cmp: _cmp,

@@ -235,6 +235,19 @@ class ArrayContains:
 
 
 @dataclass(frozen=True)
+class Referenced:
+    """Some row of ``table`` points at ``parent`` (its ``id``) through ``column`` (a multi
+    relation when ``multiple``), whatever the caller may see: the client relation guard's
+    "there are back-related rows" under row level security, where rows the caller may not
+    list are not joined at all."""
+
+    table: str
+    column: str
+    multiple: bool
+    parent: Ref
+
+
+@dataclass(frozen=True)
 class In:
     operand: Operand
     values: tuple[Operand, ...]
@@ -273,6 +286,7 @@ Node = (
     | DateText
     | Like
     | ArrayContains
+    | Referenced
     | In
     | BoolOp
     | Not

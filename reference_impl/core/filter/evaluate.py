@@ -50,6 +50,7 @@ from reference_impl.ir import (
     Not,
     Operand,
     Ref,
+    Referenced,
     RelationJoin,
     Val,
     format_pb_datetime,
@@ -110,6 +111,15 @@ class Evaluator:
 
     def _const(self, node: Const, env: Env) -> bool | None:
         return node.value
+
+    def _referenced(self, node: Referenced, env: Env) -> bool | None:
+        parent = env.get(node.parent.alias)
+        parent_id = parent.get("id") if parent else None
+        for row in self.source.rows(node.table):
+            held = row.get(node.column)
+            if parent_id in held if node.multiple and isinstance(held, list) else held == parent_id:
+                return True
+        return False
 
     def _knownif(self, node: KnownIf, env: Env) -> bool | None:
         return None if self.value(node.operand, env) is None else node.value

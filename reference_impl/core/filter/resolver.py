@@ -44,7 +44,9 @@ from reference_impl.ir import (
     Lower,
     Macro,
     Node,
+    Not,
     Ref,
+    Referenced,
     RelationJoin,
     RequestRef,
     Val,
@@ -393,7 +395,8 @@ class FieldResolver:
         )
         if multiple or not _has_single_unique_index(back, back_field.name):
             walk.multi = True
-        self._guard(back, alias)
+        parent = Ref(walk.alias, "id", Kind.TEXT)
+        self._guard(back, alias, back=Referenced(back.name, back_field.name, multiple, parent))
         walk.coll, walk.fields = back, {f.name: f for f in back.fields}
         walk.alias, walk.mm_alias, walk.mm_name = alias, mm_alias, mm_alias
         return True
@@ -461,12 +464,19 @@ class FieldResolver:
         self._mm_counter[0] += 1
         return f"__mm{self._mm_counter[0]}{alias}"
 
-    def _guard(self, target: Collection, alias: str, key: Ref | None = None) -> None:
+    def _guard(
+        self,
+        target: Collection,
+        alias: str,
+        key: Ref | None = None,
+        back: Referenced | None = None,
+    ) -> None:
         """PocketBase's client-side relation guard (v0.31+): a client filter may not reach
         a superuser-only collection; through one with a list rule, that rule must hold for
         the related row (or there is none). Under row level security a refused row is
         not joined at all, so "none" is read from the relation column ``key`` (a forward
-        relation); a back-relation's hidden rows cannot be told from absent ones there."""
+        relation) or, for a back-relation, from whether any row points back (``back``,
+        answered without the policies)."""
         if self.scope.allow_hidden or alias in self._guarded:
             return
         self._guarded.add(alias)
@@ -491,9 +501,12 @@ class FieldResolver:
             _mm_counter=self._mm_counter,
         )
         row_rule = compile_rule_on(rule, sub)
+        joined = IsEmpty(Ref(alias, "id", Kind.TEXT), negate=True)
         if self.scope.row_security and key is not None:
-            joined = IsEmpty(Ref(alias, "id", Kind.TEXT), negate=True)
             self.guards.append(BoolOp("OR", (IsEmpty(key), BoolOp("AND", (joined, row_rule)))))
+        elif self.scope.row_security and back is not None:
+            visible = BoolOp("AND", (joined, row_rule))
+            self.guards.append(BoolOp("OR", (visible, Not(back))))
         else:
             no_row = IsEmpty(Ref(alias, "id", Kind.TEXT))
             self.guards.append(BoolOp("OR", (no_row, row_rule)))
