@@ -46,6 +46,33 @@ def _engine_args(parser: argparse.ArgumentParser) -> None:
         help="where API rules are enforced: app (SQLite's only choice), rls (PostgreSQL row "
         "level security alone), both (default on PostgreSQL)",
     )
+    pool = parser.add_argument_group(
+        "PostgreSQL pool (else PARITY_PG_POOL_MIN_SIZE, _MAX_SIZE, _TIMEOUT, _MAX_IDLE, "
+        "_MAX_LIFETIME, _LEAK_AFTER and PARITY_PG_ISOLATION)"
+    )
+    pool.add_argument(
+        "--isolation",
+        choices=ISOLATIONS,
+        default=None,
+        help="transaction isolation (default: read-committed)",
+    )
+    pool.add_argument("--pool-min", type=int, default=None, help="connections kept open (2)")
+    pool.add_argument("--pool-max", type=int, default=None, help="most connections (10)")
+    pool.add_argument(
+        "--pool-timeout", type=float, default=None, help="seconds to wait for a connection (10)"
+    )
+    pool.add_argument(
+        "--pool-max-idle", type=float, default=None, help="seconds an idle one is kept (300)"
+    )
+    pool.add_argument(
+        "--pool-max-lifetime", type=float, default=None, help="seconds a connection lives (3600)"
+    )
+    pool.add_argument(
+        "--leak-after",
+        type=float,
+        default=None,
+        help="warn, with the stack that took it, when a connection is held longer (30; 0 off)",
+    )
     parser.add_argument(
         "--id-mode",
         choices=("pocketbase", "uuid7"),
@@ -58,6 +85,13 @@ def add_serve_parser(sub: Any) -> None:
     parser = sub.add_parser("serve", help="run the reference server (like `pocketbase serve`)")
     _engine_args(parser)
     parser.add_argument("--http", default="127.0.0.1:8090", help="listen address host:port")
+    parser.add_argument(
+        "--metrics",
+        default=os.environ.get("PARITY_METRICS") or None,
+        metavar="HOST:PORT",
+        help="serve GET /metrics (Prometheus text: pool state, retries) on this separate "
+        "address (else PARITY_METRICS; off by default)",
+    )
     parser.set_defaults(handler=serve)
 
 
@@ -91,8 +125,9 @@ def opened_app(args: argparse.Namespace) -> Iterator[App]:
             pg_dsn=args.pg_dsn,
             pg_container=args.pg == "container",
             row_security=rules != "app",
+            pool_options=_pool_options(args),
         )
-    except (ProvisionError, ConnectionFailed) as exc:
+    except (ProvisionError, ConnectionFailed, ValueError) as exc:
         print(f"parity: cannot open the {args.engine} engine: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
     # Uploaded files live next to the database, as PocketBase's pb_data/storage.
@@ -104,6 +139,23 @@ def opened_app(args: argparse.Namespace) -> Iterator[App]:
         engine.close()
         if server is not None:
             server.stop()  # type: ignore[attr-defined]
+
+
+ISOLATIONS = ("read-committed", "repeatable-read", "serializable")
+
+
+def _pool_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The pool flags given (None: the environment or the default decides)."""
+    isolation = args.isolation.upper().replace("-", " ") if args.isolation else None
+    return {
+        "isolation": isolation,
+        "min_size": args.pool_min,
+        "max_size": args.pool_max,
+        "timeout": args.pool_timeout,
+        "max_idle": args.pool_max_idle,
+        "max_lifetime": args.pool_max_lifetime,
+        "leak_after": args.leak_after,
+    }
 
 
 def superuser_upsert(args: argparse.Namespace) -> int:
@@ -189,6 +241,18 @@ def _serve(args: argparse.Namespace, watchdog: _Watchdog) -> int:
             file=sys.stderr,
             flush=True,
         )
+        metrics = None
+        if args.metrics:
+            from reference_impl.metrics import serve_metrics
+
+            try:
+                metrics = serve_metrics(app.engine, args.metrics)
+            except (OSError, ValueError) as exc:
+                print(
+                    f"parity serve: cannot serve --metrics {args.metrics}: {exc}", file=sys.stderr
+                )
+                return 2
+            print(f"Metrics at http://{args.metrics}/metrics", file=sys.stderr, flush=True)
         config = uvicorn.Config(
             create_app(app),
             host=host or "127.0.0.1",
@@ -206,4 +270,6 @@ def _serve(args: argparse.Namespace, watchdog: _Watchdog) -> int:
                 server.run()
         finally:
             watchdog.served.set()
+            if metrics is not None:
+                metrics.shutdown()
     return 0

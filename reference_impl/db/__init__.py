@@ -6,7 +6,9 @@ and never imports a driver.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 from reference_impl.db.engine import Engine
 
@@ -29,10 +31,12 @@ def open_engine(
     pg_dsn: str | None = None,
     pg_container: bool = False,
     row_security: bool = False,
+    pool_options: dict[str, Any] | None = None,
 ) -> tuple[Engine, object | None]:
     """Open ``sqlite`` (``data_dir/data.db``) or ``postgres`` (DSN, container, or embedded).
     ``row_security``: PostgreSQL runs requests as :data:`ROW_SECURITY_ROLE` under the
-    rules' policies (``--rules rls|both``).
+    rules' policies (``--rules rls|both``). ``pool_options``: PostgreSQL pool and isolation
+    settings (``PoolConfig`` fields; None keeps ``PARITY_PG_POOL_*`` or the default).
 
     Returns the engine and the provisioned server handle (to ``stop()`` on exit) or None.
     """
@@ -42,13 +46,14 @@ def open_engine(
 
         return SqliteEngine(data_dir / "data.db"), None
     if engine == "postgres":
-        from reference_impl.db.postgres import PostgresEngine
+        from reference_impl.db.postgres import PoolConfig, PostgresEngine
         from reference_impl.db.provision import provision_postgres
 
         role = ROW_SECURITY_ROLE if row_security else None
+        pool = PoolConfig.from_env(os.environ, **(pool_options or {}))
         if pg_dsn:
-            return PostgresEngine(pg_dsn, row_security_role=role), None
+            return PostgresEngine(pg_dsn, pool=pool, row_security_role=role), None
         server = provision_postgres(data_dir=data_dir, container=pg_container)
         dsn = server.create_database(DATABASE_NAME, exist_ok=True)
-        return PostgresEngine(dsn, row_security_role=role), server
+        return PostgresEngine(dsn, pool=pool, row_security_role=role), server
     raise ValueError(f"unknown engine {engine!r}: use sqlite or postgres")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +25,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from reference_impl.bridge import await_, bridged
 from reference_impl.db import errors
+from reference_impl.db._leaks import LeakWatch
 from reference_impl.db._pg_functions import install_statements
 from reference_impl.db.dialect import Dialect
 from reference_impl.db.engine import Params, Row, Session, capture
@@ -420,6 +421,43 @@ class PoolConfig:
     max_idle: float = 300.0
     max_lifetime: float = 3600.0
     isolation: str = "READ COMMITTED"  # or REPEATABLE READ / SERIALIZABLE
+    leak_after: float = 30.0  # a connection held longer is reported (_leaks.py); 0: off
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> PoolConfig:
+        """Defaults, then ``PARITY_PG_POOL_*`` / ``PARITY_PG_ISOLATION`` from ``environ``,
+        then ``overrides`` that are not None (command-line flags win)."""
+        values: dict[str, Any] = {}
+        for name, kind in POOL_ENV.items():
+            env = "PARITY_PG_ISOLATION" if name == "isolation" else f"PARITY_PG_POOL_{name.upper()}"
+            raw = environ.get(env)
+            if raw:
+                try:
+                    values[name] = kind(raw)
+                except ValueError as exc:
+                    raise ValueError(f"{env}={raw!r}: {exc}") from exc
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        config = cls(**values)
+        if config.isolation not in _ISOLATION:
+            raise ValueError(
+                f"isolation must be one of {', '.join(_ISOLATION)}, not {config.isolation!r}"
+            )
+        if not 0 < config.min_size <= config.max_size:
+            raise ValueError(
+                f"pool sizes need 0 < min ({config.min_size}) <= max ({config.max_size})"
+            )
+        return config
+
+
+POOL_ENV: dict[str, Any] = {
+    "min_size": int,
+    "max_size": int,
+    "timeout": float,
+    "max_idle": float,
+    "max_lifetime": float,
+    "isolation": lambda raw: str(raw).upper().replace("_", " "),
+    "leak_after": float,
+}
 
 
 _ISOLATION = {
@@ -551,6 +589,7 @@ class PostgresEngine:
         self.dialect = PostgresDialect()
         self.config = pool or PoolConfig()
         self.row_security_role = row_security_role
+        self.leaks = LeakWatch(self.config.leak_after)
         self._session_fields: frozenset[str] = frozenset()
         self._dsn = dsn
         self._apool: AsyncConnectionPool[Any] | None = None
@@ -701,7 +740,7 @@ class PostgresEngine:
     def transaction(
         self, *, write: bool = False, session: Session | None = None
     ) -> Iterator[_PostgresTx]:
-        with self._transaction() as tx:
+        with self.leaks.held(), self._transaction() as tx:
             if session is not None:
                 tx.set_session(session)
             yield tx
@@ -753,8 +792,12 @@ class PostgresEngine:
         return f"PostgreSQL {row[0] if row else '?'} (psycopg {psycopg.__version__})"
 
     def pool_stats(self) -> dict[str, int]:
+        """psycopg_pool's gauges and counters (``pool_size``, ``pool_available``,
+        ``requests_waiting``, ``requests_errors``...) plus ``leaks`` (``_leaks.py``)."""
         pool = self._apool or self._pool
-        return dict(pool.get_stats()) if pool is not None else {}
+        stats = dict(pool.get_stats()) if pool is not None else {}
+        stats["leaks"] = self.leaks.leaks
+        return stats
 
     def close(self) -> None:
         if self._pool is not None:

@@ -271,6 +271,7 @@ class SqliteEngine:
         self._size = pool_size
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._writers_waiting = 0  # the metrics' writer queue (reference_impl/metrics.py)
         self._loop_write_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopLock]
         self._loop_write_locks = weakref.WeakKeyDictionary()
         self._busy_timeout_ms = busy_timeout_ms
@@ -309,8 +310,11 @@ class SqliteEngine:
         middle of its transaction (a bcrypt hash), and a second one blocking the loop's
         thread on the thread lock would never let it finish.
         """
+        with self._lock:
+            self._writers_waiting += 1
         if not bridged():
             with self._write_lock:
+                self._writer_in()
                 yield
             return
         loop = asyncio.get_running_loop()
@@ -321,9 +325,14 @@ class SqliteEngine:
         lock.acquire()
         try:
             with self._write_lock:
+                self._writer_in()
                 yield
         finally:
             lock.release()
+
+    def _writer_in(self) -> None:
+        with self._lock:
+            self._writers_waiting -= 1
 
     row_security_role: str | None = None  # no row level security (Dialect flag)
 
@@ -380,7 +389,12 @@ class SqliteEngine:
     def pool_stats(self) -> dict[str, int]:
         with self._lock:
             size = len(self._all)
-        return {"pool_size": size, "pool_available": self._idle.qsize(), "pool_max": self._size}
+        return {
+            "pool_size": size,
+            "pool_available": self._idle.qsize(),
+            "pool_max": self._size,
+            "writer_queue": self._writers_waiting,
+        }
 
     def close(self) -> None:
         with self._lock:

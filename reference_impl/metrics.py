@@ -1,0 +1,126 @@
+"""``parity serve --metrics HOST:PORT``: engine state in Prometheus' text format (EPIC-1.5).
+
+A separate listener (``prometheus_client``'s own HTTP server in a thread), off by default,
+so scraping never competes with the API's port or its middleware. Everything is read when
+scraped (a custom collector), nothing is sampled in the request path:
+
+- the pool: ``parity_pool_connections`` (size, idle, in use), ``parity_pool_max``,
+  ``parity_pool_waiting``, and the counters ``parity_pool_requests_total``,
+  ``parity_pool_timeouts_total`` (requests that waited past the acquire timeout or failed),
+  ``parity_pool_connection_errors_total``, ``parity_pool_leaks_total`` (holds reported by
+  the leak watch);
+- ``parity_transaction_retries_total{reason}`` and
+  ``parity_transaction_retries_exhausted_total{reason}`` (``db/engine.RETRIES``);
+- SQLite's own: ``parity_sqlite_writer_queue`` (writers waiting for the one write lock) and
+  the busy retries, which are the ``LockTimeout`` retries above.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from reference_impl.db.engine import RETRIES, Engine
+
+
+class EngineCollector(Collector):
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        stats: dict[str, Any] = self.engine.pool_stats()
+        engine = self.engine.name
+        size, idle = int(stats.get("pool_size", 0)), int(stats.get("pool_available", 0))
+        connections = GaugeMetricFamily(
+            "parity_pool_connections", "Pooled connections by state", labels=["engine", "state"]
+        )
+        connections.add_metric([engine, "open"], size)
+        connections.add_metric([engine, "idle"], idle)
+        connections.add_metric([engine, "in_use"], max(size - idle, 0))
+        yield connections
+        yield _gauge(
+            "parity_pool_max", "Most connections the pool opens", engine, stats, "pool_max"
+        )
+        yield _gauge(
+            "parity_pool_waiting",
+            "Requests waiting for a connection",
+            engine,
+            stats,
+            "requests_waiting",
+        )
+        yield _counter(
+            "parity_pool_requests", "Connections asked of the pool", engine, stats, "requests_num"
+        )
+        yield _counter(
+            "parity_pool_timeouts",
+            "Connection requests that timed out or failed",
+            engine,
+            stats,
+            "requests_errors",
+        )
+        yield _counter(
+            "parity_pool_connection_errors",
+            "Connections the pool failed to open",
+            engine,
+            stats,
+            "connections_errors",
+        )
+        yield _counter(
+            "parity_pool_leaks",
+            "Connections held past the leak threshold",
+            engine,
+            stats,
+            "leaks",
+        )
+        if "writer_queue" in stats:
+            yield _gauge(
+                "parity_sqlite_writer_queue",
+                "SQLite writers waiting for the write lock",
+                engine,
+                stats,
+                "writer_queue",
+            )
+        retries, exhausted = RETRIES.snapshot()
+        for name, help_text, counts in (
+            (
+                "parity_transaction_retries",
+                "Transactions retried after a transient failure",
+                retries,
+            ),
+            (
+                "parity_transaction_retries_exhausted",
+                "Transactions that failed after their last attempt",
+                exhausted,
+            ),
+        ):
+            family = CounterMetricFamily(name, help_text, labels=["reason"])
+            for reason, count in sorted(counts.items()):
+                family.add_metric([reason], count)
+            yield family
+
+
+def _gauge(name: str, text: str, engine: str, stats: dict[str, Any], key: str) -> Metric:
+    family = GaugeMetricFamily(name, text, labels=["engine"])
+    family.add_metric([engine], float(stats.get(key, 0)))
+    return family
+
+
+def _counter(name: str, text: str, engine: str, stats: dict[str, Any], key: str) -> Metric:
+    family = CounterMetricFamily(name, text, labels=["engine"])
+    family.add_metric([engine], float(stats.get(key, 0)))
+    return family
+
+
+def serve_metrics(engine: Engine, address: str) -> Any:
+    """Start the listener on ``HOST:PORT``; returns the server (``shutdown()`` stops it)."""
+    host, _, port = address.rpartition(":")
+    if not port.isdigit():
+        raise ValueError(f"--metrics needs HOST:PORT, not {address!r}")
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(EngineCollector(engine))
+    server, _thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
+    return server
