@@ -19,6 +19,7 @@ from typing import Any
 from reference_impl.db.dialect import Dialect
 from reference_impl.ir import (
     BASE,
+    FLIP,
     RANDOM,
     ROWID,
     ArrayContains,
@@ -246,9 +247,6 @@ def _exists(sql: Sql, node: Exists) -> str:
     return f"NOT {text}" if node.negate else text
 
 
-_MIRROR = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
-
-
 def session_setting(operand: Operand) -> str | None:
     """The session setting a policy reads for a request value (``Session``), if any:
     ``@request.auth.<scalar>``, ``@request.method``, ``@request.context``."""
@@ -262,12 +260,12 @@ def session_setting(operand: Operand) -> str | None:
 def _cmp(sql: Sql, node: Cmp) -> str:
     d = sql.dialect
     if sql.mode == POLICY and session_setting(node.left) is not None:
-        if isinstance(node.right, Ref) and node.op in _MIRROR:
-            return _cmp(sql, Cmp(_MIRROR[node.op], node.right, node.left))
+        if isinstance(node.right, Ref) and node.op in FLIP:
+            return _cmp(sql, Cmp(FLIP[node.op], node.right, node.left))
         if isinstance(node.right, Val) or session_setting(node.right) is not None:
             return _cmp_session_static(sql, node)
     if sql.mode == POLICY and isinstance(node.left, Val) and session_setting(node.right):
-        return _cmp(sql, Cmp(_MIRROR.get(node.op, node.op), node.right, node.left))
+        return _cmp(sql, Cmp(FLIP.get(node.op, node.op), node.right, node.left))
     if isinstance(node.left, Val | AuthRef):
         raise unsupported(node, d.name, "the left side of a comparison is a column")
     left_kind = node.left.kind

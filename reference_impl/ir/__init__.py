@@ -10,6 +10,7 @@ from reference_impl.ir.kinds import (
 )
 from reference_impl.ir.nodes import (
     BASE,
+    FLIP,
     RANDOM,
     ROWID,
     ArrayContains,
@@ -46,6 +47,7 @@ from reference_impl.ir.nodes import (
 
 __all__ = [
     "BASE",
+    "FLIP",
     "PB_DATETIME_LAYOUT",
     "RANDOM",
     "ROWID",

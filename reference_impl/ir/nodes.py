@@ -168,6 +168,10 @@ class Const:
     value: bool
 
 
+# ``a op b`` is ``b FLIP[op] a``: how a comparison reads with its sides swapped.
+FLIP = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
 @dataclass(frozen=True)
 class Cmp:
     """``left op right`` for ``= != < <= > >=``; ``!=`` is null-safe (PocketBase's ``IS NOT``)."""

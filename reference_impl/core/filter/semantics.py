@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from reference_impl.core.fields import fixed_float, to_text
 from reference_impl.ir import (
+    FLIP,
     AuthRef,
     Cmp,
     Const,
@@ -40,7 +41,6 @@ from reference_impl.ir import (
 
 SYMBOLIC = (AuthRef, RequestRef, Macro)
 _ORDERING = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-FLIP = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 _CANONICAL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}Z$")
 _NUMERIC_TEXT = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
 
