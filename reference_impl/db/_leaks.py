@@ -5,9 +5,9 @@ Every transaction registers the connection it holds with the stack that took it:
 objects and line numbers of up to 16 frames (no locals kept alive; formatted only when
 reported: 7 us per transaction at a depth of 12 frames, where a StackSummary cost 26 us).
 A daemon thread looks every ``threshold / 2`` seconds (at most 1 s) and logs one warning
-per hold that passed the threshold, naming how long and where it was taken; ``leaks`` counts them for
-the metrics listener. The hold itself is not interrupted: a slow transaction and a leak
-look the same from here, the stack tells them apart.
+per hold that passed the threshold, naming how long and where it was taken; ``leaks``
+counts them for the metrics listener. The hold itself is not interrupted: a slow
+transaction and a leak look the same from here, the stack tells them apart.
 """
 
 from __future__ import annotations
