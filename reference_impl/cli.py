@@ -108,11 +108,11 @@ def add_superuser_parser(sub: Any) -> None:
 @contextlib.contextmanager
 def opened_app(args: argparse.Namespace) -> Iterator[App]:
     from reference_impl.core.row_security import check_mode, default_mode
-    from reference_impl.db import open_engine
+    from reference_impl.db import has_row_level_security, open_engine
     from reference_impl.db.errors import ConnectionFailed
     from reference_impl.db.provision import ProvisionError
 
-    has_rls = args.engine == "postgres"
+    has_rls = has_row_level_security(args.engine)
     try:
         rules = check_mode(args.rules or default_mode(has_rls), has_rls)
     except ValueError as exc:

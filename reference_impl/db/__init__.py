@@ -24,6 +24,20 @@ def sqlite_build() -> str:
     return str(apsw.sqlite_lib_version())
 
 
+def has_row_level_security(engine: str) -> bool:
+    """``Dialect.ROW_LEVEL_SECURITY`` of ``sqlite`` or ``postgres``, before any engine opens
+    (``--rules`` is checked first)."""
+    if engine == "sqlite":
+        from reference_impl.db.sqlite import SqliteDialect
+
+        return SqliteDialect.ROW_LEVEL_SECURITY
+    if engine == "postgres":
+        from reference_impl.db.postgres import PostgresDialect
+
+        return PostgresDialect.ROW_LEVEL_SECURITY
+    raise ValueError(f"unknown engine {engine!r}: use sqlite or postgres")
+
+
 def open_engine(
     engine: str,
     data_dir: Path,
