@@ -9,6 +9,7 @@ with ``LC_COLLATE 'C'`` (see ``provision.py``), so text order is SQLite's BINARY
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -492,6 +493,14 @@ def session_settings(session: Session, fields: frozenset[str] = frozenset()) -> 
     return values
 
 
+@functools.lru_cache(maxsize=16)
+def _set_config_sql(count: int) -> str:
+    """``SELECT set_config(%(n0)s, %(v0)s, true), ...``: built once per number of settings,
+    not per transaction."""
+    calls = ", ".join(f"set_config(%(n{i})s, %(v{i})s, true)" for i in range(count))
+    return f"SELECT {calls}"
+
+
 def _as_is(value: Any) -> Any:
     """A blocking connection's results need no waiting."""
     return value
@@ -527,12 +536,10 @@ class _PostgresTx:
             return
         values = session_settings(session, self._fields)
         values["role"] = "none" if session.bypass else self._role
-        names = list(values)
-        calls = ", ".join(f"set_config(%(n{i})s, %(v{i})s, true)" for i in range(len(names)))
         params: dict[str, Any] = {}
-        for i, name in enumerate(names):
-            params[f"n{i}"], params[f"v{i}"] = name, values[name]
-        self.execute(f"SELECT {calls}", params)
+        for i, (name, value) in enumerate(values.items()):
+            params[f"n{i}"], params[f"v{i}"] = name, value
+        self.execute(_set_config_sql(len(values)), params)
 
     def execute(self, sql: str, params: Params | None = None) -> int:
         capture(sql, params)
