@@ -56,6 +56,10 @@ def new_token_key() -> str:
     return random_string(_TOKEN_KEY_ALPHABET, 50)
 
 
+# An auth record's fields that never leave the app (no session setting, no policy).
+SECRET_FIELDS = ("password", "tokenKey")
+
+
 @dataclass(frozen=True)
 class AuthContext:
     """Who is calling: a record of an auth collection, or nobody."""
@@ -78,7 +82,7 @@ class AuthContext:
         values = {
             k: v
             for k, v in self.record.items()
-            if k not in ("password", "tokenKey") and isinstance(v, str | bool | int | float)
+            if k not in SECRET_FIELDS and isinstance(v, str | bool | int | float)
         }
         return {**values, **self.rule_values()}
 

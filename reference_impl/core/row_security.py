@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from reference_impl.core.auth import SECRET_FIELDS
 from reference_impl.core.collection import Collection
 from reference_impl.core.filter import FilterError, Scope, bind, compile_filter, semantics
 from reference_impl.core.filter.resolver import AUTH_SCALARS
@@ -109,7 +110,6 @@ class CollectionPolicies:
 
 
 SESSION_KINDS = (Kind.TEXT, Kind.BOOL)
-SECRET_FIELDS = ("password", "tokenKey")
 
 
 def session_auth_fields(auth_collections: list[Collection]) -> dict[str, Kind]:
