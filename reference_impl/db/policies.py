@@ -107,13 +107,10 @@ def references_statements(
     test = dialect.json_array_contains(held, "$1") if multiple else f"{held} = $1"
     body = f"SELECT EXISTS (SELECT 1 FROM {dialect.table(table)} AS {q(table)} WHERE {test})"
     signature = f"{references_function(dialect, table, column)}(text)"
-    tag = _dollar_tag(body)
+    comment = dialect.literal(Kind.TEXT, _owner_tag(table))
     return [
-        f"CREATE FUNCTION {signature} RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER "
-        f"SET search_path = pg_catalog, pg_temp AS {tag} {body} {tag}",
-        f"COMMENT ON FUNCTION {signature} IS {dialect.literal(Kind.TEXT, _owner_tag(table))}",
-        f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC",
-        f"GRANT EXECUTE ON FUNCTION {signature} TO {q(role)}",
+        *_definer_function(dialect, signature, "boolean", body, role),
+        f"COMMENT ON FUNCTION {signature} IS {comment}",
     ]
 
 
@@ -203,21 +200,29 @@ def _expression(
     function = f"{q(dialect.SCHEMA)}.{q(_function_name(dialect, policy.action, table))}"
     if policy.action == "list":  # many rows: the set of ids, once per statement
         body = f"SELECT {q(table)}.{q('id')} FROM {dialect.table(table)} AS {q(table)}{joins}"
+        body += f" WHERE {where}"
         signature, returns = f"{function}()", "SETOF text"
         call = f"{q(table)}.{q('id')} IN (SELECT {function}())"
     else:  # one row: the row itself (an inserted one is not in the table yet)
         body = f"SELECT EXISTS (SELECT 1 FROM (SELECT ($1).*) AS {q(table)}{joins}"
+        body += f" WHERE {where})"
         signature, returns = f"{function}({dialect.table(table)})", "boolean"
         call = f"{function}({q(table)}.*)"
-    body += f" WHERE {where})" if policy.action != "list" else f" WHERE {where}"
+    return call, _definer_function(dialect, signature, returns, body, role)
+
+
+def _definer_function(
+    dialect: Dialect, signature: str, returns: str, body: str, role: str
+) -> list[str]:
+    """A SQL function that reads as its owner (the login role: no row level security),
+    executable by ``role`` alone; the body's literals cannot end its dollar quote."""
     tag = _dollar_tag(body)
-    ddl = [
+    return [
         f"CREATE FUNCTION {signature} RETURNS {returns} LANGUAGE sql STABLE SECURITY DEFINER "
         f"SET search_path = pg_catalog, pg_temp AS {tag} {body} {tag}",
         f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC",
-        f"GRANT EXECUTE ON FUNCTION {signature} TO {q(role)}",
+        f"GRANT EXECUTE ON FUNCTION {signature} TO {dialect.quote(role)}",
     ]
-    return call, ddl
 
 
 _ACTIONS: tuple[Action, ...] = ("list", "view", "create", "update", "delete")
