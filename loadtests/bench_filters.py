@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -109,12 +109,18 @@ def seed(base_url: str, rows: int) -> None:
             "author": f"auth{i % AUTHORS:011d}",
         }
 
+    create_all(
+        base_url, [("teams", TEAMS, team), ("authors", AUTHORS, author), ("posts", rows, post)]
+    )
+
+
+def create_all(
+    base_url: str, batches: list[tuple[str, int, Callable[[int], dict[str, Any]]]]
+) -> None:
+    """Create ``count`` records ``make(i)`` per collection, in order, 8 at a time through
+    the API as superuser, with a progress bar each."""
     with Progress(console=console) as progress:
-        for name, count, make in (
-            ("teams", TEAMS, team),
-            ("authors", AUTHORS, author),
-            ("posts", rows, post),
-        ):
+        for name, count, make in batches:
             task = progress.add_task(f"seeding {name}", total=count)
             with ThreadPoolExecutor(max_workers=8) as pool, _client(base_url) as c:
 

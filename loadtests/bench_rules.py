@@ -28,23 +28,19 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_filters import reference
+from bench_filters import _client, create_all, reference
 from bench_records import wrk
 
-from harness.http import superuser_token
 from harness.targets import PocketBaseTarget
-from harness.targets.base import SUPERUSER_EMAIL, SUPERUSER_PASSWORD
 
 console = Console(stderr=True)
 RULES = {
@@ -58,14 +54,9 @@ USERS, TEAMS, PASSWORD = 200, 50, "bench-password-1"
 LIST = "/api/collections/docs/records?perPage=20"
 
 
-def _su(base_url: str) -> httpx.Client:
-    token = superuser_token(base_url, SUPERUSER_EMAIL, SUPERUSER_PASSWORD)
-    return httpx.Client(base_url=base_url, headers={"Authorization": token}, timeout=120)
-
-
 def seed(base_url: str, rows: int) -> None:
     """users (the default auth collection), teams, members (2 teams per user), docs."""
-    with _su(base_url) as c:
+    with _client(base_url) as c:
         c.post(
             "/api/collections",
             json={"name": "teams", "fields": [{"name": "name", "type": "text"}]},
@@ -125,21 +116,15 @@ def seed(base_url: str, rows: int) -> None:
             "team": f"team{(i * 7) % TEAMS:011d}",
         }
 
-    with Progress(console=console) as progress:
-        for name, count, make in (
+    create_all(
+        base_url,
+        [
             ("users", USERS, user),
             ("teams", TEAMS, team),
             ("members", USERS * 2, member),
             ("docs", rows, doc),
-        ):
-            task = progress.add_task(f"seeding {name}", total=count)
-            with ThreadPoolExecutor(max_workers=8) as pool, _su(base_url) as c:
-
-                def create(i: int, name: str = name, make: Any = make, c: Any = c) -> None:
-                    c.post(f"/api/collections/{name}/records", json=make(i)).raise_for_status()
-
-                for _ in pool.map(create, range(count)):
-                    progress.advance(task)
+        ],
+    )
 
 
 def user_token(base_url: str) -> str:
@@ -156,7 +141,7 @@ def measure(base_url: str, args: argparse.Namespace, label: str) -> dict[str, An
     token = user_token(base_url)
     out: dict[str, Any] = {}
     for key, rule in RULES.items():
-        with _su(base_url) as c:
+        with _client(base_url) as c:
             c.patch("/api/collections/docs", json={"listRule": rule}).raise_for_status()
         warm = httpx.get(base_url + LIST, headers={"Authorization": token}, timeout=120)
         warm.raise_for_status()
@@ -197,7 +182,7 @@ def explain(data_dir: Path, mode: str, base_url: str) -> dict[str, str]:
         assert record is not None
         auth = AuthContext(record, users.id, users.name)
         for key, rule in RULES.items():
-            with _su(base_url) as c:
+            with _client(base_url) as c:
                 c.patch("/api/collections/docs", json={"listRule": rule}).raise_for_status()
             app.store.reload()
             app.bootstrap()  # the policies as the server has them
