@@ -37,6 +37,8 @@ class App:
     storage_dir: Path | None = None
     # Where API rules are enforced (core/row_security.py); None: the engine's default.
     rules: Mode | None = None
+    # The race suite's deliberately broken update (``parity serve --unsafe-rmw``).
+    unsafe_rmw: bool = False
 
     def __post_init__(self) -> None:
         has_rls = self.engine.row_security_role is not None
@@ -51,6 +53,7 @@ class App:
             clock=self.clock,
             storage=self.storage,
             rules=self.rules,
+            unsafe_rmw=self.unsafe_rmw,
         )
 
     def bootstrap(self) -> bool:

@@ -68,6 +68,13 @@ def _engine_args(parser: argparse.ArgumentParser) -> None:
         "--pool-max-lifetime", type=float, default=None, help="seconds a connection lives (3600)"
     )
     pool.add_argument(
+        "--statement-timeout",
+        type=float,
+        default=None,
+        help="seconds a statement may run before PostgreSQL cancels it (0: off, the default; "
+        "else PARITY_PG_STATEMENT_TIMEOUT)",
+    )
+    pool.add_argument(
         "--leak-after",
         type=float,
         default=None,
@@ -91,6 +98,21 @@ def add_serve_parser(sub: Any) -> None:
         metavar="HOST:PORT",
         help="serve GET /metrics (Prometheus text: pool state, retries) on this separate "
         "address (else PARITY_METRICS; off by default)",
+    )
+    race = parser.add_argument_group("race suite (parity race starts servers with these)")
+    race.add_argument(
+        "--failpoints",
+        action="store_true",
+        default=os.environ.get("PARITY_FAILPOINTS") == "1",
+        help="turn the interleaving points on and open /api/parity/schedule "
+        "(else PARITY_FAILPOINTS=1)",
+    )
+    race.add_argument(
+        "--unsafe-rmw",
+        action="store_true",
+        default=os.environ.get("PARITY_UNSAFE_RMW") == "1",
+        help="DELIBERATELY BROKEN: updates read and write in two transactions, unlocked, so "
+        "concurrent modifiers lose updates; the race suite's proof that its checker works",
     )
     parser.set_defaults(handler=serve)
 
@@ -131,7 +153,14 @@ def opened_app(args: argparse.Namespace) -> Iterator[App]:
         print(f"parity: cannot open the {args.engine} engine: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
     # Uploaded files live next to the database, as PocketBase's pb_data/storage.
-    app = App(engine, id_mode=args.id_mode, storage_dir=Path(args.dir) / "storage", rules=rules)
+    unsafe = bool(getattr(args, "unsafe_rmw", False))
+    app = App(
+        engine,
+        id_mode=args.id_mode,
+        storage_dir=Path(args.dir) / "storage",
+        rules=rules,
+        unsafe_rmw=unsafe,
+    )
     try:
         app.bootstrap()
         yield app
@@ -146,7 +175,9 @@ ISOLATIONS = ("read-committed", "repeatable-read", "serializable")
 
 def _pool_options(args: argparse.Namespace) -> dict[str, Any]:
     """The pool flags given (None: the environment or the default decides)."""
-    isolation = args.isolation.upper().replace("-", " ") if args.isolation else None
+    from reference_impl.db.engine import isolation_level
+
+    isolation = isolation_level(args.isolation) if args.isolation else None
     return {
         "isolation": isolation,
         "min_size": args.pool_min,
@@ -155,6 +186,7 @@ def _pool_options(args: argparse.Namespace) -> dict[str, Any]:
         "max_idle": args.pool_max_idle,
         "max_lifetime": args.pool_max_lifetime,
         "leak_after": args.leak_after,
+        "statement_timeout": args.statement_timeout,
     }
 
 
@@ -224,10 +256,20 @@ def serve(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace, watchdog: _Watchdog) -> int:
     import uvicorn
 
+    from reference_impl import failpoints
     from reference_impl.api._limits import HttpProtocol
     from reference_impl.api.app import create_app
 
     host, _, port = args.http.rpartition(":")
+    failpoints.enable(args.failpoints)
+    if args.failpoints:
+        print("Failpoints on: /api/parity/schedule orders requests", file=sys.stderr)
+    if args.unsafe_rmw:
+        print(
+            "WARNING: --unsafe-rmw: updates are read-then-write without locks and WILL lose "
+            "concurrent modifier updates (the race suite's self-test; never serve data so)",
+            file=sys.stderr,
+        )
     with opened_app(args) as app:
         if app.superuser_count() == 0:
             print(

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 from starlette.responses import Response
 
+from reference_impl import failpoints
 from reference_impl.api._form import form_values, read_multipart
 from reference_impl.app import App
 from reference_impl.bridge import run_bridged
@@ -19,7 +20,7 @@ from reference_impl.core import jsonin
 from reference_impl.core.auth import AuthContext
 from reference_impl.core.errors import ApiError
 from reference_impl.core.jsonfmt import dumps
-from reference_impl.db.engine import capturing_sql
+from reference_impl.db.engine import capturing_sql, isolation
 
 T = TypeVar("T")
 DEBUG_SQL = os.environ.get("PARITY_DEBUG_SQL") == "1"
@@ -92,12 +93,27 @@ async def read_json(request: Request, *, malformed: str = e.MSG_BAD_REQUEST) -> 
     return data
 
 
+ISOLATION_HEADER = "x-parity-isolation"
+
+
 async def call(request: Request, work: Callable[[], T]) -> tuple[T, list[dict[str, Any]] | None]:
     """Run domain work on the event loop, bridged (``reference_impl.bridge``): it waits for
     PostgreSQL round trips and bcrypt on the loop while other requests run; SQLite calls,
-    in-process, simply run. With ``PARITY_DEBUG_SQL=1`` its SQL is captured too."""
+    in-process, simply run. With ``PARITY_DEBUG_SQL=1`` its SQL is captured too.
+
+    ``X-Parity-Isolation: read-committed|repeatable-read|serializable`` runs the request's
+    transactions at that level instead of the server's (``--isolation``); ``X-Parity-Op``
+    names the operation for the failpoint schedule (``reference_impl/failpoints.py``)."""
     sink: list[dict[str, Any]] | None = None
+    level = request.headers.get(ISOLATION_HEADER)
+    try:
+        scope = isolation(level)
+    except ValueError as exc:
+        raise e.bad_request(f"{ISOLATION_HEADER}: {exc}") from exc
     with contextlib.ExitStack() as stack:
+        stack.enter_context(scope)
+        if failpoints.enabled():
+            stack.enter_context(failpoints.operation(request.headers.get(failpoints.OP_HEADER)))
         if DEBUG_SQL:
             sink = stack.enter_context(capturing_sql())
         result = await run_bridged(work)

@@ -21,7 +21,12 @@ from reference_impl.api._query import GoQuery
 from reference_impl.app import App
 from reference_impl.core import errors as e
 from reference_impl.core.errors import ApiError
-from reference_impl.db.errors import DatabaseError, UnstorableText
+from reference_impl.db.errors import (
+    DatabaseError,
+    StatementTimeout,
+    TransientError,
+    UnstorableText,
+)
 
 log = logging.getLogger("parity.api")
 
@@ -65,6 +70,29 @@ async def _unstorable(request: Request, exc: Exception) -> Response:
     return error_response(e.bad_request())
 
 
+async def _contended(request: Request, exc: Exception) -> Response:
+    # Retries ran out (engine.run_in_transaction): not the client's mistake, nor a bug.
+    log.warning("retries exhausted on %s %s: %s", request.method, request.url.path, exc)
+    reason = {
+        "SerializationFailure": "a serialization failure",
+        "Deadlock": "a deadlock",
+        "LockTimeout": "a lock wait timeout",
+    }.get(type(exc).__name__, "a transient database error")
+    message = (
+        f"The request conflicted with concurrent changes ({reason}) on every attempt; try again."
+    )
+    return error_response(ApiError(503, message))
+
+
+async def _statement_timeout(request: Request, exc: Exception) -> Response:
+    log.warning("statement timeout on %s %s: %s", request.method, request.url.path, exc)
+    message = (
+        "The database stopped the request: a statement ran past the server's statement "
+        "timeout (--statement-timeout). Narrow the filter or sort, or try again."
+    )
+    return error_response(ApiError(503, message))
+
+
 _TRACEBACK_FRAMES = 12
 
 
@@ -102,6 +130,7 @@ def create_app(app: App) -> Starlette:
         Route("/api/health", health, methods=["GET", "HEAD"]),
         Route("/api/openapi.json", openapi.document, methods=["GET"]),
         Route("/api/parity/rules", parity.rules_status, methods=["GET"]),
+        Route("/api/parity/schedule", parity.schedule, methods=["GET", "POST", "DELETE"]),
         Route("/api/collections", collections.list_collections, methods=["GET"]),
         Route("/api/collections", collections.create_collection, methods=["POST"]),
         Route("/api/collections/{collection}", collections.view_collection, methods=["GET"]),
@@ -169,6 +198,8 @@ def create_app(app: App) -> Starlette:
         exception_handlers={
             ApiError: _api_error,
             UnstorableText: _unstorable,
+            TransientError: _contended,
+            StatementTimeout: _statement_timeout,
             HTTPException: _http_error,
             # Starlette hands ``Exception`` to its outermost middleware, which answers and
             # then re-raises, so uvicorn drops the keep-alive connection (the client's next

@@ -51,6 +51,16 @@ class Dialect(abc.ABC):
     transaction can change underneath it; read-modify-write needs ``SELECT ... FOR UPDATE``
     (otherwise concurrent ``n+`` increments are lost, testing.md 7.5)."""
 
+    SERIALIZES_EVERYTHING: ClassVar[bool] = True
+    """SQLite: every transaction is serializable whatever level is asked: one writer at a
+    time (``BEGIN IMMEDIATE``), each reader on one WAL snapshot, so ``--isolation`` and
+    ``X-Parity-Isolation`` change nothing. PostgreSQL runs the level asked: READ COMMITTED
+    (a fresh snapshot per statement: lost updates and write skew possible without locks),
+    REPEATABLE READ (one snapshot per transaction, snapshot isolation: write skew possible,
+    a concurrent update of a row it writes is a serialization failure, 40001) or
+    SERIALIZABLE (SSI: anything a serial order could not give is a 40001). The race
+    suite's expectations per level follow from this (``harness/race/levels.py``)."""
+
     ROW_LEVEL_SECURITY: ClassVar[bool] = False
     """SQLite has no row level security: rules are enforced by the app alone (``--rules
     app``). PostgreSQL: policies per table and command (``CREATE POLICY``, read from
@@ -261,6 +271,14 @@ class Dialect(abc.ABC):
         only that table's (PostgreSQL refuses ``FOR UPDATE`` on the nullable side of the
         LEFT JOINs a rule brings)."""
         return f" FOR UPDATE OF {self.quote(table)}" if self.ROW_LOCKS else ""
+
+    def for_key_share(self, table: str) -> str:
+        """Suffix keeping the selected rows of ``table`` from being deleted (or their key
+        changed) until the transaction ends, while updates of other columns go on: a
+        relation's target checked to exist stays so until the referencing row commits
+        (PostgreSQL ``FOR KEY SHARE``, what its own foreign keys take; SQLite: nothing, the
+        single writer already excludes the delete)."""
+        return f" FOR KEY SHARE OF {self.quote(table)}" if self.ROW_LOCKS else ""
 
     def random_function(self) -> str:
         return "random()"

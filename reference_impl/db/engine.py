@@ -45,6 +45,37 @@ def _printable(value: Any) -> Any:
     return str(value)
 
 
+ISOLATION_LEVELS = ("READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE")
+
+
+def isolation_level(text: str) -> str:
+    """``read-committed``, ``REPEATABLE_READ``, ``serializable``... as the SQL level name;
+    ValueError naming the choices for anything else."""
+    level = " ".join(text.strip().upper().replace("-", " ").replace("_", " ").split())
+    if level not in ISOLATION_LEVELS:
+        choices = ", ".join(v.lower().replace(" ", "-") for v in ISOLATION_LEVELS)
+        raise ValueError(f"isolation must be one of {choices}, not {text!r}")
+    return level
+
+
+# The isolation the current operation asked for (an HTTP request's X-Parity-Isolation, a
+# domain call's ``isolation(...)``): transactions opened without an explicit level use it,
+# else the server's (``--isolation``). A contextvar keeps concurrent requests apart.
+requested_isolation: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "requested_isolation", default=None
+)
+
+
+@contextmanager
+def isolation(level: str | None) -> Iterator[None]:
+    """Run the transactions opened inside at ``level`` (None: the server's default)."""
+    token = requested_isolation.set(isolation_level(level) if level else None)
+    try:
+        yield
+    finally:
+        requested_isolation.reset(token)
+
+
 Role = Literal["guest", "user", "superuser", "system"]
 Action = Literal["", "list", "view", "create", "update", "delete"]
 
@@ -127,10 +158,13 @@ class Engine(Protocol):
         ...
 
     def transaction(
-        self, *, write: bool = False, session: Session | None = None
+        self, *, write: bool = False, session: Session | None = None, isolation: str | None = None
     ) -> AbstractContextManager[Tx]:
         """``session``: whom the statements run for (row level security); None runs them
-        as the app's own, bypassing the policies (schema changes, bootstrap)."""
+        as the app's own, bypassing the policies (schema changes, bootstrap).
+        ``isolation``: one of ``ISOLATION_LEVELS`` for this transaction (None: the
+        operation's ``requested_isolation``, else the server's); what an engine makes of it
+        is ``Dialect.SERIALIZES_EVERYTHING``."""
         ...
 
     def version(self) -> str:
@@ -179,6 +213,7 @@ def run_in_transaction(
     *,
     write: bool = False,
     session: Session | None = None,
+    isolation: str | None = None,
     attempts: int = 5,
 ) -> T:
     """Run ``work`` in a transaction, retrying it from the start on a transient failure
@@ -190,7 +225,7 @@ def run_in_transaction(
     """
     for attempt in range(attempts):
         try:
-            with engine.transaction(write=write, session=session) as tx:
+            with engine.transaction(write=write, session=session, isolation=isolation) as tx:
                 return work(tx)
         except TransientError as exc:
             reason = type(exc).__name__

@@ -69,6 +69,13 @@ class LockTimeout(TransientError):
     """SQLite SQLITE_BUSY after ``busy_timeout``; PostgreSQL 55P03 (lock_not_available)."""
 
 
+class StatementTimeout(DatabaseError):
+    """PostgreSQL 57014 (query_canceled): a statement ran past ``statement_timeout``
+    (``--statement-timeout``, off by default) or was cancelled. Not retried: the same
+    statement would run as long again. SQLite has no statement timeout (an interrupt is
+    never set by the reference)."""
+
+
 class QueryError(DatabaseError):
     """The statement itself is wrong (syntax, unknown column, type mismatch).
 

@@ -29,7 +29,14 @@ from reference_impl.db import errors
 from reference_impl.db._leaks import LeakWatch
 from reference_impl.db._pg_functions import install_statements
 from reference_impl.db.dialect import Dialect
-from reference_impl.db.engine import Params, Row, Session, capture
+from reference_impl.db.engine import (
+    Params,
+    Row,
+    Session,
+    capture,
+    isolation_level,
+    requested_isolation,
+)
 from reference_impl.ir.kinds import Kind
 
 _INT64 = 2**63
@@ -41,6 +48,7 @@ class PostgresDialect(Dialect):
     LIKE_FOLDS_ASCII_CASE = False
     EMPTY_IN_ALLOWED = False
     ROW_LOCKS = True
+    SERIALIZES_EVERYTHING = False
     ROW_LEVEL_SECURITY = True
     TOTAL_IN_WINDOW = True
     UNSET_DATE_IS_NULL = True
@@ -387,6 +395,7 @@ _SQLSTATE_CLASSES: dict[str, type[errors.DatabaseError]] = {
     "40001": errors.SerializationFailure,
     "40P01": errors.Deadlock,
     "55P03": errors.LockTimeout,
+    "57014": errors.StatementTimeout,
 }
 
 
@@ -423,6 +432,7 @@ class PoolConfig:
     max_lifetime: float = 3600.0
     isolation: str = "READ COMMITTED"  # or REPEATABLE READ / SERIALIZABLE
     leak_after: float = 30.0  # a connection held longer is reported (_leaks.py); 0: off
+    statement_timeout: float = 0.0  # seconds a statement may run (57014 past it); 0: off
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> PoolConfig:
@@ -430,7 +440,7 @@ class PoolConfig:
         then ``overrides`` that are not None (command-line flags win)."""
         values: dict[str, Any] = {}
         for name, kind in POOL_ENV.items():
-            env = "PARITY_PG_ISOLATION" if name == "isolation" else f"PARITY_PG_POOL_{name.upper()}"
+            env = _SPECIAL_ENV.get(name) or f"PARITY_PG_POOL_{name.upper()}"
             raw = environ.get(env)
             if raw:
                 try:
@@ -456,8 +466,13 @@ POOL_ENV: dict[str, Any] = {
     "timeout": float,
     "max_idle": float,
     "max_lifetime": float,
-    "isolation": lambda raw: str(raw).upper().replace("_", " "),
+    "isolation": isolation_level,
     "leak_after": float,
+    "statement_timeout": float,
+}
+_SPECIAL_ENV = {
+    "isolation": "PARITY_PG_ISOLATION",
+    "statement_timeout": "PARITY_PG_STATEMENT_TIMEOUT",
 }
 
 
@@ -466,6 +481,7 @@ _ISOLATION = {
     "REPEATABLE READ": psycopg.IsolationLevel.REPEATABLE_READ,
     "SERIALIZABLE": psycopg.IsolationLevel.SERIALIZABLE,
 }
+_SET_ISOLATION = {level: f"SET TRANSACTION ISOLATION LEVEL {level}" for level in _ISOLATION}
 
 
 AUTH_SETTINGS = ("id", "collectionId", "collectionName", "email", "verified", "emailVisibility")
@@ -686,8 +702,14 @@ class PostgresEngine:
     def _open_pool(self) -> ConnectionPool[Any]:
         isolation = _ISOLATION[self.config.isolation]
 
+        timeout = self._timeout_statement()
+
         def configure(conn: psycopg.Connection[Any]) -> None:
             conn.isolation_level = isolation
+            if timeout:
+                conn.autocommit = True
+                conn.execute(timeout)
+                conn.autocommit = False
 
         try:
             pool: ConnectionPool[Any] = ConnectionPool(
@@ -701,6 +723,12 @@ class PostgresEngine:
         except Exception as exc:  # psycopg_pool.PoolTimeout is not a psycopg.Error
             raise errors.ConnectionFailed(f"cannot connect to PostgreSQL: {exc}") from exc
         return pool
+
+    def _timeout_statement(self) -> str:
+        """``SET statement_timeout`` for every pooled connection ('' when off); a number in
+        milliseconds, formatted here, never text from outside."""
+        ms = int(self.config.statement_timeout * 1000)
+        return f"SET statement_timeout = {ms}" if ms > 0 else ""
 
     def _pool_kwargs(self) -> dict[str, Any]:
         c = self.config
@@ -720,8 +748,14 @@ class PostgresEngine:
             raise RuntimeError("the asyncio pool is open on another event loop: close it there")
         isolation = _ISOLATION[self.config.isolation]
 
+        timeout = self._timeout_statement()
+
         async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
             await conn.set_isolation_level(isolation)
+            if timeout:
+                await conn.set_autocommit(True)
+                await conn.execute(timeout)
+                await conn.set_autocommit(False)
 
         apool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             self._dsn, open=False, configure=configure, name="parity-async", **self._pool_kwargs()
@@ -745,9 +779,15 @@ class PostgresEngine:
 
     @contextmanager
     def transaction(
-        self, *, write: bool = False, session: Session | None = None
+        self, *, write: bool = False, session: Session | None = None, isolation: str | None = None
     ) -> Iterator[_PostgresTx]:
+        """A transaction at the pool's isolation level, or at ``isolation`` (else the
+        operation's ``requested_isolation``): then ``SET TRANSACTION ISOLATION LEVEL`` is its
+        first statement (a constant from ``ISOLATION_LEVELS``, never client text)."""
+        level = isolation or requested_isolation.get()
         with self.leaks.held(), self._transaction() as tx:
+            if level is not None and level != self.config.isolation:
+                tx.execute(_SET_ISOLATION[level])
             if session is not None:
                 tx.set_session(session)
             yield tx

@@ -511,10 +511,17 @@ def delete_sql(dialect: Dialect, table: str, record_id: str) -> tuple[str, dict[
 
 
 def exists_ids_sql(dialect: Dialect, table: str, ids: Sequence[str]) -> tuple[str, dict[str, Any]]:
+    """The ids of ``table`` among ``ids``, kept from deletion until the transaction ends
+    (``Dialect.for_key_share``): a record cannot be deleted between the check that a new
+    relation's target exists and the commit of the row pointing at it."""
     sql = Sql(dialect, table)
     binds = [sql.bind(i, Kind.TEXT) for i in ids]
     cond = dialect.in_list(dialect.quote("id"), binds)
-    return f"SELECT {dialect.quote('id')} FROM {dialect.table(table)} WHERE {cond}", sql.params
+    lock = dialect.for_key_share(table)
+    return (
+        f"SELECT {dialect.quote('id')} FROM {dialect.table(table)} WHERE {cond}{lock}",
+        sql.params,
+    )
 
 
 def delete_all_sql(dialect: Dialect, table: str) -> tuple[str, dict[str, Any]]:

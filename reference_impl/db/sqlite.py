@@ -341,8 +341,9 @@ class SqliteEngine:
 
     @contextmanager
     def transaction(
-        self, *, write: bool = False, session: Session | None = None
+        self, *, write: bool = False, session: Session | None = None, isolation: str | None = None
     ) -> Iterator[_SqliteTx]:
+        """Any ``isolation`` runs serializable (``Dialect.SERIALIZES_EVERYTHING``)."""
         with (
             self._writer() if write else contextlib.nullcontext(),
             self._transaction(write=write) as tx,

@@ -47,3 +47,9 @@ class WriteContext(RecordContext, Protocol):
 
     @property
     def id_mode(self) -> str: ...
+
+    @property
+    def unsafe_rmw(self) -> bool:
+        """The race suite's broken variant (``--unsafe-rmw``): an update reads the record in
+        one transaction and writes it in another, unlocked, so modifiers lose updates."""
+        ...

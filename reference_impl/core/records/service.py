@@ -70,8 +70,10 @@ class RecordService:
         clock: Callable[[], datetime] | None = None,
         storage: FileStorage | None = None,
         rules: Mode = "app",
+        unsafe_rmw: bool = False,
     ):
         self.store = store
+        self.unsafe_rmw = unsafe_rmw
         # ``--rules rls``: the database alone enforces the rules its policies express.
         self.rules = rules
         self.row_security = store.engine.row_security_role is not None

@@ -37,6 +37,7 @@ from reference_impl.db import errors as dberr
 from reference_impl.db.dialect import Dialect
 from reference_impl.db.engine import SYSTEM, Tx, run_in_transaction
 from reference_impl.db.render import delete_sql, insert_sql, update_sql
+from reference_impl.failpoints import failpoint
 from reference_impl.ir import Kind
 
 
@@ -89,6 +90,7 @@ def create(
 
     def work(tx: Tx) -> Record:
         check_relations(ctx, tx, coll, record, caller)
+        failpoint("records.create.checked")
         values = [(f.name, f.kind, record[f.name]) for f in coll.fields]
         fields = list(coll.fields)
         sql, params = insert_sql(ctx.dialect, coll.name, values, returning=[f.name for f in fields])
@@ -151,21 +153,30 @@ def update(
     )
     written: list[files.Upload] = []  # uploads saved by the (last) attempt of work()
     seen: list[RequestValues] = [request]  # the body of the (last) attempt
+    stale: Record | None = None
+    if ctx.unsafe_rmw:  # the broken variant: read now, in a transaction of its own
+        with ctx.engine.transaction(session=SYSTEM) as tx:
+            stale = first_by(tx, ctx.dialect, coll, "id", record_id)
+        failpoint("records.update.read")
 
     def work(tx: Tx) -> tuple[Record, list[str]]:
         # Locked: modifiers (n+, tags+) are read-modify-write and must not lose updates.
         tx.set_session(SYSTEM)  # the eager fetch: the app's own, no rule
-        stored = first_by(tx, ctx.dialect, coll, "id", record_id, lock=True)
+        stored = stale or first_by(tx, ctx.dialect, coll, "id", record_id, lock=True)
         if stored is None:
             raise e.not_found()
+        if stale is None:
+            failpoint("records.update.read")
         given, changed = b.rule_body(coll, stored, body, auth)
         bound = replace(request, body=given, changed=changed)
         seen[:] = [bound]
         rule = rule_plan(ctx, coll, "updateRule", auth, bound).nodes
         tx.set_session(caller)
-        record = first_by(tx, ctx.dialect, coll, "id", record_id, rule, lock=True)
+        record = first_by(tx, ctx.dialect, coll, "id", record_id, rule, lock=stale is None)
         if record is None:
             raise e.not_found()
+        if stale is not None:
+            record = dict(stale)  # the modifiers apply to what was read before
         original = dict(record)
         manager = is_superuser(auth) or manages(
             ctx, tx, coll, record_id, auth, bound, restore=caller
@@ -232,6 +243,7 @@ def delete(
         # Not locked FOR UPDATE: under row level security that applies the update rule.
         if first_by(tx, ctx.dialect, coll, "id", record_id, rule) is None:
             raise e.not_found()
+        failpoint("records.delete.read")
         if coll.name == SUPERUSERS:
             # All superusers locked: two concurrent deletes cannot both see "another one left".
             tx.set_session(SYSTEM)
@@ -242,6 +254,7 @@ def delete(
         if not tx.execute(sql, params):  # the delete rule's policy refused the row
             raise e.not_found()
         deleted = [(coll.id, record_id)]
+        failpoint("records.delete.deleted")
         tx.set_session(SYSTEM)  # relations of other records: the app's own work
         detach_references(ctx, tx, coll, record_id, deleted)
         return deleted
