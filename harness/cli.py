@@ -6,6 +6,7 @@
 - ``parity repro``       re-run one scenario from a repro block (by scenario name and seed)
 - ``parity hostile``     send the bad-input catalog to every target, count 5xx/hangs/mismatches
 - ``parity fuzz``        schemathesis over the reference's OpenAPI document, on one target
+- ``parity race``        concurrent workloads on shared records, the history checked for anomalies
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Sequence
 def build_parser() -> argparse.ArgumentParser:
     from harness import check, fuzz, repro
     from harness.hostile import command as hostile
+    from harness.race import command as race
     from reference_impl import cli as server_cli
 
     parser = argparse.ArgumentParser(
@@ -31,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     fuzz.add_parser(sub)
     repro.add_parser(sub)
     hostile.add_parser(sub)
+    race.add_parser(sub)
     return parser
 
 

@@ -12,16 +12,19 @@ Off by default: then :func:`failpoint` is one global read. ``parity serve --fail
 ``DELETE`` removes it. Each request names its operation with ``X-Parity-Op``.
 
 A schedule is a list of rounds; a round, the events ``(operation, point)`` in the order they
-must happen. An operation reaching a point waits until every earlier event of its round has
-happened. An earlier event can fail to come: its operation finished without reaching the
-point (a 404 before the write), or it waits on a database lock held by an operation parked
-here. The first is seen when its request ends (:func:`finished`); the second when its
-request has arrived and ``step_ms`` passed without progress: the waiter skips that event. An
-event whose request has not arrived yet is waited for (up to ``arrive_s``). Both depend on
-the order alone, not on timing, as long as ``step_ms`` exceeds what an unblocked operation
-takes between two points, so one schedule gives one interleaving. An operation passing a point
-more often than the schedule lists (a transaction retried after a serialization failure)
-passes the further times freely.
+must happen. Within a round one operation runs at a time: an operation reaching a point
+waits until every earlier event of its round has happened *and* the operation released by
+the last one has reached its next point or finished (its "segment" is done). So what runs
+between two points never overlaps across operations, and one schedule gives one
+interleaving.
+
+Two things stop a segment from finishing, and both depend on the order alone: it waits on
+a lock held by an operation parked at a point (the engine says so, :func:`blocked`, for
+SQLite's writer lock; a PostgreSQL row lock is seen as ``step_ms`` without progress), or its
+operation ends without reaching the point (a 404 before the write: :func:`finished`). Then
+the next event goes ahead. An event whose request has not arrived yet is waited for (up to
+``arrive_s``). An operation passing a point more often than the schedule lists (a
+transaction retried after a serialization failure) passes the further times freely.
 """
 
 from __future__ import annotations
@@ -42,10 +45,12 @@ OP_HEADER = "x-parity-op"
 
 # The points the reference has, for the harness and the schedule check.
 POINTS = (
+    "records.update.begin",  # an update started, nothing read yet
     "records.update.read",  # the stored record read, the new values not yet written
     "records.create.checked",  # relations checked, the row not yet inserted
     "records.delete.read",  # the record found, not yet deleted
     "records.delete.deleted",  # the row deleted, references to it not yet detached
+    "records.view.begin",  # a view by id started, nothing read yet
 )
 
 current_op: contextvars.ContextVar[str | None] = contextvars.ContextVar("parity_op", default=None)
@@ -73,6 +78,16 @@ def failpoint(name: str) -> None:
     schedule, op = _schedule, current_op.get()
     if schedule is not None and op is not None:
         schedule.arrive(op, name)
+
+
+def blocked() -> None:
+    """The current operation is about to wait for a lock another may hold while parked at a
+    point: its segment stops holding the schedule back."""
+    if not _enabled:
+        return
+    schedule, op = _schedule, current_op.get()
+    if schedule is not None and op is not None:
+        schedule.blocked(op)
 
 
 @contextmanager
@@ -117,8 +132,9 @@ def clear() -> None:
 class _Round:
     events: list[tuple[str, str]]
     resolved: list[bool] = field(default_factory=list)
-    cursor: int = 0
-    progress: float = 0.0
+    cursor: int = 0  # the first unresolved event
+    running: str | None = None  # the operation released last, until its segment is done
+    progress: float = 0.0  # when something last happened
 
     def __post_init__(self) -> None:
         self.resolved = [False] * len(self.events)
@@ -133,17 +149,18 @@ class Schedule:
     ):
         self.step = step_ms / 1000.0
         self.arrive_s = arrive_s
-        self._started: set[str] = set()
         self._lock = threading.Lock()
+        self._started: set[str] = set()
         self._rounds = [_Round(list(events)) for events in rounds]
         self._where: dict[tuple[str, str], tuple[int, int]] = {}
-        self._ops: dict[str, list[tuple[int, int]]] = {}
+        self._round_of: dict[str, int] = {}
         for r, rnd in enumerate(self._rounds):
             for i, (op, point) in enumerate(rnd.events):
                 if (op, point) in self._where:
                     raise ValueError(f"event {op} at {point} is listed twice")
+                if self._round_of.setdefault(op, r) != r:
+                    raise ValueError(f"operation {op} is listed in two rounds")
                 self._where[(op, point)] = (r, i)
-                self._ops.setdefault(op, []).append((r, i))
         self.trace: list[dict[str, Any]] = []  # what happened, in order
 
     @classmethod
@@ -175,29 +192,6 @@ class Schedule:
             raise ValueError("arrive_s must be a number of seconds in (0, 600]")
         return cls(parsed, float(step), float(arrive))
 
-    def arrive(self, op: str, point: str) -> None:
-        where = self._where.get((op, point))
-        if where is None:
-            return
-        r, index = where
-        rnd = self._rounds[r]
-        with self._lock:
-            if rnd.resolved[index]:  # a retried transaction passing again
-                return
-            if rnd.progress == 0.0:
-                rnd.progress = time.monotonic()
-        while True:
-            with self._lock:
-                if rnd.cursor >= index:
-                    self._resolve(r, index, "passed")
-                    return
-                waited = time.monotonic() - rnd.progress
-                blocking = rnd.events[rnd.cursor][0]
-                if waited > (self.step if blocking in self._started else self.arrive_s):
-                    self._resolve(r, rnd.cursor, "skipped")  # blocked elsewhere, or lost
-                    continue
-            sleep(_POLL)
-
     def rounds_events(self) -> list[list[tuple[str, str]]]:
         return [list(rnd.events) for rnd in self._rounds]
 
@@ -205,11 +199,59 @@ class Schedule:
         with self._lock:
             self._started.add(op)
 
-    def finished(self, op: str) -> None:
+    def arrive(self, op: str, point: str) -> None:
+        r = self._round_of.get(op)
+        if r is None:
+            return
+        rnd = self._rounds[r]
         with self._lock:
-            for r, index in self._ops.get(op, ()):
-                if not self._rounds[r].resolved[index]:
+            self._segment_done(rnd, op, "arrived")
+            where = self._where.get((op, point))
+            if where is None or rnd.resolved[where[1]]:  # unlisted, or a retry passing again
+                return
+            index = where[1]
+            if rnd.progress == 0.0:
+                rnd.progress = time.monotonic()
+        while True:
+            with self._lock:
+                if rnd.cursor == index and rnd.running is None:
+                    self._resolve(r, index, "passed")
+                    rnd.running = op
+                    return
+                waited = time.monotonic() - rnd.progress
+                if rnd.running is not None:
+                    if waited > self.step:  # a row lock held by an operation parked here
+                        self._segment_done(rnd, rnd.running, "timed out")
+                else:
+                    waiting_for = rnd.events[rnd.cursor][0]
+                    limit = self.step if waiting_for in self._started else self.arrive_s
+                    if waited > limit:
+                        self._resolve(r, rnd.cursor, "skipped")
+            sleep(_POLL)
+
+    def blocked(self, op: str) -> None:
+        r = self._round_of.get(op)
+        if r is not None:
+            with self._lock:
+                self._segment_done(self._rounds[r], op, "blocked")
+
+    def finished(self, op: str) -> None:
+        r = self._round_of.get(op)
+        if r is None:
+            return
+        rnd = self._rounds[r]
+        with self._lock:
+            self._segment_done(rnd, op, "finished")
+            for index, (event_op, _) in enumerate(rnd.events):
+                if event_op == op and not rnd.resolved[index]:
                     self._resolve(r, index, "not reached")
+
+    def _segment_done(self, rnd: _Round, op: str, how: str) -> None:
+        if rnd.running == op:
+            rnd.running = None
+            rnd.progress = time.monotonic()
+            if how in ("timed out", "blocked"):
+                self.trace.append({"op": op, "segment": how})
 
     def _resolve(self, r: int, index: int, how: str) -> None:
         rnd = self._rounds[r]

@@ -20,7 +20,7 @@ from reference_impl.core import jsonin
 from reference_impl.core.auth import AuthContext
 from reference_impl.core.errors import ApiError
 from reference_impl.core.jsonfmt import dumps
-from reference_impl.db.engine import capturing_sql, isolation
+from reference_impl.db.engine import capturing_sql, isolation, isolation_level
 
 T = TypeVar("T")
 DEBUG_SQL = os.environ.get("PARITY_DEBUG_SQL") == "1"
@@ -107,11 +107,11 @@ async def call(request: Request, work: Callable[[], T]) -> tuple[T, list[dict[st
     sink: list[dict[str, Any]] | None = None
     level = request.headers.get(ISOLATION_HEADER)
     try:
-        scope = isolation(level)
+        level = isolation_level(level) if level else None
     except ValueError as exc:
         raise e.bad_request(f"{ISOLATION_HEADER}: {exc}") from exc
     with contextlib.ExitStack() as stack:
-        stack.enter_context(scope)
+        stack.enter_context(isolation(level))
         if failpoints.enabled():
             stack.enter_context(failpoints.operation(request.headers.get(failpoints.OP_HEADER)))
         if DEBUG_SQL:

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from reference_impl import failpoints
 from reference_impl.api import collections, files, openapi, parity, record_auth, records
 from reference_impl.api._http import JSON, auth_of, error_response, require_superuser
 from reference_impl.api._limits import BodyLimit, record_body_limit
@@ -130,7 +131,6 @@ def create_app(app: App) -> Starlette:
         Route("/api/health", health, methods=["GET", "HEAD"]),
         Route("/api/openapi.json", openapi.document, methods=["GET"]),
         Route("/api/parity/rules", parity.rules_status, methods=["GET"]),
-        Route("/api/parity/schedule", parity.schedule, methods=["GET", "POST", "DELETE"]),
         Route("/api/collections", collections.list_collections, methods=["GET"]),
         Route("/api/collections", collections.create_collection, methods=["POST"]),
         Route("/api/collections/{collection}", collections.view_collection, methods=["GET"]),
@@ -178,6 +178,11 @@ def create_app(app: App) -> Starlette:
             )
         ],
     ]
+
+    if failpoints.enabled():  # the race suite's schedule (parity serve --failpoints)
+        routes.append(
+            Route("/api/parity/schedule", parity.schedule, methods=["GET", "POST", "DELETE"])
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

@@ -28,7 +28,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import Response
 
-from reference_impl import __version__
+from reference_impl import __version__, failpoints
 from reference_impl.api._http import JSON, app_of, auth_of, require_superuser
 from reference_impl.core.collection import RULES, TYPES, Collection
 from reference_impl.core.fields import DEFAULT_OPTIONS, FIELD_TYPES, TEXT_DEFAULT_MAX, Field
@@ -87,6 +87,8 @@ def build(collections: list[Collection]) -> Schema:
     paths["/api/health"] = {"get": _op("health", _ref("Health"), "", public=True)}
     paths["/api/openapi.json"] = {"get": _op("openapi", OBJECT, "401 403")}
     paths["/api/parity/rules"] = {"get": _op("rulesStatus", _rules_status_schema(), "401 403")}
+    if failpoints.enabled():
+        paths["/api/parity/schedule"] = _schedule_paths()
     _collection_paths(paths)
     paths["/api/files/token"] = {"post": _op("fileToken", _ref("Token"), "401", tag="files")}
     by_id = {c.id: c for c in collections}
@@ -181,6 +183,20 @@ def _record_paths(
             _param("token", "query", TEXT),
         ]
         paths[f"/api/files/{name}/{{recordId}}/{{filename}}"] = {"get": download}
+
+
+def _schedule_paths() -> Schema:
+    """``/api/parity/schedule`` (api/parity.py, only with ``--failpoints``): the race
+    suite's interleaving schedule (reference_impl/failpoints.py)."""
+    event = {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2}
+    rounds = {"type": "array", "items": {"type": "array", "items": event}}
+    body = _body(_object({"rounds": rounds, "step_ms": {"type": "number"}}))
+    trace = _object({"trace": {"type": "array", "items": OBJECT}})
+    return {
+        "get": _op("scheduleTrace", trace, "401 403"),
+        "post": _op("installSchedule", OBJECT, "400 401 403", body=body),
+        "delete": _op("clearSchedule", None, "401 403"),
+    }
 
 
 def _rules_status_schema() -> Schema:

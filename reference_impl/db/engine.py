@@ -205,6 +205,16 @@ class RetryCounter:
 
 RETRIES = RetryCounter()
 _jitter = random.Random()
+ATTEMPTS = 10
+BACKOFF_BASE, BACKOFF_CAP = 0.004, 0.25
+
+
+def backoff(attempt: int) -> float:
+    """Seconds before retry ``attempt`` (0-based): "full jitter", uniform in [0, min(cap,
+    base * 2^attempt)]. Rivals that failed together (every waiter on a hot row's lock fails
+    at once under REPEATABLE READ when its holder commits) spread out instead of queueing on
+    the lock together again, so each wave lets more than one of them through."""
+    return _jitter.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt))
 
 
 def run_in_transaction(
@@ -214,12 +224,13 @@ def run_in_transaction(
     write: bool = False,
     session: Session | None = None,
     isolation: str | None = None,
-    attempts: int = 5,
+    attempts: int = ATTEMPTS,
 ) -> T:
     """Run ``work`` in a transaction, retrying it from the start on a transient failure
     (serialization failure, deadlock, lock timeout / SQLite busy), at most ``attempts``
-    times, after an exponential backoff with jitter (2, 4, 8 ms... times 0.5-1.5, so
-    retried rivals do not collide again in step); every retry counted in ``RETRIES``.
+    times, after a jittered exponential backoff (:func:`backoff`); every retry counted in
+    ``RETRIES``, and the failure that ran out of attempts too (the API answers it with a
+    503 that says so).
 
     ``work`` must be safe to repeat: it reads what it needs inside the transaction.
     """
@@ -233,7 +244,7 @@ def run_in_transaction(
                 RETRIES.count(reason, exhausted=True)
                 raise
             RETRIES.count(reason)
-            sleep(0.002 * (2**attempt) * _jitter.uniform(0.5, 1.5))
+            sleep(backoff(attempt))
     raise AssertionError("unreachable")
 
 

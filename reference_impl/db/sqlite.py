@@ -29,6 +29,7 @@ from reference_impl.bridge import LoopLock, bridged, sleep
 from reference_impl.db import errors
 from reference_impl.db.dialect import Dialect
 from reference_impl.db.engine import Params, Row, Session, capture
+from reference_impl.failpoints import blocked
 from reference_impl.ir.kinds import (
     Kind,
     format_pb_datetime,
@@ -312,6 +313,8 @@ class SqliteEngine:
         """
         with self._lock:
             self._writers_waiting += 1
+        if self._write_lock.locked():
+            blocked()  # a race schedule must not wait for this writer (failpoints.py)
         if not bridged():
             with self._write_lock:
                 self._writer_in()

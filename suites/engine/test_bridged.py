@@ -131,8 +131,9 @@ def test_writers_on_two_loops_do_not_deadlock(engine: Engine, table: str) -> Non
         await asyncio.sleep(0.02)
         await run_bridged(lambda: write(0))
 
-    threads = [threading.Thread(target=asyncio.run, args=(f(),), daemon=True)
-               for f in (loop_a, loop_b)]
+    threads = [
+        threading.Thread(target=asyncio.run, args=(f(),), daemon=True) for f in (loop_a, loop_b)
+    ]
     for t in threads:
         t.start()
     for t in threads:

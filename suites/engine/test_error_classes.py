@@ -24,8 +24,9 @@ def _two_rows(engine: Engine, table: str) -> None:
         for statement in engine.dialect.create_table(table, [("n", Kind.INT64)]):
             tx.execute(statement)
         for row_id in ("a", "b"):
-            sql, params = insert_sql(engine.dialect, table, [("id", Kind.TEXT, row_id),
-                                                             ("n", Kind.INT64, 0)])
+            sql, params = insert_sql(
+                engine.dialect, table, [("id", Kind.TEXT, row_id), ("n", Kind.INT64, 0)]
+            )
             tx.execute(sql, params)
 
 
@@ -59,8 +60,10 @@ def _crossing(engine: Engine, before: Step, after: Step) -> list[BaseException]:
         except errors.DatabaseError as exc:
             raised.append(exc)
 
-    threads = [threading.Thread(target=run, args=("a", "b")),
-               threading.Thread(target=run, args=("b", "a"))]
+    threads = [
+        threading.Thread(target=run, args=("a", "b")),
+        threading.Thread(target=run, args=("b", "a")),
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -114,8 +117,11 @@ def test_sqlite_busy_beyond_the_timeout_is_a_lock_timeout(tmp_path: Path, table:
         with holder.transaction(write=True) as tx:
             for statement in holder.dialect.create_table(table, [("n", Kind.INT64)]):
                 tx.execute(statement)
-        with holder.transaction(write=True), pytest.raises(errors.LockTimeout), \
-                other.transaction(write=True):
+        with (
+            holder.transaction(write=True),
+            pytest.raises(errors.LockTimeout),
+            other.transaction(write=True),
+        ):
             pass
     finally:
         holder.close()
@@ -145,3 +151,50 @@ def test_non_transient_errors_are_not_retried(engine: Engine) -> None:
     with pytest.raises(errors.UniqueViolation):
         run_in_transaction(engine, broken, write=True)
     assert attempts == [1]
+
+
+def test_unique_violation_is_classified_with_its_columns(engine: Engine, table: str) -> None:
+    """PostgreSQL 23505 / SQLite SQLITE_CONSTRAINT_PRIMARYKEY: one class, the column named
+    where the engine names it (SQLite) or the constraint (PostgreSQL)."""
+    _two_rows(engine, table)
+    sql, params = insert_sql(engine.dialect, table, [("id", Kind.TEXT, "a"), ("n", Kind.INT64, 1)])
+    with pytest.raises(errors.UniqueViolation) as caught, engine.transaction(write=True) as tx:
+        tx.execute(sql, params)
+    assert caught.value.columns or caught.value.constraint
+    assert not isinstance(caught.value, errors.TransientError)
+
+
+def test_foreign_key_violation_is_classified(engine: Engine, table: str) -> None:
+    """PostgreSQL 23503 / SQLite SQLITE_CONSTRAINT_FOREIGNKEY (``PRAGMA foreign_keys = ON``):
+    PocketBase's own tables (``_externalAuths``...) reference records through such keys."""
+    _two_rows(engine, table)
+    parent, child = engine.dialect.quote(table), engine.dialect.quote(f"{table}_child")
+    with engine.transaction(write=True) as tx:
+        tx.execute(f"CREATE TABLE {child} (ref TEXT REFERENCES {parent} (id))")
+    with pytest.raises(errors.ForeignKeyViolation), engine.transaction(write=True) as tx:
+        tx.execute(f"INSERT INTO {child} (ref) VALUES ('missing')")
+
+
+def test_postgres_statement_timeout_is_its_own_class(pg_server: Any) -> None:
+    """57014 after ``--statement-timeout``: not transient (the same statement would run as
+    long again), so not retried."""
+    from reference_impl.db.postgres import PoolConfig, PostgresEngine
+
+    dsn = pg_server.create_database("pp_errors", exist_ok=True)
+    engine = PostgresEngine(dsn, pool=PoolConfig(min_size=1, max_size=2, statement_timeout=0.2))
+    attempts: list[int] = []
+
+    def slow(tx: Tx) -> object:
+        attempts.append(1)
+        return tx.fetchone("SELECT pg_sleep(2)")
+
+    try:
+        started = __import__("time").monotonic()
+        with pytest.raises(errors.StatementTimeout):
+            run_in_transaction(engine, slow)
+        assert attempts == [1]
+        assert __import__("time").monotonic() - started < 1.5
+        with engine.transaction() as tx:  # the pool's connections keep working
+            assert tx.fetchone("SELECT current_setting('statement_timeout')") == ("200ms",)
+    finally:
+        engine.close()

@@ -64,8 +64,11 @@ def test_policy_mode_selects_what_parameters_mode_selects(
     for auth in AUTHS:
         bound = bind(compiled, Bindings(auth=auth))
         want = _ids(engine, *select_sql(d, policy_table, ["id"], [bound], []), {})
-        settings = {} if auth is None else {
-            "pb.auth.id": auth["id"], "pb.auth.verified": str(auth["verified"]).lower()}
+        settings = (
+            {}
+            if auth is None
+            else {"pb.auth.id": auth["id"], "pb.auth.verified": str(auth["verified"]).lower()}
+        )
         sql, params = select_sql(d, policy_table, ["id"], [], [])
         sql = sql.replace(" ORDER BY", f" WHERE {policy} ORDER BY")
         assert _ids(engine, sql, params, settings) == want, (rule, auth, policy)

@@ -37,25 +37,34 @@ def test_a_collection_named_like_a_catalog_table_is_its_own(app: App, superuser:
 
 def test_indexes_follow_field_and_name_changes(app: App, superuser: Any) -> None:
     name = _name("idx")
-    coll = app.store.create({
-        "name": name,
-        "fields": [{"type": "text", "name": "code"}, {"type": "text", "name": "note"}],
-        "indexes": [f"CREATE UNIQUE INDEX idx_{name}_code ON {name} (code COLLATE NOCASE)",
-                    f"CREATE INDEX idx_{name}_note ON {name} (note)"],
-    })
+    coll = app.store.create(
+        {
+            "name": name,
+            "fields": [{"type": "text", "name": "code"}, {"type": "text", "name": "note"}],
+            "indexes": [
+                f"CREATE UNIQUE INDEX idx_{name}_code ON {name} (code COLLATE NOCASE)",
+                f"CREATE INDEX idx_{name}_note ON {name} (note)",
+            ],
+        }
+    )
     app.records.create(coll, {"code": "abc"}, superuser)
     with pytest.raises(ApiError) as caught:  # NOCASE: "ABC" is the same code on both engines
         app.records.create(coll, {"code": "ABC"}, superuser)
-    assert caught.value.data == {"code": {"code": "validation_not_unique",
-                                          "message": "Value must be unique."}}
+    assert caught.value.data == {
+        "code": {"code": "validation_not_unique", "message": "Value must be unique."}
+    }
     # Drop the indexed field together with its index, then rename: both engines follow.
-    coll = app.store.update(coll, {
-        "name": name + "_r",
-        "fields": [{"type": "text", "name": "code"}],
-        "indexes": [coll.indexes[0]],
-    })
-    assert coll.indexes == [f"CREATE UNIQUE INDEX `idx_{name}_code` ON `{name}_r` "
-                            "(`code` COLLATE NOCASE)"]
+    coll = app.store.update(
+        coll,
+        {
+            "name": name + "_r",
+            "fields": [{"type": "text", "name": "code"}],
+            "indexes": [coll.indexes[0]],
+        },
+    )
+    assert coll.indexes == [
+        f"CREATE UNIQUE INDEX `idx_{name}_code` ON `{name}_r` (`code` COLLATE NOCASE)"
+    ]
     with pytest.raises(ApiError):
         app.records.create(coll, {"code": "Abc"}, superuser)
     app.store.delete(coll)
@@ -63,8 +72,13 @@ def test_indexes_follow_field_and_name_changes(app: App, superuser: Any) -> None
 
 def test_an_index_on_a_dropped_field_is_refused_before_anything_changes(app: App) -> None:
     name = _name("idxd")
-    coll = app.store.create({"name": name, "fields": [{"type": "text", "name": "a"}],
-                             "indexes": [f"CREATE INDEX idx_{name} ON {name} (a)"]})
+    coll = app.store.create(
+        {
+            "name": name,
+            "fields": [{"type": "text", "name": "a"}],
+            "indexes": [f"CREATE INDEX idx_{name} ON {name} (a)"],
+        }
+    )
     with pytest.raises(ValidationFailed) as caught:
         app.store.update(coll, {"fields": []})
     assert "no such column: a" in caught.value.errors["indexes"]["0"]["message"]
@@ -76,8 +90,12 @@ def test_schema_changes_under_concurrent_writes_never_fail_a_request(
     app: App, superuser: Any
 ) -> None:
     name = _name("race")
-    base = {"name": name, "createRule": "", "listRule": "",
-            "fields": [{"type": "text", "name": "a"}, {"type": "number", "name": "b"}]}
+    base = {
+        "name": name,
+        "createRule": "",
+        "listRule": "",
+        "fields": [{"type": "text", "name": "a"}, {"type": "number", "name": "b"}],
+    }
     coll = app.store.create(base)
     stop = time.monotonic() + 3
     outcomes: dict[str, int] = {}
@@ -107,13 +125,32 @@ def test_schema_changes_under_concurrent_writes_never_fail_a_request(
     while time.monotonic() < stop:
         current = app.store.find(coll.id)
         assert current is not None
-        app.store.update(current, {"fields": [{"type": "text", "name": "a"},
-                                              {"type": "text", "name": "c"},
-                                              {"type": "number", "name": "b"}]})
-        app.store.update(app.store.find(coll.id), {"name": name + "_x",  # type: ignore[arg-type]
-                                                   "fields": [{"type": "number", "name": "b"}]})
-        app.store.update(app.store.find(coll.id), {"name": name, **{  # type: ignore[arg-type]
-            k: v for k, v in base.items() if k != "name"}})
+        app.store.update(
+            current,
+            {
+                "fields": [
+                    {"type": "text", "name": "a"},
+                    {"type": "text", "name": "c"},
+                    {"type": "number", "name": "b"},
+                ]
+            },
+        )
+        app.store.update(
+            app.store.find(coll.id),
+            {
+                "name": name + "_x",  # type: ignore[arg-type]
+                "fields": [{"type": "number", "name": "b"}],
+            },
+        )
+        app.store.update(
+            app.store.find(coll.id),
+            {
+                "name": name,
+                **{  # type: ignore[arg-type]
+                    k: v for k, v in base.items() if k != "name"
+                },
+            },
+        )
         rounds += 1
     for t in threads:
         t.join(10)
@@ -149,7 +186,9 @@ def test_a_renamed_system_collection_is_renamed_back_at_start(app: App) -> None:
     assert repaired is not None and repaired.id == original.id
     assert store.find("hacked") is None
     assert app.upsert_superuser("repaired@example.com", "repaired-password-1") in (
-        "created", "updated")
+        "created",
+        "updated",
+    )
 
 
 def test_a_collection_of_only_an_id_can_update_its_records(app: App, superuser: Any) -> None:

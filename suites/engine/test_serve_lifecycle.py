@@ -21,8 +21,18 @@ from harness.http import ServerCheckError, free_port, wait_healthy
 def _serve(engine: str, data_dir: Path) -> subprocess.Popen[bytes]:
     base_url = f"http://127.0.0.1:{free_port()}"
     env = {k: v for k, v in os.environ.items() if k != "PARITY_PG_DSN"}  # embedded, for real
-    cmd = [sys.executable, "-m", "reference_impl", "serve", "--engine", engine,
-           "--dir", str(data_dir), "--http", base_url.removeprefix("http://")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "reference_impl",
+        "serve",
+        "--engine",
+        engine,
+        "--dir",
+        str(data_dir),
+        "--http",
+        base_url.removeprefix("http://"),
+    ]
     log = data_dir.parent / f"{data_dir.name}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -103,8 +113,9 @@ while True:  # the main thread never yields, as a handler stuck in CPU work woul
 def test_sigterm_ends_a_process_whose_loop_is_stuck(tmp_path: Path) -> None:
     from reference_impl.cli import STOP_GRACE_S
 
-    with subprocess.Popen([sys.executable, "-c", _STUCK_PROCESS], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE) as proc:
+    with subprocess.Popen(
+        [sys.executable, "-c", _STUCK_PROCESS], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
         assert proc.stdout is not None and proc.stdout.readline() == b"spinning\n"
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)

@@ -14,14 +14,26 @@ from harness.runner import Exchange, Transcript
 from harness.scenario import Scenario, Step
 
 PB, SL, PG = "pocketbase", "sqlite", "postgres"
-SCENARIO = Scenario(name="GET list things (guest)", suite="listing",
-                    steps=(Step(id="list", actor="guest", method="GET", path="/x"),))
-REGISTRY = Registry({
-    "pg-only": Divergence("pg-only", "pg differs", "engine-difference", ("postgres",), "x",
-                          ("y",)),
-    "reference": Divergence("reference", "better", "improvement-over-pocketbase",
-                            ("sqlite", "postgres"), "x", ("y",)),
-})
+SCENARIO = Scenario(
+    name="GET list things (guest)",
+    suite="listing",
+    steps=(Step(id="list", actor="guest", method="GET", path="/x"),),
+)
+REGISTRY = Registry(
+    {
+        "pg-only": Divergence(
+            "pg-only", "pg differs", "engine-difference", ("postgres",), "x", ("y",)
+        ),
+        "reference": Divergence(
+            "reference",
+            "better",
+            "improvement-over-pocketbase",
+            ("sqlite", "postgres"),
+            "x",
+            ("y",),
+        ),
+    }
+)
 
 
 def transcript(target: str, body: Any, status: int = 200, error: str | None = None) -> Transcript:
@@ -30,8 +42,9 @@ def transcript(target: str, body: Any, status: int = 200, error: str | None = No
 
 
 def scenario_with(divergence: str | None) -> Scenario:
-    return Scenario(name=SCENARIO.name, suite=SCENARIO.suite, steps=SCENARIO.steps,
-                    divergence=divergence)
+    return Scenario(
+        name=SCENARIO.name, suite=SCENARIO.suite, steps=SCENARIO.steps, divergence=divergence
+    )
 
 
 def test_structural_diff_uses_json_pointer_paths() -> None:
@@ -49,8 +62,9 @@ def test_types_are_compared_before_values() -> None:
     assert diff_values(True, 1) == ["/: true != 1"]
     assert diff_values(1, Decimal("1.0")) == []  # same number, different spelling
     assert diff_values([1, 2], [1]) == ["/: length 2 != 1"]
-    assert diff_values(9007199254740992, 9007199254740993) == \
-        ["/: 9007199254740992 != 9007199254740993"]
+    assert diff_values(9007199254740992, 9007199254740993) == [
+        "/: 9007199254740992 != 9007199254740993"
+    ]
 
 
 def test_record_key_order_is_checked_by_default_only_for_records() -> None:
@@ -58,7 +72,8 @@ def test_record_key_order_is_checked_by_default_only_for_records() -> None:
     rec_b = {"id": "1", "collectionId": "c", "collectionName": "n"}
     assert diff_values({"items": [rec_a]}, {"items": [rec_b]}) == [
         "/items/0: key order ['collectionId', 'collectionName', 'id'] "
-        "!= ['id', 'collectionId', 'collectionName']"]
+        "!= ['id', 'collectionId', 'collectionName']"
+    ]
     assert diff_values({"a": 1, "b": 2}, {"b": 2, "a": 1}) == []
     assert diff_values({"a": 1, "b": 2}, {"b": 2, "a": 1}, "all") != []
     assert diff_values({"items": [rec_a]}, {"items": [rec_b]}, "none") == []
@@ -87,8 +102,7 @@ def test_oracle_is_pocketbase_when_present() -> None:
         ("reference", {SL: 2, PG: 3}, {PG: "diverge"}),
     ],
 )
-def test_verdicts(divergence: str | None, bodies: dict[str, int],
-                  expected: dict[str, str]) -> None:
+def test_verdicts(divergence: str | None, bodies: dict[str, int], expected: dict[str, str]) -> None:
     transcripts = {name: transcript(name, {"v": body}) for name, body in bodies.items()}
     outcome = judge(scenario_with(divergence), 0, transcripts, REGISTRY)
     assert {k: v for k, v in outcome.verdicts.items() if v != "oracle"} == expected
@@ -96,9 +110,11 @@ def test_verdicts(divergence: str | None, bodies: dict[str, int],
 
 
 def test_errors_and_oracle_fallback() -> None:
-    transcripts = {"pocketbase": transcript("pocketbase", None, error="SetupError: boom"),
-                   "sqlite": transcript("sqlite", {"v": 1}),
-                   "postgres": transcript("postgres", {"v": 1})}
+    transcripts = {
+        "pocketbase": transcript("pocketbase", None, error="SetupError: boom"),
+        "sqlite": transcript("sqlite", {"v": 1}),
+        "postgres": transcript("postgres", {"v": 1}),
+    }
     outcome = judge(SCENARIO, 0, transcripts, REGISTRY)
     assert outcome.verdicts == {"pocketbase": "error", "sqlite": "oracle", "postgres": "agree"}
     assert outcome.oracle == "sqlite"
@@ -107,11 +123,12 @@ def test_errors_and_oracle_fallback() -> None:
 
 
 def test_headline_prefers_the_worst_verdict() -> None:
-    transcripts = {"pocketbase": transcript("pocketbase", {"v": 1}),
-                   "sqlite": transcript("sqlite", {"v": 1}),
-                   "postgres": transcript("postgres", {"v": 2})}
-    assert judge(scenario_with("pg-only"), 0, transcripts, REGISTRY).headline == \
-        "KNOWN DIVERGENCE"
+    transcripts = {
+        "pocketbase": transcript("pocketbase", {"v": 1}),
+        "sqlite": transcript("sqlite", {"v": 1}),
+        "postgres": transcript("postgres", {"v": 2}),
+    }
+    assert judge(scenario_with("pg-only"), 0, transcripts, REGISTRY).headline == "KNOWN DIVERGENCE"
     assert judge(SCENARIO, 0, transcripts, REGISTRY).headline == "DIVERGE"
 
 
@@ -138,6 +155,4 @@ def test_captured_response_headers_are_compared() -> None:
     a, b = transcript(PB, "hello"), transcript(SL, "hello")
     a.exchanges[0].captured = {"content-type": "text/plain", "content-disposition": None}
     b.exchanges[0].captured = {"content-type": "text/html", "content-disposition": None}
-    assert diff_transcripts(a, b) == [
-        "list header content-type: 'text/plain' != 'text/html'"
-    ]
+    assert diff_transcripts(a, b) == ["list header content-type: 'text/plain' != 'text/html'"]

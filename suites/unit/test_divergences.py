@@ -9,14 +9,14 @@ import pytest
 from harness import divergences
 from harness.pytest_plugin import entry_point_installed
 
-VALID = '''
+VALID = """
 [pg-nulls]
 title = "t"
 kind = "engine-difference"
 targets = ["postgres"]
 explanation = "e"
 evidence = ["verified"]
-'''
+"""
 
 
 def load_text(tmp_path: Path, text: str) -> divergences.Registry:
@@ -42,13 +42,12 @@ def test_valid_entry(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (("evidence = [\"verified\"]", "evidence = [\"verified\"]\nseverity = 1"),
-         "unknown fields"),
-        (("explanation = \"e\"\n", ""), "missing fields"),
+        (('evidence = ["verified"]', 'evidence = ["verified"]\nseverity = 1'), "unknown fields"),
+        (('explanation = "e"\n', ""), "missing fields"),
         (("engine-difference", "bug"), "kind must be one of"),
-        (("[\"postgres\"]", "[\"mysql\"]"), "targets must be"),
-        (("[\"postgres\"]", "[\"pocketbase\"]"), "PocketBase is the oracle"),
-        (("[\"verified\"]", "[]"), "evidence must be"),
+        (('["postgres"]', '["mysql"]'), "targets must be"),
+        (('["postgres"]', '["pocketbase"]'), "PocketBase is the oracle"),
+        (('["verified"]', "[]"), "evidence must be"),
         (("[pg-nulls]", "[PG_Nulls]"), "lowercase slugs"),
     ],
 )
@@ -67,23 +66,27 @@ def _plugin_args() -> list[str]:
 
 
 def test_marker_with_unknown_key_is_a_collection_error(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_x='''
+    pytester.makepyfile(
+        test_x="""
         import pytest
 
         @pytest.mark.known_divergence("no-such-divergence")
         def test_it():
             pass
-    ''')
+    """
+    )
     result = pytester.runpytest_subprocess(*_plugin_args())
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*ERROR collecting test_x.py*",
-                                 "*unknown known-divergence key 'no-such-divergence'*"])
+    result.stdout.fnmatch_lines(
+        ["*ERROR collecting test_x.py*", "*unknown known-divergence key 'no-such-divergence'*"]
+    )
 
 
 def test_marker_is_strict_xfail_for_the_deviating_targets(pytester: pytest.Pytester) -> None:
     key = next(iter(divergences.load())).key
     deviating = next(iter(divergences.load())).targets[0]
-    pytester.makepyfile(test_y=f'''
+    pytester.makepyfile(
+        test_y=f'''
         import pytest
 
         @pytest.mark.known_divergence("{key}")
@@ -98,7 +101,8 @@ def test_marker_is_strict_xfail_for_the_deviating_targets(pytester: pytest.Pytes
         @pytest.mark.parametrize("engine", ["{deviating}", "pocketbase"])
         def test_per_engine(engine):
             assert engine != "{deviating}"
-    ''')
+    '''
+    )
     result = pytester.runpytest_subprocess(*_plugin_args(), "-rxX")
     result.assert_outcomes(xfailed=2, failed=1, passed=1)
     result.stdout.fnmatch_lines(["*_ test_fixed _*", f"*XPASS(strict)*known divergence {key}*"])

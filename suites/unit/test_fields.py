@@ -36,11 +36,33 @@ def rows(items: list[tuple[Any, ...]]) -> list[Any]:
 
 
 # -- lenient casts (spf13/cast) ---------------------------------------------------------------
-@pytest.mark.parametrize(("raw", "number"), rows([
-    ("abc", 0), ("12.5", 12.5), ("7", 7), ("1e3", 1000), (".5", 0.5), ("+3", 3), ("", 0),
-    ("0x10", 0), ("1_000", 1000), (True, 1), (False, 0), ([1], 0), ({"a": 1}, 0), (None, 0),
-    (2.0, 2), (2.5, 2.5), (-0.0, 0), (12, 12), (2**63 - 1, 2**63 - 1), (1e300, 1e300),
-]))
+@pytest.mark.parametrize(
+    ("raw", "number"),
+    rows(
+        [
+            ("abc", 0),
+            ("12.5", 12.5),
+            ("7", 7),
+            ("1e3", 1000),
+            (".5", 0.5),
+            ("+3", 3),
+            ("", 0),
+            ("0x10", 0),
+            ("1_000", 1000),
+            (True, 1),
+            (False, 0),
+            ([1], 0),
+            ({"a": 1}, 0),
+            (None, 0),
+            (2.0, 2),
+            (2.5, 2.5),
+            (-0.0, 0),
+            (12, 12),
+            (2**63 - 1, 2**63 - 1),
+            (1e300, 1e300),
+        ]
+    ),
+)
 def test_to_number(raw: Any, number: float) -> None:
     result = to_number(raw)
     assert result == number
@@ -53,40 +75,84 @@ def test_non_finite_numbers_are_a_validation_error(raw: str) -> None:
     field = Field("number", "n")
     value = field.cast(raw)
     assert isinstance(value, float) and not math.isfinite(value)
-    assert field.validate(value) == {"code": "validation_not_a_number",
-                                     "message": "The submitted number is not properly formatted."}
+    assert field.validate(value) == {
+        "code": "validation_not_a_number",
+        "message": "The submitted number is not properly formatted.",
+    }
 
 
 def test_to_number_does_not_trim() -> None:
     assert to_number(" 7 ") == 0
 
 
-@pytest.mark.parametrize(("raw", "value"), rows([
-    ("yes", False), ("1", True), ("t", True), ("T", True), ("true", True), ("TRUE", True),
-    ("True", True), ("tRue", False), ("0", False), ("false", False), ("0.5", False), ("", False),
-    (2, True), (0, False), (0.5, True), (True, True), (None, False), ([1], False),
-]))
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    rows(
+        [
+            ("yes", False),
+            ("1", True),
+            ("t", True),
+            ("T", True),
+            ("true", True),
+            ("TRUE", True),
+            ("True", True),
+            ("tRue", False),
+            ("0", False),
+            ("false", False),
+            ("0.5", False),
+            ("", False),
+            (2, True),
+            (0, False),
+            (0.5, True),
+            (True, True),
+            (None, False),
+            ([1], False),
+        ]
+    ),
+)
 def test_to_bool(raw: Any, value: bool) -> None:
     assert to_bool(raw) is value
 
 
-@pytest.mark.parametrize(("raw", "text"), rows([
-    (12.0, "12"), (2.5, "2.5"), (7, "7"), (True, "true"), (False, "false"), (None, ""),
-    ([1, 2], ""), ({"a": 1}, ""), ("x", "x"), (1e20, "100000000000000000000"),
-    (0.000001, "0.000001"),
-]))
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    rows(
+        [
+            (12.0, "12"),
+            (2.5, "2.5"),
+            (7, "7"),
+            (True, "true"),
+            (False, "false"),
+            (None, ""),
+            ([1, 2], ""),
+            ({"a": 1}, ""),
+            ("x", "x"),
+            (1e20, "100000000000000000000"),
+            (0.000001, "0.000001"),
+        ]
+    ),
+)
 def test_to_text(raw: Any, text: str) -> None:
     assert to_text(raw) == text
 
 
-TO_TEXT_BUG = ("bug: to_text formats floats with Go's JSON rule (exponent outside "
-               "[1e-6, 1e21)); spf13/cast's ToString is strconv.FormatFloat(f, 'f', -1, 64), "
-               "and PocketBase 0.40.6 stored the titles 1e21 and 1e-7 as these texts")
+TO_TEXT_BUG = (
+    "bug: to_text formats floats with Go's JSON rule (exponent outside "
+    "[1e-6, 1e21)); spf13/cast's ToString is strconv.FormatFloat(f, 'f', -1, 64), "
+    "and PocketBase 0.40.6 stored the titles 1e21 and 1e-7 as these texts"
+)
 
 
-@pytest.mark.parametrize(("raw", "text"), rows([
-    (1e21, "1000000000000000000000"), (1e-7, "0.0000001"), (1.5e-7, "0.00000015"),
-]))
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    rows(
+        [
+            (1e21, "1000000000000000000000"),
+            (1e-7, "0.0000001"),
+            (1.5e-7, "0.00000015"),
+        ]
+    ),
+)
 def test_to_text_uses_fixed_notation(raw: float, text: str) -> None:
     assert to_text(raw) == text
 
@@ -102,16 +168,26 @@ def test_to_string_list() -> None:
     assert to_string_list(["a", 1, 2.5, True, None]) == ["a", "1", "2.5", "true", ""]
 
 
-@pytest.mark.parametrize(("raw", "expected"), rows([
-    ("2024-01-02", datetime(2024, 1, 2, tzinfo=UTC)),
-    ("2024-01-02T03:04:05+02:00", datetime(2024, 1, 2, 1, 4, 5, tzinfo=UTC)),
-    ("2024-01-02T03:04:05Z", datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)),
-    ("2024-01-02 03:04:05.123456Z", datetime(2024, 1, 2, 3, 4, 5, 123000, tzinfo=UTC)),
-    ("2024-01-02 03:04:05.678Z", datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)),
-    ("2024-01-02 03:04:05", datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)),
-    ("garbage", None), ("2024-01-02 03:04", None), ("", None), ("   ", None),
-    (1700000000, None), (None, None), (["2024-01-02"], None),
-]))
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    rows(
+        [
+            ("2024-01-02", datetime(2024, 1, 2, tzinfo=UTC)),
+            ("2024-01-02T03:04:05+02:00", datetime(2024, 1, 2, 1, 4, 5, tzinfo=UTC)),
+            ("2024-01-02T03:04:05Z", datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)),
+            ("2024-01-02 03:04:05.123456Z", datetime(2024, 1, 2, 3, 4, 5, 123000, tzinfo=UTC)),
+            ("2024-01-02 03:04:05.678Z", datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)),
+            ("2024-01-02 03:04:05", datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)),
+            ("garbage", None),
+            ("2024-01-02 03:04", None),
+            ("", None),
+            ("   ", None),
+            (1700000000, None),
+            (None, None),
+            (["2024-01-02"], None),
+        ]
+    ),
+)
 def test_to_datetime(raw: Any, expected: datetime | None) -> None:
     result = to_datetime(raw)
     assert result == expected
@@ -135,11 +211,19 @@ def test_cast_per_type() -> None:
 
 def test_kind_and_zero() -> None:
     expected = {
-        "text": (Kind.TEXT, ""), "number": (Kind.NUMBER, 0), "bool": (Kind.BOOL, False),
-        "email": (Kind.TEXT, ""), "url": (Kind.TEXT, ""), "editor": (Kind.TEXT, ""),
-        "date": (Kind.DATETIME_MS, None), "autodate": (Kind.DATETIME_MS, None),
-        "select": (Kind.TEXT, ""), "json": (Kind.JSON, None), "relation": (Kind.TEXT, ""),
-        "file": (Kind.TEXT, ""), "password": (Kind.TEXT, ""),
+        "text": (Kind.TEXT, ""),
+        "number": (Kind.NUMBER, 0),
+        "bool": (Kind.BOOL, False),
+        "email": (Kind.TEXT, ""),
+        "url": (Kind.TEXT, ""),
+        "editor": (Kind.TEXT, ""),
+        "date": (Kind.DATETIME_MS, None),
+        "autodate": (Kind.DATETIME_MS, None),
+        "select": (Kind.TEXT, ""),
+        "json": (Kind.JSON, None),
+        "relation": (Kind.TEXT, ""),
+        "file": (Kind.TEXT, ""),
+        "password": (Kind.TEXT, ""),
         "geoPoint": (Kind.JSON, {"lon": 0, "lat": 0}),
     }
     assert set(expected) == FIELD_TYPES
@@ -159,90 +243,182 @@ def err(code: str, message: str, params: dict[str, Any] | None = None) -> dict[s
     return out
 
 
-@pytest.mark.parametrize(("options", "value", "error"), [
-    pytest.param({"type": "text", "min": 3, "max": 5}, "ab",
-                 err("validation_min_text_constraint", "Must be at least 3 character(s).",
-                     {"min": 3}), id="text-min"),
-    pytest.param({"type": "text", "min": 3, "max": 5}, "abcdef",
-                 err("validation_max_text_constraint", "Must be no more than 5 character(s).",
-                     {"max": 5}), id="text-max"),
-    pytest.param({"type": "text", "max": 5}, "ñññññ", None, id="text-max-counts-runes"),
-    pytest.param({"type": "text"}, "x" * 5001,
-                 err("validation_max_text_constraint", "Must be no more than 5000 character(s).",
-                     {"max": 5000}), id="text-default-max-5000"),
-    pytest.param({"type": "text"}, "x" * 5000, None, id="text-5000-ok"),
-    pytest.param({"type": "text", "pattern": "^[a-z]+$"}, "AB",
-                 err("validation_invalid_format", "Invalid value format."), id="text-pattern"),
-    pytest.param({"type": "text", "min": 3}, "", None, id="text-empty-skips-min"),
-    pytest.param({"type": "password", "min": 8}, "short",
-                 err("validation_min_text_constraint", "Must be at least 8 character(s)."),
-                 id="password-min-no-params"),
-    # PasswordField.ValidateValue's own wording (verified on 0.40.6: 72 characters on users
-    # give "Must be less than 71 character(s).").
-    pytest.param({"type": "password", "max": 10}, "x" * 11,
-                 err("validation_max_text_constraint", "Must be less than 10 character(s)."),
-                 id="password-max-no-params"),
-    pytest.param({"type": "password"}, "x" * 72,
-                 err("validation_max_text_constraint", "Must be less than 71 character(s)."),
-                 id="password-default-max-71"),
-    # bcrypt refuses more than 72 bytes before any length rule runs: 37 runes, 74 bytes.
-    pytest.param({"type": "password", "max": 50}, "é" * 37,
-                 err("validation_invalid_value", "Invalid value."), id="password-over-72-bytes"),
-    pytest.param({"type": "text", "pattern": "(a+)+$"}, "a" * 40 + "!",
-                 err("validation_invalid_format", "Invalid value format."),
-                 id="text-pattern-re2-linear-time"),
-    pytest.param({"type": "editor", "max": 1}, "long html", None, id="editor-no-length"),
-    pytest.param({"type": "email"}, "nope",
-                 err("validation_is_email", "Must be a valid email address."), id="email"),
-    pytest.param({"type": "email"}, "a@b",
-                 err("validation_is_email", "Must be a valid email address."), id="email-tld"),
-    pytest.param({"type": "email", "onlyDomains": ["example.com"]}, "a@other.com",
-                 err("validation_email_domain_not_allowed", "Email domain is not allowed."),
-                 id="email-only-domains"),
-    pytest.param({"type": "email", "exceptDomains": ["spam.io"]}, "a@spam.io",
-                 err("validation_email_domain_not_allowed", "Email domain is not allowed."),
-                 id="email-except-domains"),
-    pytest.param({"type": "url"}, "notaurl",
-                 err("validation_invalid_url", "Must be a valid url."), id="url"),
-    pytest.param({"type": "url"}, "ftp://x.y", None, id="url-ftp"),
-    pytest.param({"type": "url"}, "http://x", None, id="url-no-tld"),
-    pytest.param({"type": "url", "onlyDomains": ["example.com"]}, "https://evil.io/x",
-                 err("validation_url_domain_not_allowed", "Url domain is not allowed."),
-                 id="url-only-domains"),
-    pytest.param({"type": "select", "values": ["a", "b"]}, "zz",
-                 err("validation_invalid_value", "Invalid value zz.", {"value": "zz"}),
-                 id="select-invalid"),
-    pytest.param({"type": "select", "values": ["a", "b", "c"], "maxSelect": 2}, ["a", "zz"],
-                 err("validation_invalid_value", "Invalid value zz.", {"value": "zz"}),
-                 id="select-multi-invalid"),
-    pytest.param({"type": "select", "values": ["a", "b", "c"], "maxSelect": 2}, ["a", "b", "c"],
-                 err("validation_too_many_values", "Select no more than 2.", {"maxSelect": 2}),
-                 id="select-too-many"),
-    pytest.param({"type": "number", "min": 1.5, "max": 10}, 1,
-                 err("validation_min_number_constraint", "Must be greater or equal than 1.5.",
-                     {"min": 1.5}), id="number-min"),
-    pytest.param({"type": "number", "min": 1.5, "max": 10}, 10.5,
-                 err("validation_max_number_constraint", "Must be less or equal than 10.",
-                     {"max": 10}), id="number-max"),
-    pytest.param({"type": "number", "min": 2, "max": 1e21}, 2e21,
-                 err("validation_max_number_constraint", "Must be less or equal than 1e+21.",
-                     {"max": 1e21}), id="number-max-go-float"),
-    pytest.param({"type": "number", "min": 0}, 0, None, id="number-min-inclusive"),
-    pytest.param({"type": "number", "onlyInt": True}, 1.5,
-                 err("validation_only_int_constraint", "Decimal numbers are not allowed."),
-                 id="number-only-int"),
-    pytest.param({"type": "number", "onlyInt": True}, 2, None, id="number-only-int-ok"),
-    pytest.param({"type": "text", "required": True}, "", REQUIRED, id="required-text"),
-    pytest.param({"type": "number", "required": True}, 0, REQUIRED, id="required-number"),
-    pytest.param({"type": "bool", "required": True}, False, REQUIRED, id="required-bool"),
-    pytest.param({"type": "select", "values": ["a"], "maxSelect": 2, "required": True}, [],
-                 REQUIRED, id="required-multi"),
-    pytest.param({"type": "json", "required": True}, None, REQUIRED, id="required-json-null"),
-    pytest.param({"type": "json", "required": True}, {}, REQUIRED, id="required-json-empty"),
-    pytest.param({"type": "json", "required": True}, 0, None, id="required-json-zero-ok"),
-    pytest.param({"type": "json", "required": True}, False, None, id="required-json-false-ok"),
-    pytest.param({"type": "autodate", "required": True}, None, None, id="autodate-never"),
-])
+@pytest.mark.parametrize(
+    ("options", "value", "error"),
+    [
+        pytest.param(
+            {"type": "text", "min": 3, "max": 5},
+            "ab",
+            err("validation_min_text_constraint", "Must be at least 3 character(s).", {"min": 3}),
+            id="text-min",
+        ),
+        pytest.param(
+            {"type": "text", "min": 3, "max": 5},
+            "abcdef",
+            err(
+                "validation_max_text_constraint", "Must be no more than 5 character(s).", {"max": 5}
+            ),
+            id="text-max",
+        ),
+        pytest.param({"type": "text", "max": 5}, "ñññññ", None, id="text-max-counts-runes"),
+        pytest.param(
+            {"type": "text"},
+            "x" * 5001,
+            err(
+                "validation_max_text_constraint",
+                "Must be no more than 5000 character(s).",
+                {"max": 5000},
+            ),
+            id="text-default-max-5000",
+        ),
+        pytest.param({"type": "text"}, "x" * 5000, None, id="text-5000-ok"),
+        pytest.param(
+            {"type": "text", "pattern": "^[a-z]+$"},
+            "AB",
+            err("validation_invalid_format", "Invalid value format."),
+            id="text-pattern",
+        ),
+        pytest.param({"type": "text", "min": 3}, "", None, id="text-empty-skips-min"),
+        pytest.param(
+            {"type": "password", "min": 8},
+            "short",
+            err("validation_min_text_constraint", "Must be at least 8 character(s)."),
+            id="password-min-no-params",
+        ),
+        # PasswordField.ValidateValue's own wording (verified on 0.40.6: 72 characters on users
+        # give "Must be less than 71 character(s).").
+        pytest.param(
+            {"type": "password", "max": 10},
+            "x" * 11,
+            err("validation_max_text_constraint", "Must be less than 10 character(s)."),
+            id="password-max-no-params",
+        ),
+        pytest.param(
+            {"type": "password"},
+            "x" * 72,
+            err("validation_max_text_constraint", "Must be less than 71 character(s)."),
+            id="password-default-max-71",
+        ),
+        # bcrypt refuses more than 72 bytes before any length rule runs: 37 runes, 74 bytes.
+        pytest.param(
+            {"type": "password", "max": 50},
+            "é" * 37,
+            err("validation_invalid_value", "Invalid value."),
+            id="password-over-72-bytes",
+        ),
+        pytest.param(
+            {"type": "text", "pattern": "(a+)+$"},
+            "a" * 40 + "!",
+            err("validation_invalid_format", "Invalid value format."),
+            id="text-pattern-re2-linear-time",
+        ),
+        pytest.param({"type": "editor", "max": 1}, "long html", None, id="editor-no-length"),
+        pytest.param(
+            {"type": "email"},
+            "nope",
+            err("validation_is_email", "Must be a valid email address."),
+            id="email",
+        ),
+        pytest.param(
+            {"type": "email"},
+            "a@b",
+            err("validation_is_email", "Must be a valid email address."),
+            id="email-tld",
+        ),
+        pytest.param(
+            {"type": "email", "onlyDomains": ["example.com"]},
+            "a@other.com",
+            err("validation_email_domain_not_allowed", "Email domain is not allowed."),
+            id="email-only-domains",
+        ),
+        pytest.param(
+            {"type": "email", "exceptDomains": ["spam.io"]},
+            "a@spam.io",
+            err("validation_email_domain_not_allowed", "Email domain is not allowed."),
+            id="email-except-domains",
+        ),
+        pytest.param(
+            {"type": "url"},
+            "notaurl",
+            err("validation_invalid_url", "Must be a valid url."),
+            id="url",
+        ),
+        pytest.param({"type": "url"}, "ftp://x.y", None, id="url-ftp"),
+        pytest.param({"type": "url"}, "http://x", None, id="url-no-tld"),
+        pytest.param(
+            {"type": "url", "onlyDomains": ["example.com"]},
+            "https://evil.io/x",
+            err("validation_url_domain_not_allowed", "Url domain is not allowed."),
+            id="url-only-domains",
+        ),
+        pytest.param(
+            {"type": "select", "values": ["a", "b"]},
+            "zz",
+            err("validation_invalid_value", "Invalid value zz.", {"value": "zz"}),
+            id="select-invalid",
+        ),
+        pytest.param(
+            {"type": "select", "values": ["a", "b", "c"], "maxSelect": 2},
+            ["a", "zz"],
+            err("validation_invalid_value", "Invalid value zz.", {"value": "zz"}),
+            id="select-multi-invalid",
+        ),
+        pytest.param(
+            {"type": "select", "values": ["a", "b", "c"], "maxSelect": 2},
+            ["a", "b", "c"],
+            err("validation_too_many_values", "Select no more than 2.", {"maxSelect": 2}),
+            id="select-too-many",
+        ),
+        pytest.param(
+            {"type": "number", "min": 1.5, "max": 10},
+            1,
+            err(
+                "validation_min_number_constraint",
+                "Must be greater or equal than 1.5.",
+                {"min": 1.5},
+            ),
+            id="number-min",
+        ),
+        pytest.param(
+            {"type": "number", "min": 1.5, "max": 10},
+            10.5,
+            err("validation_max_number_constraint", "Must be less or equal than 10.", {"max": 10}),
+            id="number-max",
+        ),
+        pytest.param(
+            {"type": "number", "min": 2, "max": 1e21},
+            2e21,
+            err(
+                "validation_max_number_constraint",
+                "Must be less or equal than 1e+21.",
+                {"max": 1e21},
+            ),
+            id="number-max-go-float",
+        ),
+        pytest.param({"type": "number", "min": 0}, 0, None, id="number-min-inclusive"),
+        pytest.param(
+            {"type": "number", "onlyInt": True},
+            1.5,
+            err("validation_only_int_constraint", "Decimal numbers are not allowed."),
+            id="number-only-int",
+        ),
+        pytest.param({"type": "number", "onlyInt": True}, 2, None, id="number-only-int-ok"),
+        pytest.param({"type": "text", "required": True}, "", REQUIRED, id="required-text"),
+        pytest.param({"type": "number", "required": True}, 0, REQUIRED, id="required-number"),
+        pytest.param({"type": "bool", "required": True}, False, REQUIRED, id="required-bool"),
+        pytest.param(
+            {"type": "select", "values": ["a"], "maxSelect": 2, "required": True},
+            [],
+            REQUIRED,
+            id="required-multi",
+        ),
+        pytest.param({"type": "json", "required": True}, None, REQUIRED, id="required-json-null"),
+        pytest.param({"type": "json", "required": True}, {}, REQUIRED, id="required-json-empty"),
+        pytest.param({"type": "json", "required": True}, 0, None, id="required-json-zero-ok"),
+        pytest.param({"type": "json", "required": True}, False, None, id="required-json-false-ok"),
+        pytest.param({"type": "autodate", "required": True}, None, None, id="autodate-never"),
+    ],
+)
 def test_validate(options: dict[str, Any], value: Any, error: dict[str, Any] | None) -> None:
     field = field_from_input({"name": "f", **options})
     assert field is not None
@@ -263,17 +439,23 @@ def test_field_id_is_type_plus_crc32_of_the_name() -> None:
 
 def pocketbase_json(type_: str, **extra: Any) -> dict[str, Any]:
     """A field as POST /api/collections returned it (PocketBase 0.40.6), for name f_<type>."""
-    common = {"hidden": False, "id": f"{type_}{zlib.crc32(f'f_{type_}'.encode())}",
-              "name": f"f_{type_}",
-              "presentable": False, "system": False, "type": type_}
+    common = {
+        "hidden": False,
+        "id": f"{type_}{zlib.crc32(f'f_{type_}'.encode())}",
+        "name": f"f_{type_}",
+        "presentable": False,
+        "system": False,
+        "type": type_,
+    }
     if type_ != "autodate":
         common |= {"help": "", "required": False}
     return dict(sorted({**common, **extra}.items()))
 
 
 POCKETBASE_FIELDS = {
-    "text": pocketbase_json("text", autogeneratePattern="", max=0, min=0, pattern="",
-                            primaryKey=False),
+    "text": pocketbase_json(
+        "text", autogeneratePattern="", max=0, min=0, pattern="", primaryKey=False
+    ),
     "number": pocketbase_json("number", max=None, min=None, onlyInt=False),
     "bool": pocketbase_json("bool"),
     "email": pocketbase_json("email", exceptDomains=[], onlyDomains=[]),
@@ -284,16 +466,20 @@ POCKETBASE_FIELDS = {
     "json": pocketbase_json("json", maxSize=0),
     "geoPoint": pocketbase_json("geoPoint"),
     "select": pocketbase_json("select", maxSelect=0, values=["a", "b"]),
-    "relation": pocketbase_json("relation", cascadeDelete=False, collectionId="_pb_users_auth_",
-                                maxSelect=0, minSelect=0),
-    "file": pocketbase_json("file", maxSelect=0, maxSize=0, mimeTypes=[], protected=False,
-                            thumbs=[]),
+    "relation": pocketbase_json(
+        "relation", cascadeDelete=False, collectionId="_pb_users_auth_", maxSelect=0, minSelect=0
+    ),
+    "file": pocketbase_json(
+        "file", maxSelect=0, maxSize=0, mimeTypes=[], protected=False, thumbs=[]
+    ),
 }
 REQUIRED_INPUT: dict[str, dict[str, Any]] = {
     "select": {"values": ["a", "b"]},
     "relation": {"collectionId": "_pb_users_auth_"},
     "autodate": {"onCreate": True},
 }
+
+
 def _json_params() -> list[Any]:
     out = []
     for type_ in POCKETBASE_FIELDS:
@@ -314,9 +500,19 @@ def test_to_json_matches_pocketbase(type_: str) -> None:
 def test_to_json_of_the_users_password_field() -> None:
     options = {"hidden": True, "min": 8, "required": True, "system": True}
     assert Field("password", "password", options).to_json() == {
-        "cost": 0, "help": "", "hidden": True, "id": "password901924565", "max": 0, "min": 8,
-        "name": "password", "pattern": "", "presentable": False, "required": True,
-        "system": True, "type": "password"}
+        "cost": 0,
+        "help": "",
+        "hidden": True,
+        "id": "password901924565",
+        "max": 0,
+        "min": 8,
+        "name": "password",
+        "pattern": "",
+        "presentable": False,
+        "required": True,
+        "system": True,
+        "type": "password",
+    }
 
 
 def test_default_options_cover_every_type() -> None:
@@ -333,75 +529,150 @@ def test_field_from_input() -> None:
     assert field.options == {"max": 9, "id": "abc"}
 
 
-@pytest.mark.parametrize(("data", "error"), [
-    pytest.param({"name": "", "type": "text"}, {"name": REQUIRED}, id="empty"),
-    pytest.param({"name": "a-b", "type": "text"},
-                 {"name": err("validation_match_invalid", "Must be in a valid format.")},
-                 id="format"),
-    pytest.param({"name": "a_VIA_b", "type": "text"},
-                 {"name": err("validation_found_via", 'The value cannot contain "_via_".')},
-                 id="via"),
-    pytest.param({"name": "café", "type": "text"},
-                 {"name": err("validation_match_invalid", "Must be in a valid format.")},
-                 id="non-ascii-word"),
-    pytest.param({"name": "t", "type": "text", "pattern": "[invalid"},
-                 {"pattern": err("validation_invalid_regex",
-                                 "Error parsing regexp: missing closing ]: `[invalid`.")},
-                 id="text-pattern-invalid"),
-    pytest.param({"name": "t", "type": "text", "max": -5},
-                 {"max": err("validation_min_greater_equal_than_required",
-                             "Must be no less than 0.", {"threshold": 0})},
-                 id="text-max-negative"),
-    pytest.param({"name": "t", "type": "text", "min": 10, "max": 5},
-                 {"max": err("validation_min_greater_equal_than_required",
-                             "Must be no less than 10.", {"threshold": 10})},
-                 id="text-max-below-min"),
-    pytest.param({"name": "n", "type": "number", "min": 10, "max": 0},
-                 {"max": err("validation_min_number_constraint",
-                             "Must be greater or equal than 10.", {"min": 10})},
-                 id="number-max-below-min"),
-    pytest.param({"name": "p", "type": "password", "cost": 40},
-                 {"cost": err("validation_max_less_equal_than_required",
-                              "Must be no greater than 31.", {"threshold": 31})},
-                 id="password-cost"),
-    pytest.param({"name": "s", "type": "select", "values": ["a", "b"], "maxSelect": 3},
-                 {"maxSelect": err("validation_max_less_equal_than_required",
-                                   "Must be no greater than 2.", {"threshold": 2})},
-                 id="select-max-select"),
-    pytest.param({"name": "f", "type": "file", "thumbs": ["0x0", "100x100", "big"]},
-                 {"thumbs": {"0": err("validation_not_in_invalid", "Must not be in list."),
-                             "2": err("validation_match_invalid", "Must be in a valid format.")}},
-                 id="file-thumbs"),
-    pytest.param({"name": "e", "type": "email", "onlyDomains": ["a.io"], "exceptDomains": ["b.io"]},
-                 {"exceptDomains": err("validation_empty", "Must be blank."),
-                  "onlyDomains": err("validation_empty", "Must be blank.")},
-                 id="email-both-domain-lists"),
-    pytest.param({"name": "d", "type": "autodate", "onCreate": False, "onUpdate": False},
-                 {"onCreate": err("validation_required",
-                                  "Either onCreate or onUpdate must be enabled."),
-                  "onUpdate": err("validation_required",
-                                  "Either onCreate or onUpdate must be enabled.")},
-                 id="autodate-neither"),
-    pytest.param({"name": "x" * 101, "type": "text"},
-                 {"name": err("validation_length_out_of_range",
-                              "The length must be between 1 and 100.", {"max": 100, "min": 1})},
-                 id="too-long"),
-    pytest.param({"name": "s", "type": "select"}, {"values": REQUIRED}, id="select-values"),
-    pytest.param({"name": "ok_1", "type": "text"}, None, id="valid"),
-])
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        pytest.param({"name": "", "type": "text"}, {"name": REQUIRED}, id="empty"),
+        pytest.param(
+            {"name": "a-b", "type": "text"},
+            {"name": err("validation_match_invalid", "Must be in a valid format.")},
+            id="format",
+        ),
+        pytest.param(
+            {"name": "a_VIA_b", "type": "text"},
+            {"name": err("validation_found_via", 'The value cannot contain "_via_".')},
+            id="via",
+        ),
+        pytest.param(
+            {"name": "café", "type": "text"},
+            {"name": err("validation_match_invalid", "Must be in a valid format.")},
+            id="non-ascii-word",
+        ),
+        pytest.param(
+            {"name": "t", "type": "text", "pattern": "[invalid"},
+            {
+                "pattern": err(
+                    "validation_invalid_regex",
+                    "Error parsing regexp: missing closing ]: `[invalid`.",
+                )
+            },
+            id="text-pattern-invalid",
+        ),
+        pytest.param(
+            {"name": "t", "type": "text", "max": -5},
+            {
+                "max": err(
+                    "validation_min_greater_equal_than_required",
+                    "Must be no less than 0.",
+                    {"threshold": 0},
+                )
+            },
+            id="text-max-negative",
+        ),
+        pytest.param(
+            {"name": "t", "type": "text", "min": 10, "max": 5},
+            {
+                "max": err(
+                    "validation_min_greater_equal_than_required",
+                    "Must be no less than 10.",
+                    {"threshold": 10},
+                )
+            },
+            id="text-max-below-min",
+        ),
+        pytest.param(
+            {"name": "n", "type": "number", "min": 10, "max": 0},
+            {
+                "max": err(
+                    "validation_min_number_constraint",
+                    "Must be greater or equal than 10.",
+                    {"min": 10},
+                )
+            },
+            id="number-max-below-min",
+        ),
+        pytest.param(
+            {"name": "p", "type": "password", "cost": 40},
+            {
+                "cost": err(
+                    "validation_max_less_equal_than_required",
+                    "Must be no greater than 31.",
+                    {"threshold": 31},
+                )
+            },
+            id="password-cost",
+        ),
+        pytest.param(
+            {"name": "s", "type": "select", "values": ["a", "b"], "maxSelect": 3},
+            {
+                "maxSelect": err(
+                    "validation_max_less_equal_than_required",
+                    "Must be no greater than 2.",
+                    {"threshold": 2},
+                )
+            },
+            id="select-max-select",
+        ),
+        pytest.param(
+            {"name": "f", "type": "file", "thumbs": ["0x0", "100x100", "big"]},
+            {
+                "thumbs": {
+                    "0": err("validation_not_in_invalid", "Must not be in list."),
+                    "2": err("validation_match_invalid", "Must be in a valid format."),
+                }
+            },
+            id="file-thumbs",
+        ),
+        pytest.param(
+            {"name": "e", "type": "email", "onlyDomains": ["a.io"], "exceptDomains": ["b.io"]},
+            {
+                "exceptDomains": err("validation_empty", "Must be blank."),
+                "onlyDomains": err("validation_empty", "Must be blank."),
+            },
+            id="email-both-domain-lists",
+        ),
+        pytest.param(
+            {"name": "d", "type": "autodate", "onCreate": False, "onUpdate": False},
+            {
+                "onCreate": err(
+                    "validation_required", "Either onCreate or onUpdate must be enabled."
+                ),
+                "onUpdate": err(
+                    "validation_required", "Either onCreate or onUpdate must be enabled."
+                ),
+            },
+            id="autodate-neither",
+        ),
+        pytest.param(
+            {"name": "x" * 101, "type": "text"},
+            {
+                "name": err(
+                    "validation_length_out_of_range",
+                    "The length must be between 1 and 100.",
+                    {"max": 100, "min": 1},
+                )
+            },
+            id="too-long",
+        ),
+        pytest.param({"name": "s", "type": "select"}, {"values": REQUIRED}, id="select-values"),
+        pytest.param({"name": "ok_1", "type": "text"}, None, id="valid"),
+    ],
+)
 def test_validate_field_definition(data: dict[str, Any], error: dict[str, Any] | None) -> None:
     field = field_from_input(data)
     assert field is not None
     assert validate_field_definition(field) == error
 
 
-@pytest.mark.parametrize("name", ["null", "true", "false", "_rowid_", "collectionId",
-                                  "collectionName", "expand"])
+@pytest.mark.parametrize(
+    "name", ["null", "true", "false", "_rowid_", "collectionId", "collectionName", "expand"]
+)
 def test_reserved_field_names(name: str) -> None:
     field = field_from_input({"name": name, "type": "text"})
     assert field is not None
     assert validate_field_definition(field) == {
-        "name": err("validation_not_in_invalid", "Must not be in list.")}
+        "name": err("validation_not_in_invalid", "Must not be in list.")
+    }
 
 
 def test_derived_kind_and_hidden_follow_replaced_options() -> None:

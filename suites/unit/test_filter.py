@@ -63,17 +63,26 @@ FIELDS = [
     Field("relation", "author", {"collectionId": "_pb_users_auth_"}),
     Field("select", "tags", {"values": ["a", "b"], "maxSelect": 2}),
 ]
-USER = {"id": "u1", "collectionId": "_pb_users_auth_", "collectionName": "users",
-        "email": "u1@example.com", "verified": True, "emailVisibility": False}
+USER = {
+    "id": "u1",
+    "collectionId": "_pb_users_auth_",
+    "collectionName": "users",
+    "email": "u1@example.com",
+    "verified": True,
+    "emailVisibility": False,
+}
 
 TITLE, N = Ref(BASE, "title", Kind.TEXT), Ref(BASE, "n", Kind.NUMBER)
 OK = Ref(BASE, "ok", Kind.BOOL)
 D, MAIL = Ref(BASE, "d", Kind.DATETIME_MS), Ref(BASE, "mail", Kind.TEXT)
 
 
-USERS = Collection("_pb_users_auth_", "users", fields=[
-    Field("text", "id"), Field("text", "name"), Field("text", "token", {"hidden": True})],
-    rules={"listRule": ""})
+USERS = Collection(
+    "_pb_users_auth_",
+    "users",
+    fields=[Field("text", "id"), Field("text", "name"), Field("text", "token", {"hidden": True})],
+    rules={"listRule": ""},
+)
 POSTS = Collection("posts_id", "posts", fields=FIELDS, rules={"listRule": ""})
 
 
@@ -97,43 +106,79 @@ def by_text(rows: list[tuple[Any, ...]]) -> list[Any]:
 
 
 # -- tokens -----------------------------------------------------------------------------------
-@pytest.mark.parametrize(("text", "tokens"), by_text([
-    ("title='a'", [("ident", "title"), ("op", "="), ("text", "a")]),
-    ("a\t!=\n1", [("ident", "a"), ("op", "!="), ("num", "1")]),
-    ("n >= -1.5 // trailing comment", [("ident", "n"), ("op", ">="), ("num", "-1.5")]),
-    ("// first line\nn<2", [("ident", "n"), ("op", "<"), ("num", "2")]),
-    ("x ?!= y", [("ident", "x"), ("op", "?!="), ("ident", "y")]),
-    ("(a=1||b=2)&&c=3", [("paren", "("), ("ident", "a"), ("op", "="), ("num", "1"),
-                          ("join", "||"), ("ident", "b"), ("op", "="), ("num", "2"),
-                          ("paren", ")"), ("join", "&&"), ("ident", "c"), ("op", "="),
-                          ("num", "3")]),
-    ("@request.auth.id", [("ident", "@request.auth.id")]),
-    ("title:lower", [("ident", "title:lower")]),
-]))
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    by_text(
+        [
+            ("title='a'", [("ident", "title"), ("op", "="), ("text", "a")]),
+            ("a\t!=\n1", [("ident", "a"), ("op", "!="), ("num", "1")]),
+            ("n >= -1.5 // trailing comment", [("ident", "n"), ("op", ">="), ("num", "-1.5")]),
+            ("// first line\nn<2", [("ident", "n"), ("op", "<"), ("num", "2")]),
+            ("x ?!= y", [("ident", "x"), ("op", "?!="), ("ident", "y")]),
+            (
+                "(a=1||b=2)&&c=3",
+                [
+                    ("paren", "("),
+                    ("ident", "a"),
+                    ("op", "="),
+                    ("num", "1"),
+                    ("join", "||"),
+                    ("ident", "b"),
+                    ("op", "="),
+                    ("num", "2"),
+                    ("paren", ")"),
+                    ("join", "&&"),
+                    ("ident", "c"),
+                    ("op", "="),
+                    ("num", "3"),
+                ],
+            ),
+            ("@request.auth.id", [("ident", "@request.auth.id")]),
+            ("title:lower", [("ident", "title:lower")]),
+        ]
+    ),
+)
 def test_tokenize(text: str, tokens: list[tuple[str, str]]) -> None:
     assert tokenize(text) == tokens
 
 
-@pytest.mark.parametrize(("literal", "value"), by_text([
-    ("'it\\'s'", "it's"),  # a backslash before a quote or a backslash escapes it
-    ('"say \\"hi\\""', 'say "hi"'),
-    ('"te\\\'st"', "te'st"),  # the other quote too (fexpr 0.6, verified on 0.40.6)
-    ("'b\\\\c'", "b\\c"),  # an escaped backslash
-    ("'a\\nb'", "a\\nb"),  # any other backslash is kept
-    ("'ölfass straße'", "ölfass straße"),
-    ("''", ""),
-]))
+@pytest.mark.parametrize(
+    ("literal", "value"),
+    by_text(
+        [
+            ("'it\\'s'", "it's"),  # a backslash before a quote or a backslash escapes it
+            ('"say \\"hi\\""', 'say "hi"'),
+            ('"te\\\'st"', "te'st"),  # the other quote too (fexpr 0.6, verified on 0.40.6)
+            ("'b\\\\c'", "b\\c"),  # an escaped backslash
+            ("'a\\nb'", "a\\nb"),  # any other backslash is kept
+            ("'ölfass straße'", "ölfass straße"),
+            ("''", ""),
+        ]
+    ),
+)
 def test_text_literals_escape_only_the_same_quote(literal: str, value: str) -> None:
     assert tokenize(literal) == [("text", value)]
 
 
-@pytest.mark.parametrize("text", [
-    "title = 'a'\r\n",  # \r is not whitespace in fexpr: CRLF filters are a 400
-    "n = .5", "n = 5.", "n = 1e3", "n = 1.2.3", "n = 0x10",
-    "title. = 'a'", "title: = 'a'",  # identifiers cannot end with . or :
-    "title = 'unterminated", 'title = "unterminated',
-    "title & 'a'", "title | 'a'", "n = 1 ; n = 2",
-], ids=repr)
+@pytest.mark.parametrize(
+    "text",
+    [
+        "title = 'a'\r\n",  # \r is not whitespace in fexpr: CRLF filters are a 400
+        "n = .5",
+        "n = 5.",
+        "n = 1e3",
+        "n = 1.2.3",
+        "n = 0x10",
+        "title. = 'a'",
+        "title: = 'a'",  # identifiers cannot end with . or :
+        "title = 'unterminated",
+        'title = "unterminated',
+        "title & 'a'",
+        "title | 'a'",
+        "n = 1 ; n = 2",
+    ],
+    ids=repr,
+)
 def test_tokenize_rejects(text: str) -> None:
     with pytest.raises(FilterError):
         parse(text)
@@ -151,23 +196,49 @@ def test_minus_dot_number_is_accepted() -> None:
 
 # -- grammar and limits -----------------------------------------------------------------------
 def test_parse_builds_a_flat_group_with_nested_parentheses() -> None:
-    assert parse("a = 1 || (b = 'x' && c = d)") == Group((
-        ("", Expr(Ident("a"), "=", Num(1))),
-        ("||", Group((("", Expr(Ident("b"), "=", Text("x"))),
-                      ("&&", Expr(Ident("c"), "=", Ident("d")))))),
-    ))
+    assert parse("a = 1 || (b = 'x' && c = d)") == Group(
+        (
+            ("", Expr(Ident("a"), "=", Num(1))),
+            (
+                "||",
+                Group(
+                    (
+                        ("", Expr(Ident("b"), "=", Text("x"))),
+                        ("&&", Expr(Ident("c"), "=", Ident("d"))),
+                    )
+                ),
+            ),
+        )
+    )
 
 
 def test_numbers_keep_int_or_float() -> None:
-    assert parse("n = 2 && n = 2.0") == Group((
-        ("", Expr(Ident("n"), "=", Num(2))), ("&&", Expr(Ident("n"), "=", Num(2.0)))))
+    assert parse("n = 2 && n = 2.0") == Group(
+        (("", Expr(Ident("n"), "=", Num(2))), ("&&", Expr(Ident("n"), "=", Num(2.0))))
+    )
 
 
-@pytest.mark.parametrize("text", [
-    "", "   \n\t", "// only a comment", "()", "(())", "title = 'a' &&", "&& title = 'a'",
-    "title =", "= 'a'", "title 'a'", "(title = 'a'", "title = 'a')",
-    "title = 'a' title = 'b'", "title = 'a' || || n = 1", "title = = 'a'",
-], ids=repr)
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   \n\t",
+        "// only a comment",
+        "()",
+        "(())",
+        "title = 'a' &&",
+        "&& title = 'a'",
+        "title =",
+        "= 'a'",
+        "title 'a'",
+        "(title = 'a'",
+        "title = 'a')",
+        "title = 'a' title = 'b'",
+        "title = 'a' || || n = 1",
+        "title = = 'a'",
+    ],
+    ids=repr,
+)
 def test_parse_rejects(text: str) -> None:
     with pytest.raises(FilterError):
         parse(text)
@@ -211,76 +282,90 @@ def test_alternating_nesting_is_bounded_by_the_expression_limit() -> None:
 EMPTY_TITLE = IsEmpty(TITLE)
 
 
-@pytest.mark.parametrize(("text", "expected"), by_text([
-    # "= null" and "= ''" are PocketBase's "empty or NULL"; the side does not matter.
-    ("title = null", EMPTY_TITLE),
-    ("title = ''", EMPTY_TITLE),
-    ("title = NULL", EMPTY_TITLE),
-    ("null = title", EMPTY_TITLE),
-    ("'' = title", EMPTY_TITLE),
-    ("title != null", IsEmpty(TITLE, negate=True)),
-    ("mail = \"\"", IsEmpty(MAIL)),
-    ("d = null", IsEmpty(D)),
-    # numbers and bools are never empty (the renderer writes 1 = 0 for them)
-    ("n = null", IsEmpty(N)),
-    ("ok = ''", IsEmpty(OK)),
-    # NULL in an ordering comparison is never true
-    ("n > null", Const(False)),
-    ("title < null", Const(False)),
-    # text column: numbers compare as SQLite's text of the bound float64 ('1.0')
-    ("title = 1", Cmp("=", TITLE, Val("1.0", Kind.TEXT))),
-    ("title > 5", Cmp(">", TITLE, Val("5.0", Kind.TEXT))),
-    ("title = -2.5", Cmp("=", TITLE, Val("-2.5", Kind.TEXT))),
-    ("title = true", Cmp("=", TITLE, Val("1", Kind.TEXT))),
-    ("title = false", Cmp("=", TITLE, Val("0", Kind.TEXT))),
-    ("title = 'x'", Cmp("=", TITLE, Val("x", Kind.TEXT))),
-    ("'x' != title", Cmp("!=", TITLE, Val("x", Kind.TEXT))),
-    ("title = mail", Cmp("=", TITLE, MAIL)),
-    # number column: numeric text is converted (NUMERIC affinity), other text sorts after
-    ("n = 2.5", Cmp("=", N, Val(2.5, Kind.NUMBER))),
-    ("n = '12'", Cmp("=", N, Val(12, Kind.NUMBER))),
-    ("n >= ' 3 '", Cmp(">=", N, Val(3, Kind.NUMBER))),
-    ("n = '1e1'", Cmp("=", N, Val(10, Kind.NUMBER))),
-    ("n = '2.5'", Cmp("=", N, Val(2.5, Kind.NUMBER))),
-    ("n = true", Cmp("=", N, Val(1, Kind.NUMBER))),
-    ("5 < n", Cmp(">", N, Val(5, Kind.NUMBER))),
-    ("n = 'abc'", Const(False)),
-    ("n != 'abc'", Const(True)),
-    ("n < 'abc'", Const(True)),
-    ("n <= 'abc'", Const(True)),
-    ("n > 'abc'", Const(False)),
-    ("n >= 'abc'", Const(False)),
-    # bool column against 1/0/true/false and what cannot be stored
-    ("ok = true", Cmp("=", OK, Val(True, Kind.BOOL))),
-    ("ok = TRUE", Cmp("=", OK, Val(True, Kind.BOOL))),
-    ("ok = 1", Cmp("=", OK, Val(True, Kind.BOOL))),
-    ("ok = false", Cmp("=", OK, Val(False, Kind.BOOL))),
-    ("ok != 1", Cmp("=", OK, Val(False, Kind.BOOL))),
-    ("ok > 0", Cmp("=", OK, Val(True, Kind.BOOL))),
-    ("ok < 1", Cmp("=", OK, Val(False, Kind.BOOL))),
-    ("ok = '1'", Cmp("=", OK, Val(True, Kind.BOOL))),
-    ("ok >= 0", Const(True)),
-    ("ok != 2", Const(True)),
-    ("ok = 2", Const(False)),
-    ("ok = 'true'", Const(False)),
-    # date column: the stored layout compares as a timestamp, anything else as the text
-    ("d = '2024-01-02 03:04:05.678Z'",
-     Cmp("=", D, Val(datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=UTC), Kind.DATETIME_MS))),
-    ("d > '2024-01-01'", DateText(">", D, "2024-01-01")),
-    ("d = '2024-01-02T03:04:05Z'", DateText("=", D, "2024-01-02T03:04:05Z")),
-    ("d > '2024-01-02 03:04:05Z'", DateText(">", D, "2024-01-02 03:04:05Z")),
-    ("'2024' < d", DateText(">", D, "2024")),
-]))
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    by_text(
+        [
+            # "= null" and "= ''" are PocketBase's "empty or NULL"; the side does not matter.
+            ("title = null", EMPTY_TITLE),
+            ("title = ''", EMPTY_TITLE),
+            ("title = NULL", EMPTY_TITLE),
+            ("null = title", EMPTY_TITLE),
+            ("'' = title", EMPTY_TITLE),
+            ("title != null", IsEmpty(TITLE, negate=True)),
+            ('mail = ""', IsEmpty(MAIL)),
+            ("d = null", IsEmpty(D)),
+            # numbers and bools are never empty (the renderer writes 1 = 0 for them)
+            ("n = null", IsEmpty(N)),
+            ("ok = ''", IsEmpty(OK)),
+            # NULL in an ordering comparison is never true
+            ("n > null", Const(False)),
+            ("title < null", Const(False)),
+            # text column: numbers compare as SQLite's text of the bound float64 ('1.0')
+            ("title = 1", Cmp("=", TITLE, Val("1.0", Kind.TEXT))),
+            ("title > 5", Cmp(">", TITLE, Val("5.0", Kind.TEXT))),
+            ("title = -2.5", Cmp("=", TITLE, Val("-2.5", Kind.TEXT))),
+            ("title = true", Cmp("=", TITLE, Val("1", Kind.TEXT))),
+            ("title = false", Cmp("=", TITLE, Val("0", Kind.TEXT))),
+            ("title = 'x'", Cmp("=", TITLE, Val("x", Kind.TEXT))),
+            ("'x' != title", Cmp("!=", TITLE, Val("x", Kind.TEXT))),
+            ("title = mail", Cmp("=", TITLE, MAIL)),
+            # number column: numeric text is converted (NUMERIC affinity), other text sorts after
+            ("n = 2.5", Cmp("=", N, Val(2.5, Kind.NUMBER))),
+            ("n = '12'", Cmp("=", N, Val(12, Kind.NUMBER))),
+            ("n >= ' 3 '", Cmp(">=", N, Val(3, Kind.NUMBER))),
+            ("n = '1e1'", Cmp("=", N, Val(10, Kind.NUMBER))),
+            ("n = '2.5'", Cmp("=", N, Val(2.5, Kind.NUMBER))),
+            ("n = true", Cmp("=", N, Val(1, Kind.NUMBER))),
+            ("5 < n", Cmp(">", N, Val(5, Kind.NUMBER))),
+            ("n = 'abc'", Const(False)),
+            ("n != 'abc'", Const(True)),
+            ("n < 'abc'", Const(True)),
+            ("n <= 'abc'", Const(True)),
+            ("n > 'abc'", Const(False)),
+            ("n >= 'abc'", Const(False)),
+            # bool column against 1/0/true/false and what cannot be stored
+            ("ok = true", Cmp("=", OK, Val(True, Kind.BOOL))),
+            ("ok = TRUE", Cmp("=", OK, Val(True, Kind.BOOL))),
+            ("ok = 1", Cmp("=", OK, Val(True, Kind.BOOL))),
+            ("ok = false", Cmp("=", OK, Val(False, Kind.BOOL))),
+            ("ok != 1", Cmp("=", OK, Val(False, Kind.BOOL))),
+            ("ok > 0", Cmp("=", OK, Val(True, Kind.BOOL))),
+            ("ok < 1", Cmp("=", OK, Val(False, Kind.BOOL))),
+            ("ok = '1'", Cmp("=", OK, Val(True, Kind.BOOL))),
+            ("ok >= 0", Const(True)),
+            ("ok != 2", Const(True)),
+            ("ok = 2", Const(False)),
+            ("ok = 'true'", Const(False)),
+            # date column: the stored layout compares as a timestamp, anything else as the text
+            (
+                "d = '2024-01-02 03:04:05.678Z'",
+                Cmp(
+                    "=", D, Val(datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=UTC), Kind.DATETIME_MS)
+                ),
+            ),
+            ("d > '2024-01-01'", DateText(">", D, "2024-01-01")),
+            ("d = '2024-01-02T03:04:05Z'", DateText("=", D, "2024-01-02T03:04:05Z")),
+            ("d > '2024-01-02 03:04:05Z'", DateText(">", D, "2024-01-02 03:04:05Z")),
+            ("'2024' < d", DateText(">", D, "2024")),
+        ]
+    ),
+)
 def test_column_comparisons(text: str, expected: Node) -> None:
     assert ir(text) == expected
 
 
-@pytest.mark.parametrize(("text", "expected"), by_text([
-    ("d > 5", DateText(">", D, "5.0")),
-    ("d < 5", DateText("<", D, "5.0")),
-    ("d > 2023", DateText(">", D, "2023.0")),
-    ("d > true", DateText(">", D, "1")),
-]))
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    by_text(
+        [
+            ("d > 5", DateText(">", D, "5.0")),
+            ("d < 5", DateText("<", D, "5.0")),
+            ("d > 2023", DateText(">", D, "2023.0")),
+            ("d > true", DateText(">", D, "1")),
+        ]
+    ),
+)
 def test_date_against_a_number_compares_the_text(text: str, expected: Node) -> None:
     assert ir(text) == expected
 
@@ -289,10 +374,18 @@ def test_date_against_a_number_compares_the_text(text: str, expected: Node) -> N
 # CAST(? AS TEXT)); PocketBase 0.40.6 agrees: `title = <literal>` matched exactly this text.
 # The rule is printf("%!.17g") on the shortest round-trip digits, and -0.0 prints as 0.0.
 FLOAT_TEXT_OK = [
-    ("1", "1.0"), ("2.5", "2.5"), ("0.1", "0.1"), ("100", "100.0"), ("-3", "-3.0"),
-    ("0.0001", "0.0001"), ("0.00001", "1.0e-05"), ("123456789.125", "123456789.125"),
-    ("123456789012", "123456789012.0"), ("100000000000000000", "1.0e+17"),
-    ("100000000000000000000", "1.0e+20"), ("-0", "0.0"),
+    ("1", "1.0"),
+    ("2.5", "2.5"),
+    ("0.1", "0.1"),
+    ("100", "100.0"),
+    ("-3", "-3.0"),
+    ("0.0001", "0.0001"),
+    ("0.00001", "1.0e-05"),
+    ("123456789.125", "123456789.125"),
+    ("123456789012", "123456789012.0"),
+    ("100000000000000000", "1.0e+17"),
+    ("100000000000000000000", "1.0e+20"),
+    ("-0", "0.0"),
 ]
 FLOAT_TEXT_BUG = [
     ("1000000000000000", "1000000000000000.0"),
@@ -321,46 +414,59 @@ def test_integer_literals_beyond_int64_stay_bindable() -> None:
 
 
 # -- semantics: request context and static comparisons ---------------------------------------
-@pytest.mark.parametrize(("text", "expected"), by_text([
-    ("@request.auth.id != ''", Const(False)),  # a guest's auth id is NULL
-    ("@request.auth.id = ''", Const(True)),
-    ("@request.auth.id = null", Const(True)),
-    ("@request.auth.id != null", Const(False)),
-    ("@request.auth.verified = true", Const(False)),
-    ("id = @request.auth.id", IsEmpty(Ref(BASE, "id", Kind.TEXT))),
-    ("@request.method = 'GET'", Const(True)),
-    ("@request.context != 'default'", Const(False)),
-    ("1 = 1", Const(True)),
-    ("1 = 1.0", Const(True)),
-    ("1 = '1'", Const(False)),  # a number never equals a text
-    ("'a' > 1", Const(True)),  # ... and sorts before it
-    ("'b' > 'a'", Const(True)),
-    ("null = ''", Const(True)),
-    ("null < 1", Const(False)),
-    ("true = 1", Const(True)),
-    ("false < true", Const(True)),
-]))
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    by_text(
+        [
+            ("@request.auth.id != ''", Const(False)),  # a guest's auth id is NULL
+            ("@request.auth.id = ''", Const(True)),
+            ("@request.auth.id = null", Const(True)),
+            ("@request.auth.id != null", Const(False)),
+            ("@request.auth.verified = true", Const(False)),
+            ("id = @request.auth.id", IsEmpty(Ref(BASE, "id", Kind.TEXT))),
+            ("@request.method = 'GET'", Const(True)),
+            ("@request.context != 'default'", Const(False)),
+            ("1 = 1", Const(True)),
+            ("1 = 1.0", Const(True)),
+            ("1 = '1'", Const(False)),  # a number never equals a text
+            ("'a' > 1", Const(True)),  # ... and sorts before it
+            ("'b' > 'a'", Const(True)),
+            ("null = ''", Const(True)),
+            ("null < 1", Const(False)),
+            ("true = 1", Const(True)),
+            ("false < true", Const(True)),
+        ]
+    ),
+)
 def test_guest_and_static_comparisons(text: str, expected: Node) -> None:
     assert ir(text) == expected
 
 
-@pytest.mark.parametrize(("text", "expected"), by_text([
-    ("@request.auth.id != ''", Const(True)),
-    ("id = @request.auth.id", Cmp("=", Ref(BASE, "id", Kind.TEXT), Val("u1", Kind.TEXT))),
-    ("@request.auth.id = 'u1'", Const(True)),
-    ("@request.auth.verified = true", Const(True)),
-    ("@request.auth.emailVisibility = true", Const(False)),
-    ("@request.auth.collectionName = 'users'", Const(True)),
-    ("mail = @request.auth.email", Cmp("=", MAIL, Val("u1@example.com", Kind.TEXT))),
-    ("title = @request.auth.verified", Cmp("=", TITLE, Val("1", Kind.TEXT))),
-]))
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    by_text(
+        [
+            ("@request.auth.id != ''", Const(True)),
+            ("id = @request.auth.id", Cmp("=", Ref(BASE, "id", Kind.TEXT), Val("u1", Kind.TEXT))),
+            ("@request.auth.id = 'u1'", Const(True)),
+            ("@request.auth.verified = true", Const(True)),
+            ("@request.auth.emailVisibility = true", Const(False)),
+            ("@request.auth.collectionName = 'users'", Const(True)),
+            ("mail = @request.auth.email", Cmp("=", MAIL, Val("u1@example.com", Kind.TEXT))),
+            ("title = @request.auth.verified", Cmp("=", TITLE, Val("1", Kind.TEXT))),
+        ]
+    ),
+)
 def test_signed_in_user(text: str, expected: Node) -> None:
     assert ir(text, USER) == expected
 
 
 def test_and_binds_tighter_than_or() -> None:
-    a, b, c = (Cmp("=", TITLE, Val("a", Kind.TEXT)), Cmp("=", N, Val(1, Kind.NUMBER)),
-               Cmp("=", OK, Val(False, Kind.BOOL)))
+    a, b, c = (
+        Cmp("=", TITLE, Val("a", Kind.TEXT)),
+        Cmp("=", N, Val(1, Kind.NUMBER)),
+        Cmp("=", OK, Val(False, Kind.BOOL)),
+    )
     assert ir("title = 'a' || n = 1 && ok = false") == BoolOp("OR", (a, BoolOp("AND", (b, c))))
     assert ir("title = 'a' && n = 1 || ok = false") == BoolOp("OR", (BoolOp("AND", (a, b)), c))
     assert ir("(title = 'a' || n = 1) && ok = false") == BoolOp("AND", (BoolOp("OR", (a, b)), c))
@@ -371,50 +477,75 @@ def test_hidden_fields_only_with_allow_hidden() -> None:
     with pytest.raises(FilterError):
         ir("secret = 'x'")
     assert compile_filter("secret = 'x'", scope(superuser=True)).where == Cmp(
-        "=", Ref(BASE, "secret", Kind.TEXT), Val("x", Kind.TEXT))
+        "=", Ref(BASE, "secret", Kind.TEXT), Val("x", Kind.TEXT)
+    )
 
 
-@pytest.mark.parametrize("text", [
-    "nope = 1",  # unknown field
-    "secret = 'x'",  # hidden, guest
-    "author.nope = 'x'", "author.token = 'x'",  # unknown / hidden through a relation
-    "title:upper = 'a'", "title:lower:lower = 'a'",  # unknown modifier, two modifiers
-    "n.x = 1",  # not a relation
-    "nope(1) = 1",  # unknown function
-    "@collection.nope.name = 'x'", "@request.nope = 1", "@unknown > d",
-    "'a' ~ title",  # ~ with a field on the right needs a field on the left
-    "title = n",  # fields of different types
-], ids=repr)
+@pytest.mark.parametrize(
+    "text",
+    [
+        "nope = 1",  # unknown field
+        "secret = 'x'",  # hidden, guest
+        "author.nope = 'x'",
+        "author.token = 'x'",  # unknown / hidden through a relation
+        "title:upper = 'a'",
+        "title:lower:lower = 'a'",  # unknown modifier, two modifiers
+        "n.x = 1",  # not a relation
+        "nope(1) = 1",  # unknown function
+        "@collection.nope.name = 'x'",
+        "@request.nope = 1",
+        "@unknown > d",
+        "'a' ~ title",  # ~ with a field on the right needs a field on the left
+        "title = n",  # fields of different types
+    ],
+    ids=repr,
+)
 def test_unsupported_or_invalid_operands_raise(text: str) -> None:
     with pytest.raises(FilterError):
         ir(text)
 
 
 # -- ~ and !~ ---------------------------------------------------------------------------------
-@pytest.mark.parametrize(("text", "expected"), by_text([
-    ("title ~ 'abc'", Like(TITLE, Val("%abc%", Kind.TEXT), negate=False)),
-    ("title !~ 'abc'", Like(TITLE, Val("%abc%", Kind.TEXT), negate=True)),
-    ("title ~ 'a%'", Like(TITLE, Val("a%", Kind.TEXT), negate=False)),
-    ("title ~ 1", Like(TITLE, Val("%1%", Kind.TEXT), negate=False)),  # numbers are stringified: %1%
-    ("title ~ 2.5", Like(TITLE, Val("%2.5%", Kind.TEXT), negate=False)),
-    # Go's text of the float64 PocketBase binds: -0 keeps its sign, 2.50 -> 2.5, and an int
-    # past 2^53 is the float's digits (the literal is rounded before it is stringified).
-    ("title ~ -0", Like(TITLE, Val("%-0%", Kind.TEXT), negate=False)),
-    ("title ~ 2.50", Like(TITLE, Val("%2.5%", Kind.TEXT), negate=False)),
-    ("title ~ 9007199254740993", Like(TITLE, Val("%9007199254740992%", Kind.TEXT), negate=False)),
-    ("n ~ '7'", Like(N, Val("%7%", Kind.TEXT), negate=False)),
-    ("d ~ '2024'", Like(D, Val("%2024%", Kind.TEXT), negate=False)),
-]))
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    by_text(
+        [
+            ("title ~ 'abc'", Like(TITLE, Val("%abc%", Kind.TEXT), negate=False)),
+            ("title !~ 'abc'", Like(TITLE, Val("%abc%", Kind.TEXT), negate=True)),
+            ("title ~ 'a%'", Like(TITLE, Val("a%", Kind.TEXT), negate=False)),
+            (
+                "title ~ 1",
+                Like(TITLE, Val("%1%", Kind.TEXT), negate=False),
+            ),  # numbers are stringified: %1%
+            ("title ~ 2.5", Like(TITLE, Val("%2.5%", Kind.TEXT), negate=False)),
+            # Go's text of the float64 PocketBase binds: -0 keeps its sign, 2.50 -> 2.5, and an int
+            # past 2^53 is the float's digits (the literal is rounded before it is stringified).
+            ("title ~ -0", Like(TITLE, Val("%-0%", Kind.TEXT), negate=False)),
+            ("title ~ 2.50", Like(TITLE, Val("%2.5%", Kind.TEXT), negate=False)),
+            (
+                "title ~ 9007199254740993",
+                Like(TITLE, Val("%9007199254740992%", Kind.TEXT), negate=False),
+            ),
+            ("n ~ '7'", Like(N, Val("%7%", Kind.TEXT), negate=False)),
+            ("d ~ '2024'", Like(D, Val("%2024%", Kind.TEXT), negate=False)),
+        ]
+    ),
+)
 def test_like(text: str, expected: Node) -> None:
     assert ir(text) == expected
 
 
-@pytest.mark.parametrize(("text", "expected"), by_text([
-    ("title ~ true", Like(TITLE, Val("%1%", Kind.TEXT), negate=False)),
-    ("title ~ false", Like(TITLE, Val("%0%", Kind.TEXT), negate=False)),
-    ("title ~ null", Const(False)),
-    ("title ~ @request.auth.id", Const(False)),  # NULL for a guest
-]))
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    by_text(
+        [
+            ("title ~ true", Like(TITLE, Val("%1%", Kind.TEXT), negate=False)),
+            ("title ~ false", Like(TITLE, Val("%0%", Kind.TEXT), negate=False)),
+            ("title ~ null", Const(False)),
+            ("title ~ @request.auth.id", Const(False)),  # NULL for a guest
+        ]
+    ),
+)
 def test_like_against_sql_literals(text: str, expected: Node) -> None:
     assert ir(text) == expected
 
@@ -429,34 +560,46 @@ def test_like_small_number_is_fixed_notation() -> None:
     assert ir("title ~ 0.0000001") == Like(TITLE, Val("%0.0000001%", Kind.TEXT), negate=False)
 
 
-@pytest.mark.parametrize(("value", "pattern"), by_text([
-    ("abc", "%abc%"),
-    ("", "%%"),
-    ("a_b", "%a\\_b%"),
-    ("a\\b", "%a\\\\b%"),
-    ("100%", "100%"),  # an unescaped % means "use as is": nothing escaped, nothing wrapped
-    ("%a_b", "%a_b"),
-    ("ölfass", "%ölfass%"),
-]))
+@pytest.mark.parametrize(
+    ("value", "pattern"),
+    by_text(
+        [
+            ("abc", "%abc%"),
+            ("", "%%"),
+            ("a_b", "%a\\_b%"),
+            ("a\\b", "%a\\\\b%"),
+            ("100%", "100%"),  # an unescaped % means "use as is": nothing escaped, nothing wrapped
+            ("%a_b", "%a_b"),
+            ("ölfass", "%ölfass%"),
+        ]
+    ),
+)
 def test_like_pattern(value: str, pattern: str) -> None:
     assert like_pattern(value) == pattern == go_like_value(value)
 
 
-LIKE_BUG = ("bug: PocketBase's escapeUnescapedChars walks right to left and pairs each special "
-            "character with the character before it (left alone if it is a backslash, else a "
-            "backslash is inserted, and that character is not examined itself); like_pattern "
-            "uses a look-behind instead. PocketBase 0.40.6: `title ~ '__'` matched 'under_score' "
-            "(pattern %_\\_%) and `title ~ '\\_'` matched only titles containing '_'")
+LIKE_BUG = (
+    "bug: PocketBase's escapeUnescapedChars walks right to left and pairs each special "
+    "character with the character before it (left alone if it is a backslash, else a "
+    "backslash is inserted, and that character is not examined itself); like_pattern "
+    "uses a look-behind instead. PocketBase 0.40.6: `title ~ '__'` matched 'under_score' "
+    "(pattern %_\\_%) and `title ~ '\\_'` matched only titles containing '_'"
+)
 
 
-@pytest.mark.parametrize(("value", "pattern"), by_text([
-    ("__", "%_\\_%"),
-    ("\\_", "%\\_%"),
-    ("50\\%", "%50\\%%"),
-    ("a\\%b", "%a\\%b%"),
-    ("_\\", "%_\\\\%"),
-    ("\\\\%", "\\\\%"),  # an escaped backslash: the % is a raw wildcard
-]))
+@pytest.mark.parametrize(
+    ("value", "pattern"),
+    by_text(
+        [
+            ("__", "%_\\_%"),
+            ("\\_", "%\\_%"),
+            ("50\\%", "%50\\%%"),
+            ("a\\%b", "%a\\%b%"),
+            ("_\\", "%_\\\\%"),
+            ("\\\\%", "\\\\%"),  # an escaped backslash: the % is a raw wildcard
+        ]
+    ),
+)
 def test_like_pattern_pairs_escapes_like_pocketbase(value: str, pattern: str) -> None:
     assert like_pattern(value) == pattern
 
@@ -513,15 +656,21 @@ def strings(alphabet: str, max_len: int) -> list[str]:
 
 
 def test_like_pattern_agrees_with_pocketbase_when_specials_are_apart() -> None:
-    values = [v for v in strings("ab\\%_", 4)
-              if not any(a in "\\%_" and b in "\\%_" for a, b in itertools.pairwise(v))]
+    values = [
+        v
+        for v in strings("ab\\%_", 4)
+        if not any(a in "\\%_" and b in "\\%_" for a, b in itertools.pairwise(v))
+    ]
     differ = [v for v in values if like_meaning(like_pattern(v)) != like_meaning(go_like_value(v))]
     assert differ == []
 
 
 def test_like_pattern_agrees_with_pocketbase_everywhere() -> None:
-    differ = [v for v in strings("a\\%_", 4)
-              if like_meaning(like_pattern(v)) != like_meaning(go_like_value(v))]
+    differ = [
+        v
+        for v in strings("a\\%_", 4)
+        if like_meaning(like_pattern(v)) != like_meaning(go_like_value(v))
+    ]
     assert differ == []
 
 
@@ -535,29 +684,63 @@ def test_the_go_port_matches_pocketbase_on_observed_values() -> None:
 
 
 # -- sort -------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("text", "expected"), by_text([
-    ("", []),
-    ("-n,title", [SortTerm(True, Ref(BASE, "n", Kind.NUMBER)),
-                  SortTerm(False, Ref(BASE, "title", Kind.TEXT))]),
-    ("+n", [SortTerm(False, Ref(BASE, "n", Kind.NUMBER))]),
-    (" n , -title ", [SortTerm(False, Ref(BASE, "n", Kind.NUMBER)),
-                      SortTerm(True, Ref(BASE, "title", Kind.TEXT))]),
-    ("@random", [SortTerm(False, special="random")]),
-    ("-@rowid", [SortTerm(True, special="rowid")]),
-    ("j", [SortTerm(False, Ref(BASE, "j", Kind.JSON))]),
-    ("-d", [SortTerm(True, Ref(BASE, "d", Kind.DATETIME_MS))]),
-    ("author.name", [SortTerm(False, Ref("_author", "name", Kind.TEXT), joins=(
-        RelationJoin("_author", "users", Ref(BASE, "author", Kind.TEXT)),))]),
-    ("j.a.0", [SortTerm(False, Ref(BASE, "j", Kind.JSON, ("a", 0)))]),
-]))
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    by_text(
+        [
+            ("", []),
+            (
+                "-n,title",
+                [
+                    SortTerm(True, Ref(BASE, "n", Kind.NUMBER)),
+                    SortTerm(False, Ref(BASE, "title", Kind.TEXT)),
+                ],
+            ),
+            ("+n", [SortTerm(False, Ref(BASE, "n", Kind.NUMBER))]),
+            (
+                " n , -title ",
+                [
+                    SortTerm(False, Ref(BASE, "n", Kind.NUMBER)),
+                    SortTerm(True, Ref(BASE, "title", Kind.TEXT)),
+                ],
+            ),
+            ("@random", [SortTerm(False, special="random")]),
+            ("-@rowid", [SortTerm(True, special="rowid")]),
+            ("j", [SortTerm(False, Ref(BASE, "j", Kind.JSON))]),
+            ("-d", [SortTerm(True, Ref(BASE, "d", Kind.DATETIME_MS))]),
+            (
+                "author.name",
+                [
+                    SortTerm(
+                        False,
+                        Ref("_author", "name", Kind.TEXT),
+                        joins=(RelationJoin("_author", "users", Ref(BASE, "author", Kind.TEXT)),),
+                    )
+                ],
+            ),
+            ("j.a.0", [SortTerm(False, Ref(BASE, "j", Kind.JSON, ("a", 0)))]),
+        ]
+    ),
+)
 def test_parse_sort(text: str, expected: list[Any]) -> None:
     assert parse_sort(text, scope()) == expected
 
 
-@pytest.mark.parametrize("text", [
-    "nope", "secret", "-secret", "author.nope", "author.token", "title:upper", "@request.x",
-    "n;drop", "a" * 256,
-], ids=lambda t: repr(t[:20]))
+@pytest.mark.parametrize(
+    "text",
+    [
+        "nope",
+        "secret",
+        "-secret",
+        "author.nope",
+        "author.token",
+        "title:upper",
+        "@request.x",
+        "n;drop",
+        "a" * 256,
+    ],
+    ids=lambda t: repr(t[:20]),
+)
 def test_parse_sort_rejects(text: str) -> None:
     with pytest.raises(FilterError):
         parse_sort(text, scope())
@@ -569,7 +752,8 @@ def test_sort_field_limits() -> None:
     with pytest.raises(FilterError):
         parse_sort(",".join(["n"] * 9), scope())
     assert parse_sort("secret", scope(superuser=True)) == [
-        SortTerm(False, Ref(BASE, "secret", Kind.TEXT))]
+        SortTerm(False, Ref(BASE, "secret", Kind.TEXT))
+    ]
 
 
 @pytest.mark.parametrize("text", ["--n", "+-n", "n,,title", "n,"], ids=repr)

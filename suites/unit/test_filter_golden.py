@@ -28,8 +28,22 @@ from reference_impl.db.sqlite import SqliteDialect
 GOLDEN = Path(__file__).parent / "golden" / "filters.toml"
 TABLE = "posts"
 DIALECTS: dict[str, type[Dialect]] = {"sqlite": SqliteDialect, "postgres": PostgresDialect}
-CASE_KEYS = {"name", "why", "filter", "sort", "render", "actor", "limit", "offset", "sqlite",
-             "postgres", "params", "params_sqlite", "params_postgres", "xfail"}
+CASE_KEYS = {
+    "name",
+    "why",
+    "filter",
+    "sort",
+    "render",
+    "actor",
+    "limit",
+    "offset",
+    "sqlite",
+    "postgres",
+    "params",
+    "params_sqlite",
+    "params_postgres",
+    "xfail",
+}
 
 FIELDS = [
     Field("text", "id"),
@@ -43,10 +57,22 @@ FIELDS = [
     Field("relation", "author", {"collectionId": "_pb_users_auth_"}),
 ]
 USERS_FIELDS = [Field("text", "id"), Field("text", "name")]
-USER_AUTH = {"id": "u1", "collectionId": "_pb_users_auth_", "collectionName": "users",
-             "email": "u1@example.com", "verified": True, "emailVisibility": False}
-SUPERUSER_AUTH = {"id": "s1", "collectionId": "pbc_3142635823", "collectionName": "_superusers",
-                  "email": "admin@example.com", "verified": True, "emailVisibility": False}
+USER_AUTH = {
+    "id": "u1",
+    "collectionId": "_pb_users_auth_",
+    "collectionName": "users",
+    "email": "u1@example.com",
+    "verified": True,
+    "emailVisibility": False,
+}
+SUPERUSER_AUTH = {
+    "id": "s1",
+    "collectionId": "pbc_3142635823",
+    "collectionName": "_superusers",
+    "email": "admin@example.com",
+    "verified": True,
+    "emailVisibility": False,
+}
 
 
 def bindings_for(actor: str) -> Bindings:
@@ -98,16 +124,26 @@ def load_cases() -> list[Case]:
         assert not unknown, f"{raw.get('name')}: unknown keys {sorted(unknown)}"
         shared = raw.get("params", {})
         expected = {
-            dialect: (raw[dialect], {k: _param(v) for k, v in
-                                     raw.get(f"params_{dialect}", shared).items()})
+            dialect: (
+                raw[dialect],
+                {k: _param(v) for k, v in raw.get(f"params_{dialect}", shared).items()},
+            )
             for dialect in DIALECTS
         }
-        cases.append(Case(
-            name=raw["name"], why=raw["why"], filter=raw.get("filter", ""),
-            sort=raw.get("sort", ""), render=raw.get("render", "where"),
-            actor=raw.get("actor", "guest"), limit=raw.get("limit"),
-            offset=raw.get("offset", 0), expected=expected, xfail=raw.get("xfail", {}),
-        ))
+        cases.append(
+            Case(
+                name=raw["name"],
+                why=raw["why"],
+                filter=raw.get("filter", ""),
+                sort=raw.get("sort", ""),
+                render=raw.get("render", "where"),
+                actor=raw.get("actor", "guest"),
+                limit=raw.get("limit"),
+                offset=raw.get("offset", 0),
+                expected=expected,
+                xfail=raw.get("xfail", {}),
+            )
+        )
     return cases
 
 
@@ -123,8 +159,15 @@ def render(case: Case, dialect: Dialect) -> tuple[str, dict[str, Any]]:
     if case.render == "count":
         return count_sql(dialect, TABLE, where)
     assert case.render == "select", f"{case.name}: unknown render {case.render!r}"
-    return select_sql(dialect, TABLE, ["id"], where, parse_sort(case.sort, scope),
-                      limit=case.limit, offset=case.offset)
+    return select_sql(
+        dialect,
+        TABLE,
+        ["id"],
+        where,
+        parse_sort(case.sort, scope),
+        limit=case.limit,
+        offset=case.offset,
+    )
 
 
 def typed(params: dict[str, Any]) -> dict[str, tuple[str, Any]]:

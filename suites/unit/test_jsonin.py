@@ -7,31 +7,45 @@ import pytest
 from reference_impl.core.jsonin import MAX_DEPTH, JsonInputError, has_nul, loads
 
 
-@pytest.mark.parametrize("raw, value", [
-    (b'{"a":1}', {"a": 1}),
-    (b'  {"a":1}  garbage', {"a": 1}),            # BindBody reads the first value only
-    (b'{"a":1}{"a":2}', {"a": 1}),
-    (b"null", None),
-    (b'{"a":"\\ud83d\\ude00"}', {"a": "\U0001f600"}),  # a valid surrogate pair
-    (b'{"n":18446744073709551616}', {"n": 18446744073709551616}),
-    (b'{"n":1e308}', {"n": 1e308}),
-    (b'{"n":1e-400}', {"n": 0.0}),                 # underflow is silent in Go too
-], ids=repr)
+@pytest.mark.parametrize(
+    "raw, value",
+    [
+        (b'{"a":1}', {"a": 1}),
+        (b'  {"a":1}  garbage', {"a": 1}),  # BindBody reads the first value only
+        (b'{"a":1}{"a":2}', {"a": 1}),
+        (b"null", None),
+        (b'{"a":"\\ud83d\\ude00"}', {"a": "\U0001f600"}),  # a valid surrogate pair
+        (b'{"n":18446744073709551616}', {"n": 18446744073709551616}),
+        (b'{"n":1e308}', {"n": 1e308}),
+        (b'{"n":1e-400}', {"n": 0.0}),  # underflow is silent in Go too
+    ],
+    ids=repr,
+)
 def test_accepted_first_values(raw: bytes, value: object) -> None:
     assert loads(raw, first_value=True) == value
 
 
-@pytest.mark.parametrize("raw", [
-    b'{"a":NaN}', b'{"a":Infinity}', b'{"a":-Infinity}',   # not JSON
-    b'{"a":1e400}', b'{"a":-1e400}',                       # beyond float64
-    b'{"a":' + b"9" * 400 + b"}",                          # an integer beyond float64
-    b'{"a":"\\ud800"}', b'{"\\udc00":1}',                  # lone surrogates, value and key
-    b'{"a":"\xff"}',                                        # invalid UTF-8
-    b'{"a":"\x01"}',                                        # a raw control character
-    b'{"a":1,"a":2}', b'{"o":{"k":1,"k":1}}',               # duplicate keys
-    b"\xef\xbb\xbf{}",                                      # a byte order mark
-    b"   ", b'{"a":',
-], ids=repr)
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a":NaN}',
+        b'{"a":Infinity}',
+        b'{"a":-Infinity}',  # not JSON
+        b'{"a":1e400}',
+        b'{"a":-1e400}',  # beyond float64
+        b'{"a":' + b"9" * 400 + b"}",  # an integer beyond float64
+        b'{"a":"\\ud800"}',
+        b'{"\\udc00":1}',  # lone surrogates, value and key
+        b'{"a":"\xff"}',  # invalid UTF-8
+        b'{"a":"\x01"}',  # a raw control character
+        b'{"a":1,"a":2}',
+        b'{"o":{"k":1,"k":1}}',  # duplicate keys
+        b"\xef\xbb\xbf{}",  # a byte order mark
+        b"   ",
+        b'{"a":',
+    ],
+    ids=repr,
+)
 def test_refused(raw: bytes) -> None:
     with pytest.raises(JsonInputError):
         loads(raw, first_value=True)

@@ -14,15 +14,29 @@ from harness.runner import Exchange, SetupRequest, Transcript
 from harness.scenario import Scenario, Step
 
 SCENARIO = Scenario(
-    name="GET list records sorted by json field with nulls (superuser)", suite="listing",
-    tags=("sort",), steps=(Step(id="asc", actor="superuser", method="GET", path="/x"),))
+    name="GET list records sorted by json field with nulls (superuser)",
+    suite="listing",
+    tags=("sort",),
+    steps=(Step(id="asc", actor="superuser", method="GET", path="/x"),),
+)
 SETUP = [
-    SetupRequest("POST", "/api/collections",
-                 '{"name": "p3773db_docs", "type": "base", "fields": [{"name": "j", "type": "json"}]}'),
-    SetupRequest("POST", "/api/collections/p3773db_docs/records",
-                 '{"id": "a00000000000001", "j": 1}', "<id:1>"),
-    SetupRequest("POST", "/api/collections/p3773db_docs/records",
-                 '{"id": "a00000000000002", "j": null}', "<id:2>"),
+    SetupRequest(
+        "POST",
+        "/api/collections",
+        '{"name": "p3773db_docs", "type": "base", "fields": [{"name": "j", "type": "json"}]}',
+    ),
+    SetupRequest(
+        "POST",
+        "/api/collections/p3773db_docs/records",
+        '{"id": "a00000000000001", "j": 1}',
+        "<id:1>",
+    ),
+    SetupRequest(
+        "POST",
+        "/api/collections/p3773db_docs/records",
+        '{"id": "a00000000000002", "j": null}',
+        "<id:2>",
+    ),
 ]
 PATH = "/api/collections/p3773db_docs/records?sort=j&fields=j"
 SQL: list[dict[str, object]] = [{"sql": "SELECT j FROM p3773db_docs ORDER BY j ASC", "params": {}}]
@@ -30,8 +44,18 @@ SQL: list[dict[str, object]] = [{"sql": "SELECT j FROM p3773db_docs ORDER BY j A
 
 def exchange(items: list[object], sql: list[dict[str, object]] | None = None) -> Exchange:
     body = {"items": items, "page": 1, "perPage": 30, "totalItems": 2, "totalPages": 1}
-    return Exchange("asc", "superuser", "GET", PATH, PATH, None, status=200, body=body,
-                    sql=sql or [], key_order="none")
+    return Exchange(
+        "asc",
+        "superuser",
+        "GET",
+        PATH,
+        PATH,
+        None,
+        status=200,
+        body=body,
+        sql=sql or [],
+        key_order="none",
+    )
 
 
 def outcome() -> Outcome:
@@ -102,7 +126,16 @@ def test_repro_names_a_known_divergence_and_the_given_targets() -> None:
 
 def test_sections_come_in_the_documented_order() -> None:
     text = render_repro(outcome())
-    headers = ["==== PARITY", "verdict:", "seed:", "-- schema and rows", "-- requests:",
-               "-- responses --", "-- diff", "-- known divergence --", "-- re-run --"]
+    headers = [
+        "==== PARITY",
+        "verdict:",
+        "seed:",
+        "-- schema and rows",
+        "-- requests:",
+        "-- responses --",
+        "-- diff",
+        "-- known divergence --",
+        "-- re-run --",
+    ]
     positions = [text.index(h) for h in headers]
     assert positions == sorted(positions)

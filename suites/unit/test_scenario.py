@@ -17,7 +17,7 @@ from harness.scenario import (
     template_context,
 )
 
-EXAMPLE = '''
+EXAMPLE = """
 [[scenario]]
 name = "GET list posts (user)"
 tags = ["list"]
@@ -49,7 +49,7 @@ id = "list"
 actor = "user"
 path = "/api/collections/{{ coll.posts }}/records"
 query = { page = 2, fields = "id" }
-'''
+"""
 
 
 def write(tmp_path: Path, text: str, stem: str = "listing") -> Path:
@@ -83,15 +83,20 @@ def test_generated_rows_depend_only_on_the_seed(tmp_path: Path) -> None:
 
 
 def test_templates() -> None:
-    [scenario] = load_file(Path(__file__).parents[1] / "conformance" / "scenarios" /
-                           "records.toml")[:1]
+    [scenario] = load_file(
+        Path(__file__).parents[1] / "conformance" / "scenarios" / "records.toml"
+    )[:1]
     ctx = template_context(scenario, 3)
     ctx["records"]["posts"] = ["abc"]
     ctx["steps"]["create"] = {"status": 200, "body": {"id": "xyz", "n": 5, "ok": True}}
-    assert render("/c/{{ coll.posts }}/r/{{ records.posts.0 }}", ctx) == \
-        f"/c/{scenario.prefix}posts/r/abc"
-    assert render({"n": "{{ steps.create.body.n }}", "t": "n={{ steps.create.body.ok }}"},
-                  ctx) == {"n": 5, "t": "n=true"}
+    assert (
+        render("/c/{{ coll.posts }}/r/{{ records.posts.0 }}", ctx)
+        == f"/c/{scenario.prefix}posts/r/abc"
+    )
+    assert render({"n": "{{ steps.create.body.n }}", "t": "n={{ steps.create.body.ok }}"}, ctx) == {
+        "n": 5,
+        "t": "n=true",
+    }
     assert render(["{{ seed }}"], ctx) == [3]
     with pytest.raises(TemplateError, match="nothing at 'missing'"):
         render("{{ steps.missing.body.id }}", ctx)
@@ -102,17 +107,28 @@ def test_templates() -> None:
     [
         ('[[scenario]]\nname = "list things"\n', "name must look like"),
         ('[[scenario]]\nname = "GET x (guest)"\n', "no steps"),
-        ('[[scenario]]\nname = "GET x (guest)"\nbogus = 1\n[[scenario.steps]]\npath = "/"\n',
-         "unknown keys ['bogus']"),
-        ('[[scenario]]\nname = "GET x (guest)"\n[[scenario.steps]]\npath = "/"\nactor = "root"\n',
-         "actor must be one of"),
-        ('[[scenario]]\nname = "GET x (user)"\n[[scenario.steps]]\npath = "/"\nactor = "user"\n',
-         "needs an auth collection"),
-        ('[[scenario]]\nname = "GET x (guest)"\n[[scenario.generate]]\ncollection = "a"\n'
-         'count = 1\nfields = { a = "dice" }\n[[scenario.steps]]\npath = "/"\n',
-         "unknown generator 'dice'"),
-        ('[[scenario]]\nname = "GET x (guest)"\n[[scenario.steps]]\npath = "/"\nbody = {}\n'
-         'raw_body = "{"\n', "give one of body, body_json, raw_body"),
+        (
+            '[[scenario]]\nname = "GET x (guest)"\nbogus = 1\n[[scenario.steps]]\npath = "/"\n',
+            "unknown keys ['bogus']",
+        ),
+        (
+            '[[scenario]]\nname = "GET x (guest)"\n[[scenario.steps]]\npath = "/"\nactor = "root"\n',
+            "actor must be one of",
+        ),
+        (
+            '[[scenario]]\nname = "GET x (user)"\n[[scenario.steps]]\npath = "/"\nactor = "user"\n',
+            "needs an auth collection",
+        ),
+        (
+            '[[scenario]]\nname = "GET x (guest)"\n[[scenario.generate]]\ncollection = "a"\n'
+            'count = 1\nfields = { a = "dice" }\n[[scenario.steps]]\npath = "/"\n',
+            "unknown generator 'dice'",
+        ),
+        (
+            '[[scenario]]\nname = "GET x (guest)"\n[[scenario.steps]]\npath = "/"\nbody = {}\n'
+            'raw_body = "{"\n',
+            "give one of body, body_json, raw_body",
+        ),
     ],
 )
 def test_invalid_scenarios_are_rejected(tmp_path: Path, text: str, message: str) -> None:
@@ -121,14 +137,15 @@ def test_invalid_scenarios_are_rejected(tmp_path: Path, text: str, message: str)
 
 
 def test_setup_row_ids_are_deterministic() -> None:
-    [scenario] = load_file(Path(__file__).parents[1] / "conformance" / "scenarios" /
-                           "records.toml")[:1]
+    [scenario] = load_file(
+        Path(__file__).parents[1] / "conformance" / "scenarios" / "records.toml"
+    )[:1]
     first = row_id(scenario, "posts", 0)
     assert first == row_id(scenario, "posts", 0) != row_id(scenario, "posts", 1)
     assert len(first) == 15 and first.isalnum() and first == first.lower()
 
 
-MULTIPART = '''
+MULTIPART = """
 [[scenario]]
 name = "POST upload (superuser)"
 
@@ -138,7 +155,7 @@ path = "/r"
 form = { title = "a", tags = ["x", "y"] }
 files = [{ field = "doc", name = "a.txt", content = "hi", type = "text/plain", repeat = 2 }]
 capture_headers = ["Content-Type"]
-'''
+"""
 
 
 def test_multipart_steps_load_and_encode(tmp_path: Path) -> None:

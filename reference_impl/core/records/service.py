@@ -27,6 +27,7 @@ from reference_impl.core.records.rules import Conditions, ListQuery, RequestValu
 from reference_impl.core.row_security import Mode
 from reference_impl.core.store import CollectionStore
 from reference_impl.db.engine import SYSTEM, Session, Tx
+from reference_impl.failpoints import failpoint
 from reference_impl.ir import SortTerm
 
 T = TypeVar("T")
@@ -152,6 +153,7 @@ class RecordService:
         expand: str = "",
         request: RequestValues | None = None,
     ) -> dict[str, Any]:
+        failpoint("records.view.begin")
         request = request or RequestValues()
         plan = rules.rule_plan(self, coll, "viewRule", auth, request)
         caller = (

@@ -144,6 +144,7 @@ def update(
     As PocketBase: the stored row is read first (404 when missing), the body computed
     against it (``@request.body``, ``:changed``), then the row read again under the update
     rule bound to that body; the manage access is decided on the row."""
+    failpoint("records.update.begin")
     request = request or RequestValues(method="PATCH")
     plan = rule_plan(ctx, coll, "updateRule", auth, request)  # 403 and the session
     caller = (
