@@ -81,10 +81,10 @@ def _run(config: RaceConfig, workdir: Path, server: Any, n: int) -> RaceResult:
 
 
 def anomalies(args: argparse.Namespace, workdir: Path, server: Any) -> list[dict[str, Any]]:
-    runs = [
-        (w, e, lvl, False) for w in WORKLOADS for e in ("sqlite", "postgres") for lvl in levels.LEVELS
-    ] + [(w, e, lvl, True) for w in ("counter", "list-append") for e in ("sqlite", "postgres")
-         for lvl in levels.LEVELS]  # fmt: skip
+    engines = ("sqlite", "postgres")
+    runs = [(w, e, lvl, False) for w in WORKLOADS for e in engines for lvl in levels.LEVELS]
+    runs += [(w, e, lvl, True) for w in ("counter", "list-append") for e in engines
+             for lvl in levels.LEVELS]  # fmt: skip
     rows = []
     with Progress(console=console) as progress:
         task = progress.add_task("anomaly runs", total=len(runs))

@@ -59,7 +59,7 @@ def add_parser(sub: Any) -> None:
 def race(args: argparse.Namespace) -> int:
     import random
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # the replay command stays one line
     for name in ("clients", "ops", "processes", "keys"):
         if getattr(args, name) < 1:
             console.print(f"parity race: --{name} must be at least 1")
@@ -92,9 +92,9 @@ def report(result: RaceResult, console: Console) -> None:
     console.print(
         f"{c.workload} on {result.target_version or c.target}: {data['ops']} operations by "
         f"{c.clients} clients in {result.seconds:.1f} s ({data['ops_per_second']}/s), "
-        f"outcomes {data['outcomes']}, isolation {c.isolation}"
-        + (f" (runs {effective})" if effective != c.isolation.upper() and
-           effective != c.isolation else "")
+        + (f"outcomes {data['outcomes']}, isolation {c.isolation}" if effective != "n/a"
+           else f"outcomes {data['outcomes']}, no isolation setting")
+        + (f" (runs {effective})" if effective not in (c.isolation, "n/a") else "")
         + (", UNSAFE update" if c.unsafe else "")
         + (", scheduled" if c.scheduled else ", free interleaving")
     )  # fmt: skip
@@ -114,8 +114,17 @@ def report(result: RaceResult, console: Console) -> None:
             example = found[0].detail + (
                 f" [{', '.join(found[0].ops[:6])}]" if found[0].ops else ""
             )
-            table.add_row(name, "[red]FORBIDDEN[/]" if bad else "[yellow]allowed[/]",
+            verdict = "[red]FORBIDDEN[/]" if bad else "[yellow]allowed[/]"
+            if c.target == "pocketbase":
+                verdict = "[magenta]seen on PocketBase[/]"
+            table.add_row(name, verdict,
                           hermitage, str(len(found)), example)  # fmt: skip
         console.print(table)
+        if c.target == "pocketbase":
+            console.print(
+                "PocketBase applies field modifiers to the record it read before its write "
+                "transaction; the reference locks the row (registered intentional difference "
+                "`concurrent-increments`, harness/divergences.toml)."
+            )
     verdict = "[red]FAIL[/]: an anomaly the level forbids" if result.exit_code else "[green]OK[/]"
     console.print(f"{verdict}   seed {c.seed}; replay: {c.replay_command()}")

@@ -71,4 +71,6 @@ def hermitage_allows(anomaly: str, level: str) -> bool | None:
 
 
 def effective_level(engine: str, level: str) -> str:
-    return level if engine == "postgres" else "serializable"
+    """What runs: PostgreSQL the level asked, SQLite always serializable; PocketBase has no
+    such setting (its modifiers read the record before the write transaction)."""
+    return {"postgres": level, "sqlite": "serializable"}.get(engine, "n/a")

@@ -55,8 +55,9 @@ class RaceConfig:
     def replay_command(self) -> str:
         target = f"--target {self.target}" if self.target == "pocketbase" else (
             f"--engine {self.target}")  # fmt: skip
+        level = "" if self.target == "pocketbase" else f" --isolation {self.isolation}"
         parts = [
-            f"parity race {self.workload} {target} --isolation {self.isolation}",
+            f"parity race {self.workload} {target}{level}",
             f"--clients {self.clients} --ops {self.ops} --seed {self.seed}",
             f"--processes {self.processes}",
         ]
@@ -79,6 +80,7 @@ class RaceResult:
     retries: dict[str, float] = field(default_factory=dict)
     trace: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    metrics_sample: dict[str, float] = field(default_factory=dict)
 
     def forbidden(self) -> list[Anomaly]:
         engine = self.config.target
@@ -108,6 +110,7 @@ class RaceResult:
             "processes": c.processes, "keys": c.keys, "seconds": round(self.seconds, 3),
             "ops_per_second": round(len(self.history) / self.seconds, 1) if self.seconds else 0,
             "outcomes": counts, "retries": self.retries, "summary": self.summary,
+            "metrics_under_load": self.metrics_sample,
             "anomalies": [
                 {**a.to_json(), "forbidden": levels.forbidden(a.name, c.target, c.isolation),
                  "hermitage_postgres_allows": levels.hermitage_allows(a.name, c.isolation)}
@@ -143,19 +146,23 @@ def _client(base_url: str, token: str) -> httpx.Client:
 
 
 def _run_client(
-    base_url: str, token: str, workload: Workload, specs: list[Spec],
+    base_url: str, token: str, workload: Workload, specs: list[Spec | None],
     barrier: Any, out: list[Op],
 ) -> None:  # fmt: skip
+    """One client: per round, wait for every client (the barrier), then its operation (None:
+    it has none in a last, partial round). Anything but an HTTP answer is an ``info`` op."""
     with _client(base_url, token) as client:
         for spec in specs:
             barrier.wait(timeout=600)
+            if spec is None:
+                continue
             op = Op(spec.id, spec.client, spec.f, spec.key, spec.value)
             op.invoke = time.monotonic_ns()
             try:
                 outcome = _execute(client, workload, spec)
-            except httpx.TransportError as exc:
+            except Exception as exc:  # a dropped connection, a body that is not JSON...
                 op.complete = time.monotonic_ns()
-                op.type, op.error = "info", type(exc).__name__
+                op.type, op.error = "info", f"{type(exc).__name__}: {exc}"[:200]
                 out.append(op)
                 continue
             op.complete = time.monotonic_ns()
@@ -170,7 +177,7 @@ def _execute(client: httpx.Client, workload: Workload, spec: Spec) -> Any:
 
 
 def _worker(
-    base_url: str, token: str, workload: Workload, per_client: dict[int, list[Spec]],
+    base_url: str, token: str, workload: Workload, per_client: dict[int, list[Spec | None]],
     barrier: Any, results: Any,
 ) -> None:  # fmt: skip
     """One process: a thread per client it was given; its history goes back on ``results``."""
@@ -189,10 +196,11 @@ def _worker(
 def run_clients(
     config: RaceConfig, base_url: str, token: str, workload: Workload, plan: list[list[Spec]]
 ) -> list[Op]:
-    by_client: dict[int, list[Spec]] = {c: [] for c in range(config.clients)}
+    by_client: dict[int, list[Spec | None]] = {c: [] for c in range(config.clients)}
     for specs in plan:
-        for spec in specs:
-            by_client[spec.client].append(spec)
+        mine = {spec.client: spec for spec in specs}
+        for c in range(config.clients):
+            by_client[c].append(mine.get(c))
     processes = max(1, min(config.processes, config.clients))
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(config.clients)
@@ -239,7 +247,8 @@ def run_race(
             if progress:
                 progress(f"{config.workload}: {config.ops} ops, {config.clients} clients")
             started = time.perf_counter()
-            history = run_clients(config, base_url, token, workload, plan)
+            with _sampling(metrics_url) as sample:
+                history = run_clients(config, base_url, token, workload, plan)
             seconds = time.perf_counter() - started
             trace = []
             if config.scheduled:
@@ -247,8 +256,49 @@ def run_race(
             anomalies = _server_errors(history) + workload.check(client, history)
             version = target.info().version
         retries = _scrape_retries(metrics_url) if metrics_url else {}
-    return RaceResult(config, history, anomalies, seconds, version, retries, trace,
-                      dict(workload.state.get("finals", {})))  # fmt: skip
+    result = RaceResult(config, history, anomalies, seconds, version, retries, trace,
+                        dict(workload.state.get("finals", {})))  # fmt: skip
+    result.metrics_sample = sample
+    return result
+
+
+@contextlib.contextmanager
+def _sampling(url: str | None) -> Iterator[dict[str, float]]:
+    """The server's pool gauges (``parity_pool_*``) while the clients run: the sample with the
+    most connections in use (what ``/metrics`` showed under the load)."""
+    best: dict[str, float] = {}
+    if url is None:
+        yield best
+        return
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.wait(0.25):
+            try:
+                text = httpx.get(url, timeout=2).text
+            except httpx.HTTPError:
+                continue
+            gauges = {m.group(1): float(m.group(2)) for m in map(_GAUGE.match, text.splitlines())
+                      if m}  # fmt: skip
+            if _in_use(gauges) >= _in_use(best):
+                best.clear()
+                best.update(gauges)
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    try:
+        yield best
+    finally:
+        done.set()
+        thread.join(5)
+
+
+def _in_use(gauges: dict[str, float]) -> float:
+    keys = [k for k in gauges if k.startswith("parity_pool_connections") and "in_use" in k]
+    return gauges[keys[0]] if keys else -1.0
+
+
+_GAUGE = re.compile(r"^(parity_(?:pool|sqlite)_\w+(?:\{[^}]*\})?) (\S+)$")
 
 
 def _server_errors(history: list[Op]) -> list[Anomaly]:
