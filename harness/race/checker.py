@@ -379,8 +379,8 @@ def check_cascade(history: Sequence[Op], dangling: dict[str, list[str]]) -> list
             creators = [op.id for op in ok(history) if op.f == "create" and op.result in children]
             deleter = [op.id for op in ok(history) if op.f == "delete" and op.key == parent]
             found.append(Anomaly(
-                "G2-item",
-                f"dangling reference: parent {parent} was deleted, yet {len(children)} of its "
+                "dangling-reference",
+                f"parent {parent} was deleted, yet {len(children)} of its "
                 "children remain (the create and the delete each missed the other: write skew)",
                 deleter + creators,
             ))  # fmt: skip

@@ -128,7 +128,7 @@ def test_cascade_dangling_children_are_write_skew() -> None:
     d = op("d", "delete", "p", None, 0, 2, None, status=204)
     c = op("c", "create", "p", None, 0, 1, "child1")
     found = checker.check_cascade([d, c], {"p": ["child1"]})
-    assert [a.name for a in found] == ["G2-item"]
+    assert [a.name for a in found] == ["dangling-reference"]
     assert sorted(found[0].ops) == ["c", "d"]
     assert checker.check_cascade([d, c], {"p": []}) == []
 
@@ -144,6 +144,11 @@ def test_levels_follow_hermitage_with_lost_updates_forbidden_everywhere() -> Non
     assert levels.forbidden("G2-item", "sqlite", "read-committed")  # SQLite serialises
     assert levels.forbidden("G-single-realtime", "postgres", "read-committed")
     assert levels.forbidden("server-error", "postgres", "read-committed")
+    # locks forbid it at read committed, SSI at serializable; one snapshot cannot see it
+    assert levels.forbidden("dangling-reference", "postgres", "read-committed")
+    assert not levels.forbidden("dangling-reference", "postgres", "repeatable-read")
+    assert levels.forbidden("dangling-reference", "postgres", "serializable")
+    assert levels.hermitage_allows("dangling-reference", "read-committed") is True
 
 
 # -- the schedule -----------------------------------------------------------------------------
