@@ -99,3 +99,42 @@ def test_the_command_prints_the_seed_and_fails_on_a_forbidden_anomaly(
     assert main(args) == 0
     assert "no anomaly found" in capsys.readouterr().err
     assert main(["race", "counter", "--clients", "0"]) == 2
+
+
+def test_the_schedule_endpoint_exists_only_with_failpoints_and_checks_its_body(
+    engine_name: str, tmp_path: Path
+) -> None:
+    if engine_name != "sqlite":
+        pytest.skip("the endpoint is the same on both engines")
+    import httpx
+
+    from harness.http import superuser_token
+    from harness.targets.reference import ReferenceTarget
+
+    for failpoints in ("0", "1"):
+        target = ReferenceTarget("sqlite", tmp_path / failpoints,
+                                 env={"PARITY_FAILPOINTS": failpoints})  # fmt: skip
+        target.start()
+        try:
+            token = superuser_token(target.base_url, *target.superuser)
+            with httpx.Client(base_url=target.base_url) as c:
+                su = {"Authorization": token}
+                listed = c.get("/api/parity/schedule", headers=su)
+                if failpoints == "0":
+                    assert listed.status_code == 404
+                    continue
+                assert listed.status_code == 200 and listed.json() == {"trace": []}
+                assert c.get("/api/parity/schedule").status_code == 401
+                bad = c.post("/api/parity/schedule", headers=su,
+                             json={"rounds": [[["a", "nowhere"]]]})  # fmt: skip
+                assert bad.status_code == 400 and "unknown point" in bad.json()["message"]
+                shape = c.post("/api/parity/schedule", headers=su, json={"rounds": "x"})
+                assert shape.status_code == 400
+                good = c.post("/api/parity/schedule", headers=su,
+                              json={"rounds": [[["a", "records.view.begin"]]]})  # fmt: skip
+                assert good.status_code == 200 and good.json() == {"rounds": 1}
+                assert c.delete("/api/parity/schedule", headers=su).status_code == 204
+                doc = c.get("/api/openapi.json", headers=su).json()
+                assert "/api/parity/schedule" in doc["paths"]
+        finally:
+            target.stop()
