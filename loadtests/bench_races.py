@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--writers", default="16,64,256")
     parser.add_argument("--writer-ops", type=int, default=10, help="operations per writer")
     parser.add_argument("--part", choices=("anomalies", "throughput", "both"), default="both")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="anomaly part only")
     parser.add_argument("--seed", type=int, default=20261202)
     parser.add_argument("--json", type=Path, default=Path("reports/latest/bench_races.json"))
     args = parser.parse_args(argv)
@@ -82,9 +83,10 @@ def _run(config: RaceConfig, workdir: Path, server: Any, n: int) -> RaceResult:
 
 def anomalies(args: argparse.Namespace, workdir: Path, server: Any) -> list[dict[str, Any]]:
     engines = ("sqlite", "postgres")
-    runs = [(w, e, lvl, False) for w in WORKLOADS for e in engines for lvl in levels.LEVELS]
-    runs += [(w, e, lvl, True) for w in ("counter", "list-append") for e in engines
-             for lvl in levels.LEVELS]  # fmt: skip
+    chosen = [w for w in args.workloads.split(",") if w]
+    runs = [(w, e, lvl, False) for w in chosen for e in engines for lvl in levels.LEVELS]
+    runs += [(w, e, lvl, True) for w in ("counter", "list-append") if w in chosen
+             for e in engines for lvl in levels.LEVELS]  # fmt: skip
     rows = []
     with Progress(console=console) as progress:
         task = progress.add_task("anomaly runs", total=len(runs))

@@ -147,13 +147,16 @@ def _client(base_url: str, token: str) -> httpx.Client:
 
 def _run_client(
     base_url: str, token: str, workload: Workload, specs: list[Spec | None],
-    barrier: Any, out: list[Op],
+    barrier: Any, out: list[Op], rounds: bool = True,
 ) -> None:  # fmt: skip
     """One client: per round, wait for every client (the barrier), then its operation (None:
-    it has none in a last, partial round). Anything but an HTTP answer is an ``info`` op."""
+    it has none in a last, partial round). Without ``rounds`` (free interleaving, what the
+    throughput benchmark runs) only the start is shared: each client then goes on at its
+    own pace. Anything but an HTTP answer is an ``info`` op."""
     with _client(base_url, token) as client:
-        for spec in specs:
-            barrier.wait(timeout=600)
+        for i, spec in enumerate(specs):
+            if rounds or i == 0:
+                barrier.wait(timeout=600)
             if spec is None:
                 continue
             op = Op(spec.id, spec.client, spec.f, spec.key, spec.value)
@@ -178,12 +181,14 @@ def _execute(client: httpx.Client, workload: Workload, spec: Spec) -> Any:
 
 def _worker(
     base_url: str, token: str, workload: Workload, per_client: dict[int, list[Spec | None]],
-    barrier: Any, results: Any,
+    barrier: Any, results: Any, rounds: bool = True,
 ) -> None:  # fmt: skip
     """One process: a thread per client it was given; its history goes back on ``results``."""
     out: list[Op] = []
     threads = [
-        threading.Thread(target=_run_client, args=(base_url, token, workload, specs, barrier, out))
+        threading.Thread(
+            target=_run_client, args=(base_url, token, workload, specs, barrier, out, rounds)
+        )
         for specs in per_client.values()
     ]
     for t in threads:
@@ -210,7 +215,10 @@ def run_clients(
         for p in range(processes)
     ]
     workers = [
-        ctx.Process(target=_worker, args=(base_url, token, workload, g, barrier, results))
+        ctx.Process(
+            target=_worker,
+            args=(base_url, token, workload, g, barrier, results, config.scheduled),
+        )
         for g in groups
     ]
     for w in workers:
