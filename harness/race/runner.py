@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from harness.race import levels
+from harness.race.checker import server_errors
 from harness.race.history import Anomaly, Op
 from harness.race.workloads import Spec, Workload, make
 
@@ -261,7 +262,7 @@ def run_race(
             trace = []
             if config.scheduled:
                 trace = client.get("/api/parity/schedule").json().get("trace", [])
-            anomalies = _server_errors(history) + workload.check(client, history)
+            anomalies = server_errors(history) + workload.check(client, history)
             version = target.info().version
         retries = _scrape_retries(metrics_url) if metrics_url else {}
     result = RaceResult(config, history, anomalies, seconds, version, retries, trace,
@@ -307,12 +308,6 @@ def _in_use(gauges: dict[str, float]) -> float:
 
 
 _GAUGE = re.compile(r"^(parity_(?:pool|sqlite)_\w+(?:\{[^}]*\})?) (\S+)$")
-
-
-def _server_errors(history: list[Op]) -> list[Anomaly]:
-    from harness.race.checker import server_errors
-
-    return server_errors(history)
 
 
 def _trim(plan: list[list[Spec]], ops: int) -> list[list[Spec]]:

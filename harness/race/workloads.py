@@ -80,6 +80,20 @@ def _create(client: httpx.Client, collection: str, body: dict[str, Any]) -> dict
     return created
 
 
+def _shared_records(
+    client: httpx.Client,
+    collection: str,
+    prefix: str,
+    keys: int,
+    body: dict[str, Any] | None = None,
+) -> list[str]:
+    """The ``keys`` records every client works on, with ids that say what they are."""
+    return [
+        _create(client, collection, {"id": record_id(prefix, i), **(body or {})})["id"]
+        for i in range(keys)
+    ]
+
+
 def _answer(response: httpx.Response, pick: Callable[[dict[str, Any]], Any]) -> Outcome:
     if 200 <= response.status_code < 300:
         body = response.json() if response.content else {}
@@ -120,10 +134,7 @@ class Counter(Workload):
     def setup(self, client: httpx.Client, rounds: int, clients: int) -> None:
         _create_collection(client, {"name": self.COLLECTION, "type": "base",
                                     "fields": [{"name": "n", "type": "number"}]})  # fmt: skip
-        self.state["ids"] = [
-            _create(client, self.COLLECTION, {"id": record_id("kc", i), "n": 0})["id"]
-            for i in range(self.keys)
-        ]
+        self.state["ids"] = _shared_records(client, self.COLLECTION, "kc", self.keys, {"n": 0})
 
     def plan_round(self, rng: random.Random, r: int, clients: int) -> list[Spec]:
         specs = []
@@ -159,10 +170,7 @@ class Register(Workload):
     def setup(self, client: httpx.Client, rounds: int, clients: int) -> None:
         _create_collection(client, {"name": self.COLLECTION, "type": "base",
                                     "fields": [{"name": "v", "type": "text"}]})  # fmt: skip
-        self.state["ids"] = [
-            _create(client, self.COLLECTION, {"id": record_id("kr", i)})["id"]
-            for i in range(self.keys)
-        ]
+        self.state["ids"] = _shared_records(client, self.COLLECTION, "kr", self.keys)
 
     def plan_round(self, rng: random.Random, r: int, clients: int) -> list[Spec]:
         specs = []
@@ -204,10 +212,7 @@ class ListAppend(Workload):
             "name": self.COLLECTION, "type": "base",
             "fields": [{"name": "list", "type": "select", "values": values, "maxSelect": n}],
         })  # fmt: skip
-        self.state["ids"] = [
-            _create(client, self.COLLECTION, {"id": record_id("kl", i)})["id"]
-            for i in range(self.keys)
-        ]
+        self.state["ids"] = _shared_records(client, self.COLLECTION, "kl", self.keys)
 
     def plan_round(self, rng: random.Random, r: int, clients: int) -> list[Spec]:
         specs = []
