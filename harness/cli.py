@@ -7,6 +7,7 @@
 - ``parity hostile``     send the bad-input catalog to every target, count 5xx/hangs/mismatches
 - ``parity fuzz``        schemathesis over the reference's OpenAPI document, on one target
 - ``parity race``        concurrent workloads on shared records, the history checked for anomalies
+- ``parity cluster``     several reference servers on one PostgreSQL (up / down)
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from harness import check, fuzz, repro
+    from harness import check, cluster, fuzz, repro
     from harness.hostile import command as hostile
     from harness.race import command as race
     from reference_impl import cli as server_cli
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     repro.add_parser(sub)
     hostile.add_parser(sub)
     race.add_parser(sub)
+    cluster.add_parser(sub)
     return parser
 
 

@@ -99,6 +99,18 @@ def add_serve_parser(sub: Any) -> None:
         help="serve GET /metrics (Prometheus text: pool state, retries) on this separate "
         "address (else PARITY_METRICS; off by default)",
     )
+    parser.add_argument(
+        "--node-id",
+        default=os.environ.get("PARITY_NODE_ID") or None,
+        help="this server's name in the event grid (else PARITY_NODE_ID; default: random)",
+    )
+    parser.add_argument(
+        "--hooks",
+        default=os.environ.get("PARITY_HOOKS") or None,
+        metavar="MODULE[:FUNCTION]",
+        help="import MODULE and call FUNCTION(app) (default register) to register hooks and "
+        "cron jobs (else PARITY_HOOKS)",
+    )
     race = parser.add_argument_group("race suite (parity race starts servers with these)")
     race.add_argument(
         "--failpoints",
@@ -160,6 +172,7 @@ def opened_app(args: argparse.Namespace) -> Iterator[App]:
         storage_dir=Path(args.dir) / "storage",
         rules=rules,
         unsafe_rmw=unsafe,
+        node_id=getattr(args, "node_id", None) or None,
     )
     try:
         app.bootstrap()
@@ -271,6 +284,12 @@ def _serve(args: argparse.Namespace, watchdog: _Watchdog) -> int:
             file=sys.stderr,
         )
     with opened_app(args) as app:
+        if args.hooks:
+            try:
+                app.load_hooks(args.hooks)
+            except (ImportError, AttributeError, ValueError) as exc:
+                print(f"parity serve: --hooks {args.hooks}: {exc}", file=sys.stderr)
+                return 2
         if app.superuser_count() == 0:
             print(
                 "No superuser yet. Create one with:\n"
@@ -279,7 +298,8 @@ def _serve(args: argparse.Namespace, watchdog: _Watchdog) -> int:
                 file=sys.stderr,
             )
         print(
-            f"Server started at http://{host or '127.0.0.1'}:{port} ({app.engine.version()})",
+            f"Server started at http://{host or '127.0.0.1'}:{port} ({app.engine.version()}; "
+            f"node {app.node_id})",
             file=sys.stderr,
             flush=True,
         )

@@ -131,6 +131,13 @@ def create_app(app: App) -> Starlette:
         Route("/api/health", health, methods=["GET", "HEAD"]),
         Route("/api/openapi.json", openapi.document, methods=["GET"]),
         Route("/api/parity/rules", parity.rules_status, methods=["GET"]),
+        Route("/api/parity/events", parity.events_status, methods=["GET"]),
+        Route("/api/parity/crons", parity.crons_state, methods=["GET"]),
+        Route("/api/parity/crons/{id}/release", parity.cron_release, methods=["POST"]),
+        Route("/api/parity/jobs", parity.jobs_list, methods=["GET"]),
+        Route("/api/parity/jobs/{id}/retry", parity.job_retry, methods=["POST"]),
+        Route("/api/crons", parity.crons_list, methods=["GET"]),
+        Route("/api/crons/{id}", parity.cron_run, methods=["POST"]),
         Route("/api/collections", collections.list_collections, methods=["GET"]),
         Route("/api/collections", collections.create_collection, methods=["POST"]),
         Route("/api/collections/{collection}", collections.view_collection, methods=["GET"]),
@@ -171,8 +178,6 @@ def create_app(app: App) -> Starlette:
                 "/api/settings",
                 "/api/logs",
                 "/api/logs/{rest:path}",
-                "/api/crons",
-                "/api/crons/{rest:path}",
                 "/api/backups",
                 "/api/backups/{rest:path}",
             )
@@ -188,9 +193,11 @@ def create_app(app: App) -> Starlette:
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         # Engines with an asyncio driver open it on this loop (reference_impl.bridge).
         await app.engine.open_async()
+        await app.start()
         try:
             yield
         finally:
+            await app.stop()
             await app.engine.close_async()
 
     web = Starlette(

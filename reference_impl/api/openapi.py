@@ -89,6 +89,7 @@ def build(collections: list[Collection]) -> Schema:
     paths["/api/parity/rules"] = {"get": _op("rulesStatus", _rules_status_schema(), "401 403")}
     if failpoints.enabled():
         paths["/api/parity/schedule"] = _schedule_paths()
+    _grid_paths(paths)
     _collection_paths(paths)
     paths["/api/files/token"] = {"post": _op("fileToken", _ref("Token"), "401", tag="files")}
     by_id = {c.id: c for c in collections}
@@ -183,6 +184,60 @@ def _record_paths(
             _param("token", "query", TEXT),
         ]
         paths[f"/api/files/{name}/{{recordId}}/{{filename}}"] = {"get": download}
+
+
+def _grid_paths(paths: dict[str, Schema]) -> None:
+    """The event grid (api/parity.py): PocketBase's crons API and the reference's own
+    state of the bus, the cron jobs and the hooks' jobs."""
+    number, integer = {"type": "number"}, {"type": "integer", "minimum": 0}
+    id_param = [_param("id", "path", {"type": "string", "minLength": 1})]
+    latency = {"type": "object", "properties": {"count": integer}, "required": ["count"]}
+    cache = _object({n: integer for n in ("records", "hits", "misses", "collectionRefreshes")})
+    events = _object({
+        "node": TEXT, "published": integer, "received": integer, "echoesIgnored": integer,
+        "gaps": integer, "latency": latency, "cache": cache,
+    })  # fmt: skip
+    reset = _param("reset", "query", {"type": "string", "enum": ["1", "true", "0", ""]})
+    events_op = _op("eventsStatus", events, "401 403", tag="grid")
+    events_op["parameters"] = [reset]
+    paths["/api/parity/events"] = {"get": events_op}
+    cron_state = _object({
+        "id": TEXT, "expression": TEXT, "lastRun": {"type": ["number", "null"]},
+        "lastDurationMs": number, "lastError": TEXT, "holder": TEXT,
+        "running": {"type": "boolean"}, "runs": integer, "nextRun": number,
+    })  # fmt: skip
+    crons = _object({"node": TEXT, "items": {"type": "array", "items": cron_state}})
+    paths["/api/parity/crons"] = {"get": _op("cronsState", crons, "401 403", tag="grid")}
+    paths["/api/parity/crons/{id}/release"] = {
+        "parameters": id_param,
+        "post": _op("cronRelease", _object({"released": {"type": "boolean"}}), "401 403 404",
+                    tag="grid"),
+    }  # fmt: skip
+    job = _object({
+        "id": TEXT, "hook": TEXT, "mode": {"type": "string", "enum": ["broadcast", "competing"]},
+        "status": {"type": "string", "enum": ["pending", "running", "done", "dead"]},
+        "attempts": integer, "node": TEXT, "lastError": TEXT,
+        "event": {"type": ["object", "null"]}, "created": number, "updated": number,
+    })  # fmt: skip
+    jobs_op = _op("listJobs", _object({"items": {"type": "array", "items": job}}),
+                  "400 401 403", tag="grid")  # fmt: skip
+    jobs_op["parameters"] = [
+        _param(
+            "status", "query", {"type": "string", "enum": ["pending", "running", "done", "dead"]}
+        ),
+        _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000}),
+    ]
+    paths["/api/parity/jobs"] = {"get": jobs_op}
+    paths["/api/parity/jobs/{id}/retry"] = {
+        "parameters": id_param,
+        "post": _op("retryJob", None, "401 403 404", tag="grid"),
+    }
+    listed = {"type": "array", "items": _object({"id": TEXT, "expression": TEXT})}
+    paths["/api/crons"] = {"get": _op("listCrons", listed, "401 403", tag="crons")}
+    paths["/api/crons/{id}"] = {
+        "parameters": id_param,
+        "post": _op("runCron", None, "401 403 404", tag="crons"),
+    }
 
 
 def _schedule_paths() -> Schema:

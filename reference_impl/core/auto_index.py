@@ -99,8 +99,13 @@ class JsonIndexAdvisor:
         ]
         for name in names:
             tx.execute(dialect.drop_index(name))
+        self.forget(table)
+
+    def forget(self, table: str | None = None) -> None:
+        """Forget what was counted and built for ``table`` (every table: None), as when
+        another server process changed it (``core/coherence.py``)."""
         with self._lock:
-            for key in [k for k in self.created | set(self.counts) if k[0] == table]:
+            for key in [k for k in self.created | set(self.counts) if table in (None, k[0])]:
                 self.created.discard(key)
                 self.counts.pop(key, None)
 

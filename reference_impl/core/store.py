@@ -28,6 +28,13 @@ from reference_impl.core.collection import (
     new_auth_options,
 )
 from reference_impl.core.errors import ValidationFailed, field_error, not_found
+from reference_impl.core.events import (
+    COLLECTION_CREATE,
+    COLLECTION_DELETE,
+    COLLECTION_UPDATE,
+    Event,
+    EventBus,
+)
 from reference_impl.core.fields import Field
 from reference_impl.core.filter import FilterError, Scope, compile_filter, parse_sort
 from reference_impl.core.indexes import (
@@ -51,6 +58,7 @@ from reference_impl.db.render import (
     select_sql,
     update_sql,
 )
+from reference_impl.ir import BASE, Cmp, Ref, Val
 from reference_impl.ir.kinds import Kind
 
 log = logging.getLogger("parity.store")
@@ -107,9 +115,11 @@ class CollectionStore:
         *,
         clock: Callable[[], datetime] | None = None,
         id_mode: str = "pocketbase",
+        events: EventBus | None = None,
     ):
         self.id_mode = id_mode
         self.engine = engine
+        self.events = events or EventBus(engine)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.json_indexes = JsonIndexAdvisor(engine)
         self._by_name: dict[str, Collection] = {}
@@ -179,6 +189,52 @@ class CollectionStore:
             self._by_name = {c.name.lower(): c for c in collections}
             self._by_id = {c.id: c for c in collections}
 
+    # -- another process changed the schema (core/coherence.py) ---------------------------
+    def reload_all(self) -> None:
+        """Every definition re-read and every policy recompiled (after a gap in the event
+        grid: changes may have been missed)."""
+        with self.schema_lock.exclusive():
+            self.reload()
+            self.json_indexes.forget()
+            self.policies = self._compile_policies(self.all(), None)
+            self._policies_changed()
+
+    def refresh(self, collection_id: str) -> None:
+        """Re-read one collection another process created, changed or deleted, and
+        recompile the policies that depend on it (they are already in the database: the
+        other process applied them in its transaction)."""
+        with self.schema_lock.exclusive():
+            with self.engine.transaction() as tx:
+                sql, params = select_sql(
+                    self.engine.dialect,
+                    SYSTEM_TABLE,
+                    ["data"],
+                    [Cmp("=", Ref(BASE, "id", Kind.TEXT), Val(collection_id, Kind.TEXT))],
+                    [],
+                )
+                row = tx.fetchone(sql, params)
+            fresh = (
+                None
+                if row is None
+                else Collection.from_storage(self.engine.dialect.from_db(Kind.JSON, row[0]))
+            )
+            with self._lock:
+                old = self._by_id.pop(collection_id, None)
+                if old is not None:
+                    self._by_name.pop(old.name.lower(), None)
+                if fresh is not None:
+                    self._by_id[fresh.id] = fresh
+                    self._by_name[fresh.name.lower()] = fresh
+            for table in {c.name for c in (old, fresh) if c is not None}:
+                self.json_indexes.forget(table)
+            if fresh is None:
+                self.policies.pop(collection_id, None)
+            self.policies.update(self._compile_policies(self.all(), fresh or old))
+            self._policies_changed()
+
+    def _publish(self, tx: Tx, kind: str, coll: Collection) -> None:
+        self.events.publish(tx, Event(kind, coll.id, coll.id, name=coll.name))
+
     def _stored(self, tx: Tx) -> list[Collection]:
         """Every collection definition in the system table, in creation order."""
         dialect = self.engine.dialect
@@ -214,6 +270,7 @@ class CollectionStore:
 
         def work(tx: Tx) -> dict[str, CollectionPolicies]:
             self._create_in_tx(tx, coll)
+            self._publish(tx, COLLECTION_CREATE, coll)
             return self._refresh_policies(tx, [*self.all(), coll], coll)
 
         policies = run_in_transaction(self.engine, work, write=True)
@@ -246,6 +303,7 @@ class CollectionStore:
             self._sync_table(tx, existing, coll)
             sql, params = update_sql(self.engine.dialect, SYSTEM_TABLE, coll.id, _row(coll))
             tx.execute(sql, params)
+            self._publish(tx, COLLECTION_UPDATE, coll)
             after = [coll if c.id == coll.id else c for c in self.all()]
             return self._refresh_policies(tx, after, coll)
 
@@ -294,6 +352,7 @@ class CollectionStore:
 
         def work(tx: Tx) -> None:
             tx.execute(*delete_all_sql(dialect, coll.name))
+            self._publish(tx, COLLECTION_UPDATE, coll)  # every record gone
 
         with self.schema_lock.exclusive():
             if self.find(coll.id) is None:
@@ -318,6 +377,7 @@ class CollectionStore:
                 tx.execute(statement)
             sql, params = delete_sql(dialect, SYSTEM_TABLE, coll.id)
             tx.execute(sql, params)
+            self._publish(tx, COLLECTION_DELETE, coll)
             return self._refresh_policies(tx, [c for c in self.all() if c.id != coll.id], coll)
 
         policies = run_in_transaction(self.engine, work, write=True)
@@ -455,23 +515,42 @@ class CollectionStore:
         functions name other tables and columns); of all collections when ``changed`` is
         None (bootstrap). Nothing without row level security."""
         role = self.engine.row_security_role
+        refreshed = self._compile_policies(after, changed)
+        if role is not None:
+            for coll in after:
+                compiled = refreshed.get(coll.id)
+                if compiled is not None:
+                    apply_policies(
+                        tx,
+                        self.engine.dialect,
+                        coll.name,
+                        compiled.policies,
+                        role,
+                        compiled.relations,
+                    )
+        return refreshed
+
+    def _compile_policies(
+        self, after: list[Collection], changed: Collection | None
+    ) -> dict[str, CollectionPolicies]:
+        """The policies of ``changed`` and of the collections whose rules read others (all
+        when ``changed`` is None), compiled: nothing without row level security."""
+        role = self.engine.row_security_role
         if role is None:
             return {}
-        dialect = self.engine.dialect
         by_id = {c.id: c for c in after}
         by_name = {c.name.lower(): c for c in after}
 
         def find(key: str) -> Collection | None:
             return by_id.get(key) or by_name.get(key.lower())
 
+        auth = [c for c in after if c.is_auth]
         refreshed: dict[str, CollectionPolicies] = {}
         for coll in after:
             known = self.policies.get(coll.id)
             if changed is not None and coll.id != changed.id and not (known and known.reads_others):
                 continue
-            compiled = compile_policies(coll, dialect, role, find, [c for c in after if c.is_auth])
-            apply_policies(tx, dialect, coll.name, compiled.policies, role, compiled.relations)
-            refreshed[coll.id] = compiled
+            refreshed[coll.id] = compile_policies(coll, self.engine.dialect, role, find, auth)
         return refreshed
 
     def _create_in_tx(self, tx: Tx, coll: Collection) -> None:

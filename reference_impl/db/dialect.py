@@ -61,6 +61,16 @@ class Dialect(abc.ABC):
     SERIALIZABLE (SSI: anything a serial order could not give is a 40001). The race
     suite's expectations per level follow from this (``harness/race/levels.py``)."""
 
+    NOTIFIES: ClassVar[bool] = False
+    """How server processes on one database hear of each other's commits (the event grid,
+    ``reference_impl/core/events.py``). SQLite has no notification between connections or
+    processes: one server process per file, whose in-process bus delivers its own events
+    after commit (``Tx.notify`` does nothing, ``Engine.listen`` returns at once).
+    PostgreSQL: ``pg_notify('pb_events', payload)`` inside the transaction, delivered to
+    every ``LISTEN pb_events`` session at COMMIT and discarded on ROLLBACK; a payload of
+    8000 bytes or more is refused ("payload string too long"), and committing a
+    transaction that notified takes a database-wide lock (research testing.md 7.1)."""
+
     ROW_LEVEL_SECURITY: ClassVar[bool] = False
     """SQLite has no row level security: rules are enforced by the app alone (``--rules
     app``). PostgreSQL: policies per table and command (``CREATE POLICY``, read from
@@ -279,6 +289,13 @@ class Dialect(abc.ABC):
         (PostgreSQL ``FOR KEY SHARE``, what its own foreign keys take; SQLite: nothing, the
         single writer already excludes the delete)."""
         return f" FOR KEY SHARE OF {self.quote(table)}" if self.ROW_LOCKS else ""
+
+    def skip_locked(self, table: str) -> str:
+        """Suffix claiming the selected rows of ``table`` for this transaction, passing over
+        rows another transaction holds (PostgreSQL ``FOR UPDATE ... SKIP LOCKED``: competing
+        consumers each take different jobs without waiting; SQLite: nothing, its single
+        writer already gives each claim the table to itself)."""
+        return f" FOR UPDATE OF {self.quote(table)} SKIP LOCKED" if self.ROW_LOCKS else ""
 
     def random_function(self) -> str:
         return "random()"

@@ -10,6 +10,7 @@ retried by :func:`run_in_transaction`, so handlers never see them unless retries
 from __future__ import annotations
 
 import contextvars
+import logging
 import random
 import threading
 from collections import Counter
@@ -21,6 +22,8 @@ from typing import Any, Literal, Protocol, TypeVar
 from reference_impl.bridge import sleep
 from reference_impl.db.dialect import Dialect
 from reference_impl.db.errors import TransientError
+
+log = logging.getLogger("parity.engine")
 
 Params = Mapping[str, Any]
 Row = tuple[Any, ...]
@@ -138,6 +141,44 @@ class Tx(Protocol):
 
     def executemany(self, sql: str, rows: Sequence[Params]) -> None: ...
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once this transaction has committed; never after a rollback
+        (a retried attempt's callbacks go with it). Callbacks run in the order given, on
+        the caller's thread or greenlet, after the engine's locks are released; one that
+        raises is logged and the others still run."""
+        ...
+
+    def notify(self, payload: str) -> None:
+        """Send ``payload`` to the other server processes on this database when the
+        transaction commits (``Dialect.NOTIFIES`` says what each engine does)."""
+        ...
+
+
+class AfterCommit:
+    """The callbacks of one transaction (:meth:`Tx.after_commit`), shared by both engines'
+    transaction objects: the engine calls :meth:`run_after_commit` once the COMMIT has
+    succeeded and its locks are released."""
+
+    _after: list[Callable[[], None]] | None = None
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        if self._after is None:
+            self._after = []
+        self._after.append(callback)
+
+    def run_after_commit(self) -> None:
+        callbacks, self._after = self._after or [], None
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # the transaction is committed: the others must still run
+                log.exception("after-commit callback %r failed", callback)
+
+
+CHANNEL = "pb_events"  # where server processes on one database tell each other (NOTIFY)
+
+OnMessage = Callable[[str], None]
+
 
 class Engine(Protocol):
     @property
@@ -172,6 +213,35 @@ class Engine(Protocol):
         ...
 
     def pool_stats(self) -> dict[str, int]: ...
+
+    async def listen(self, on_message: OnMessage, on_gap: Callable[[], None]) -> None:
+        """Receive what other processes :meth:`Tx.notify` until cancelled: ``on_message``
+        per payload, on this event loop. ``on_gap`` is called each time listening
+        (re)starts, once nothing can be missed any more: whatever was sent before may have
+        been lost, so what the caller derived from it must be dropped. Returns at once when
+        the engine has no notifications (``Dialect.NOTIFIES``)."""
+        ...
+
+    async def try_lock(self, name: str) -> bool:
+        """Take the named lock for this process, without waiting: False when any process
+        (this one included) holds it. Held until :meth:`unlock` or until this process dies
+        (PostgreSQL: a session advisory lock on a dedicated connection, released by the
+        server when that session ends, a crash included; SQLite: in-process, the one node)."""
+        ...
+
+    async def unlock(self, name: str) -> None: ...
+
+    async def force_unlock(self, name: str) -> bool:
+        """Release the named lock whoever holds it; True when it was held. PostgreSQL ends
+        the holder's lock session (``pg_terminate_backend``), which releases every lock that
+        process held; it reconnects on its next lock call."""
+        ...
+
+    def maintain(self) -> None:
+        """PocketBase's nightly ``__pbDBOptimize__``: what keeps the engine's statistics and
+        files in shape (SQLite: WAL checkpoint and ``PRAGMA optimize``; PostgreSQL:
+        ``ANALYZE``, autovacuum does the rest)."""
+        ...
 
     async def open_async(self) -> None:
         """Called once on the server's event loop before it serves: from then on, work run

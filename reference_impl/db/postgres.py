@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import json
+import logging
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,16 +33,25 @@ from reference_impl.db._leaks import LeakWatch
 from reference_impl.db._pg_functions import install_statements
 from reference_impl.db.dialect import Dialect
 from reference_impl.db.engine import (
+    CHANNEL,
+    AfterCommit,
+    OnMessage,
     Params,
     Row,
     Session,
+    backoff,
     capture,
     isolation_level,
     requested_isolation,
 )
 from reference_impl.ir.kinds import Kind
 
+log = logging.getLogger("parity.postgres")
+
 _INT64 = 2**63
+LOCK_NAMESPACE = 0x5050  # pg_advisory_lock(classid, key): this project's named locks
+NOTIFY_LIMIT = 8000  # bytes: pg_notify refuses a payload this long (Dialect.NOTIFIES)
+_NOTIFY_SQL = f"SELECT pg_notify('{CHANNEL}', %(payload)s)"
 
 
 class PostgresDialect(Dialect):
@@ -517,12 +529,17 @@ def _set_config_sql(count: int) -> str:
     return f"SELECT {calls}"
 
 
+def lock_key(name: str) -> int:
+    """A named lock's second key: 31 bits of its SHA-1 (pg_locks shows it as ``objid``)."""
+    return int.from_bytes(hashlib.sha1(name.encode()).digest()[:4], "big") & 0x7FFFFFFF
+
+
 def _as_is(value: Any) -> Any:
     """A blocking connection's results need no waiting."""
     return value
 
 
-class _PostgresTx:
+class _PostgresTx(AfterCommit):
     """One transaction's statements on a psycopg connection, blocking or asyncio.
 
     psycopg's asyncio connection has the blocking one's API with coroutines in place of
@@ -556,6 +573,13 @@ class _PostgresTx:
         for i, (name, value) in enumerate(values.items()):
             params[f"n{i}"], params[f"v{i}"] = name, value
         self.execute(_set_config_sql(len(values)), params)
+
+    def notify(self, payload: str) -> None:
+        """``pg_notify`` on the event channel: sent at COMMIT, dropped on ROLLBACK."""
+        size = len(payload.encode())
+        if size >= NOTIFY_LIMIT:
+            raise ValueError(f"NOTIFY payload of {size} bytes: PostgreSQL refuses 8000 or more")
+        self.execute(_NOTIFY_SQL, {"payload": payload})
 
     def execute(self, sql: str, params: Params | None = None) -> int:
         capture(sql, params)
@@ -770,6 +794,10 @@ class PostgresEngine:
             self._pool = None
 
     async def close_async(self) -> None:
+        lock_conn = self.__dict__.pop("_lock_conn", None)
+        if lock_conn is not None:
+            self.__dict__.pop("_lock_guard_", None)
+            await lock_conn.close()
         if self._apool is not None:
             apool, self._apool, self._apool_loop = self._apool, None, None
             await apool.close()
@@ -791,6 +819,7 @@ class PostgresEngine:
             if session is not None:
                 tx.set_session(session)
             yield tx
+        tx.run_after_commit()  # the pool's context manager committed: the connection is back
 
     @contextmanager
     def _transaction(self) -> Iterator[_PostgresTx]:
@@ -832,6 +861,114 @@ class PostgresEngine:
                 await_(cm.__aexit__(None, None, None))
         except psycopg.Error as exc:
             raise translate(exc) from exc
+
+    # The LISTEN session: its own connection, never the pool's (a pooled connection
+    # would carry the LISTEN to whoever takes it next, and the pool may close it).
+    LISTEN_CHECK = 10.0  # seconds between liveness checks of a quiet listener
+
+    async def listen(self, on_message: OnMessage, on_gap: Callable[[], None]) -> None:
+        """``LISTEN pb_events`` on a dedicated autocommit connection until cancelled.
+
+        A lost connection (server restart, ``pg_terminate_backend``, network) is reopened
+        after a jittered backoff (the first retry within tens of milliseconds); ``on_gap``
+        runs after every LISTEN, the first included, since notifications sent while no
+        LISTEN was active are gone. A quiet connection is checked every ``LISTEN_CHECK``
+        seconds with a ``SELECT 1`` (notifications arriving meanwhile wait in psycopg's
+        backlog). The session's ``application_name`` is ``parity-listen-<server pid>``."""
+        attempt = 0
+        while True:
+            conn: psycopg.AsyncConnection[Any] | None = None
+            try:
+                conn = await psycopg.AsyncConnection.connect(
+                    self._dsn, autocommit=True, application_name=f"parity-listen-{os.getpid()}"
+                )
+                await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
+                if attempt:
+                    log.warning("LISTEN %s restored after %d attempt(s)", CHANNEL, attempt)
+                attempt = 0
+                on_gap()
+                while True:
+                    async for note in conn.notifies(timeout=self.LISTEN_CHECK):
+                        on_message(note.payload)
+                    await conn.execute("SELECT 1")
+            except psycopg.Error as exc:
+                if attempt % 20 == 0:  # the first failure, then every ~5 s while it lasts
+                    log.warning("LISTEN %s: connection lost (%s); reconnecting", CHANNEL, exc)
+                await asyncio.sleep(0.02 + backoff(min(attempt, 8)))
+                attempt += 1
+            finally:
+                if conn is not None:
+                    await conn.close()
+
+    # Named locks: session advisory locks (two-key form, classid LOCK_NAMESPACE) on one
+    # dedicated connection per process; re-entrant within a session, so this process's own
+    # holdings are tracked to make a second try of a held name fail as elsewhere.
+    async def _lock_session(self) -> psycopg.AsyncConnection[Any]:
+        conn = self.__dict__.get("_lock_conn")
+        if conn is None or conn.closed:
+            conn = await psycopg.AsyncConnection.connect(
+                self._dsn, autocommit=True, application_name=f"parity-locks-{os.getpid()}"
+            )
+            self._lock_conn, self._held = conn, set()  # a new session holds nothing
+        return conn
+
+    def _lock_guard(self) -> asyncio.Lock:
+        guard = self.__dict__.get("_lock_guard_")
+        if guard is None:
+            guard = self._lock_guard_ = asyncio.Lock()
+        return guard
+
+    async def try_lock(self, name: str) -> bool:
+        async with self._lock_guard():
+            conn = await self._lock_session()
+            if name in self._held:
+                return False
+            try:
+                cur = await conn.execute(
+                    "SELECT pg_try_advisory_lock(%s, %s)", (LOCK_NAMESPACE, lock_key(name))
+                )
+                row = await cur.fetchone()
+            except psycopg.OperationalError as exc:
+                log.warning("lock session lost (%s); its locks are released", exc)
+                await conn.close()
+                return False
+            if row and row[0]:
+                self._held.add(name)
+                return True
+            return False
+
+    async def unlock(self, name: str) -> None:
+        async with self._lock_guard():
+            conn = self.__dict__.get("_lock_conn")
+            if conn is None or conn.closed or name not in self._held:
+                return
+            self._held.discard(name)
+            try:
+                await conn.execute(
+                    "SELECT pg_advisory_unlock(%s, %s)", (LOCK_NAMESPACE, lock_key(name))
+                )
+            except psycopg.OperationalError:
+                await conn.close()  # the session is gone, and its locks with it
+
+    async def force_unlock(self, name: str) -> bool:
+        own = self.__dict__.get("_lock_conn")
+        own_pid = own.info.backend_pid if own is not None and not own.closed else 0
+        with self.transaction() as tx:
+            rows = tx.fetchall(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = %(ns)s "
+                "AND objid = %(key)s AND objsubid = 2 AND granted",
+                {"ns": LOCK_NAMESPACE, "key": lock_key(name)},
+            )
+            others = [int(r[0]) for r in rows if int(r[0]) != own_pid]
+            for pid in others:
+                tx.fetchone("SELECT pg_terminate_backend(%(pid)s)", {"pid": pid})
+        if len(others) < len(rows):
+            await self.unlock(name)
+        return bool(rows)
+
+    def maintain(self) -> None:
+        with self.transaction(write=True) as tx:
+            tx.execute("ANALYZE")
 
     def version(self) -> str:
         with self.transaction() as tx:

@@ -17,7 +17,7 @@ import json
 import queue
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +28,7 @@ import apsw
 from reference_impl.bridge import LoopLock, bridged, sleep
 from reference_impl.db import errors
 from reference_impl.db.dialect import Dialect
-from reference_impl.db.engine import Params, Row, Session, capture
+from reference_impl.db.engine import AfterCommit, OnMessage, Params, Row, Session, capture
 from reference_impl.failpoints import blocked
 from reference_impl.ir.kinds import (
     Kind,
@@ -213,10 +213,13 @@ def translate(exc: apsw.Error) -> errors.DatabaseError:
     return errors.QueryError(message)
 
 
-class _SqliteTx:
+class _SqliteTx(AfterCommit):
     def __init__(self, conn: apsw.Connection, dialect: SqliteDialect):
         self._conn = conn
         self.dialect = dialect
+
+    def notify(self, payload: str) -> None:
+        """No other process shares the file's events (``Dialect.NOTIFIES``)."""
 
     def set_session(self, session: Session) -> None:
         """SQLite has no row level security (``Dialect.ROW_LEVEL_SECURITY``)."""
@@ -346,12 +349,14 @@ class SqliteEngine:
     def transaction(
         self, *, write: bool = False, session: Session | None = None, isolation: str | None = None
     ) -> Iterator[_SqliteTx]:
-        """Any ``isolation`` runs serializable (``Dialect.SERIALIZES_EVERYTHING``)."""
+        """Any ``isolation`` runs serializable (``Dialect.SERIALIZES_EVERYTHING``).
+        After-commit callbacks run once the writer lock is released."""
         with (
             self._writer() if write else contextlib.nullcontext(),
             self._transaction(write=write) as tx,
         ):
             yield tx
+        tx.run_after_commit()
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[_SqliteTx]:
@@ -380,6 +385,40 @@ class SqliteEngine:
         with self._lock:
             for conn in self._all:
                 conn.load_extension(path)
+
+    async def listen(self, on_message: OnMessage, on_gap: Callable[[], None]) -> None:
+        """Nothing to listen to (``Dialect.NOTIFIES``)."""
+
+    # Named locks: one server process per file, so an in-process set is the whole truth.
+    _held: set[str]
+
+    async def try_lock(self, name: str) -> bool:
+        held = self.__dict__.setdefault("_held", set())
+        if name in held:
+            return False
+        held.add(name)
+        return True
+
+    async def unlock(self, name: str) -> None:
+        self.__dict__.setdefault("_held", set()).discard(name)
+
+    async def force_unlock(self, name: str) -> bool:
+        held = self.__dict__.setdefault("_held", set())
+        found = name in held
+        held.discard(name)
+        return found
+
+    def maintain(self) -> None:
+        """PocketBase's own: ``PRAGMA wal_checkpoint(TRUNCATE)``, then ``PRAGMA optimize``."""
+        with self._writer():
+            conn = self._acquire()
+            try:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                conn.execute("PRAGMA optimize")
+            except apsw.Error as exc:
+                raise translate(exc) from exc
+            finally:
+                self._idle.put(conn)
 
     async def open_async(self) -> None:
         """Nothing to open: apsw calls are in-process and run on the loop as they are."""

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
+from reference_impl.core.events import EventBus
 from reference_impl.core.file_storage import FileStorage
 from reference_impl.core.store import CollectionStore
 from reference_impl.db.dialect import Dialect
@@ -47,6 +48,11 @@ class WriteContext(RecordContext, Protocol):
 
     @property
     def id_mode(self) -> str: ...
+
+    @property
+    def events(self) -> EventBus:
+        """Where committed writes are told (``core/events.py``)."""
+        ...
 
     @property
     def unsafe_rmw(self) -> bool:

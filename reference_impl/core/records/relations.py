@@ -54,9 +54,11 @@ def detach_references(
     coll: Collection,
     record_id: str,
     deleted: list[tuple[str, str]] | None = None,
+    detached: list[tuple[str, str]] | None = None,
 ) -> None:
     """Drop the deleted id from relation fields pointing at it (cascade when asked);
-    cascade-deleted rows are added to ``deleted`` as (collection id, record id)."""
+    cascade-deleted rows are added to ``deleted``, rows that only lost the id to
+    ``detached``, both as (collection id, record id)."""
     dialect = ctx.dialect
     for other in ctx.store.all():
         for f in other.fields:
@@ -71,7 +73,7 @@ def detach_references(
                 if row["id"] == record_id and other.id == coll.id:
                     continue
                 if f.opt("cascadeDelete"):
-                    detach_references(ctx, tx, other, row["id"], deleted)
+                    detach_references(ctx, tx, other, row["id"], deleted, detached)
                     sql, params = delete_sql(dialect, other.name, row["id"])
                     if deleted is not None:
                         deleted.append((other.id, row["id"]))
@@ -80,4 +82,6 @@ def detach_references(
                     sql, params = update_sql(
                         dialect, other.name, row["id"], [(f.name, f.kind, new)]
                     )
+                    if detached is not None:
+                        detached.append((other.id, row["id"]))
                 tx.execute(sql, params)

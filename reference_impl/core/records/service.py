@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from reference_impl.core import errors as e
 from reference_impl.core.auth import AuthContext
+from reference_impl.core.coherence import RecordCache
 from reference_impl.core.collection import Collection
 from reference_impl.core.file_storage import FileStorage
 from reference_impl.core.records import rules, writes
@@ -74,6 +75,8 @@ class RecordService:
         unsafe_rmw: bool = False,
     ):
         self.store = store
+        self.events = store.events
+        self.cache = RecordCache()  # auth records by id (find_auth_record)
         self.unsafe_rmw = unsafe_rmw
         # ``--rules rls``: the database alone enforces the rules its policies express.
         self.rules = rules
@@ -94,8 +97,19 @@ class RecordService:
 
     @_schema_stable_lookup
     def find_auth_record(self, coll: Collection, record_id: str) -> Record | None:
+        """The record by id, no rule; an auth collection's through the record cache (every
+        authenticated request asks for its token's record: ``core/coherence.py``)."""
+        key = (coll.id, record_id)
+        if coll.is_auth:
+            hit = self.cache.get(key)
+            if hit is not None:
+                return hit
+            token = self.cache.token()
         with self.engine.transaction(session=SYSTEM) as tx:
-            return first_by(tx, self.dialect, coll, "id", record_id)
+            found = first_by(tx, self.dialect, coll, "id", record_id)
+        if found is not None and coll.is_auth:
+            self.cache.put(key, found, token)
+        return found
 
     @_schema_stable_lookup
     def find_by_email(self, coll: Collection, email: str) -> Record | None:

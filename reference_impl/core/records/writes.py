@@ -18,6 +18,7 @@ from reference_impl.core import files
 from reference_impl.core.auth import AuthContext
 from reference_impl.core.collection import SUPERUSERS, Collection
 from reference_impl.core.errors import ApiError, ValidationFailed, field_error
+from reference_impl.core.events import RECORD_CREATE, RECORD_DELETE, RECORD_UPDATE, Event
 from reference_impl.core.indexes import buildable
 from reference_impl.core.records import body as b
 from reference_impl.core.records.access import manages
@@ -118,6 +119,7 @@ def create(
             )
             tx.set_session(SYSTEM)  # the manager's change, past the update rule
             row = tx.fetchone(sql, params)
+        ctx.events.publish(tx, Event(RECORD_CREATE, coll.id, record_id, name=coll.name))
         return decode(ctx.dialect, fields, row)
 
     # Files are written before the row (PocketBase uploads, then inserts) and removed
@@ -212,6 +214,7 @@ def update(
         except dberr.UniqueViolation as exc:
             raise unique_error(ctx.dialect, coll, exc, "Failed to update record.") from exc
         stored = decode(ctx.dialect, fields, row)
+        ctx.events.publish(tx, Event(RECORD_UPDATE, coll.id, record_id, name=coll.name))
         new_files = [stored[name] for name in old_files]
         return stored, files.dropped_names(old_files.values(), new_files)
 
@@ -257,7 +260,13 @@ def delete(
         deleted = [(coll.id, record_id)]
         failpoint("records.delete.deleted")
         tx.set_session(SYSTEM)  # relations of other records: the app's own work
-        detach_references(ctx, tx, coll, record_id, deleted)
+        detached: list[tuple[str, str]] = []
+        detach_references(ctx, tx, coll, record_id, deleted, detached)
+        names = {c.id: c.name for c in ctx.store.all()}
+        for kind, rows in ((RECORD_DELETE, deleted), (RECORD_UPDATE, detached)):
+            for collection_id, changed_id in dict.fromkeys(rows):
+                event = Event(kind, collection_id, changed_id, name=names.get(collection_id, ""))
+                ctx.events.publish(tx, event)
         return deleted
 
     # The files of the record (and of cascade-deleted ones) go once the rows are gone.

@@ -1,0 +1,176 @@
+"""Cache invalidation across server processes (EPIC-2.2): what each process keeps in memory,
+and how the event grid keeps it true.
+
+What a process keeps:
+
+- the collections (``CollectionStore``: definitions by id and name, the row level security
+  policies compiled from their rules, the JSON-path index advisor's counts);
+- auth records by id (:class:`RecordCache`): every authenticated request resolves its
+  token's record, so this is the hottest read of the server.
+
+A process's own changes update its memory as they commit. Another process's changes arrive
+as events (``core/events.py``): a record event drops that record from the cache on the
+spot; a collection event drops the collection's cached records and re-reads its
+definition from the database (in order, one at a time, under the schema lock, so record
+work in flight finishes on the definition it started with). A gap in listening drops
+everything and re-reads every collection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from reference_impl.bridge import run_bridged
+from reference_impl.core.events import Event, EventBus
+
+log = logging.getLogger("parity.coherence")
+
+Key = tuple[str, str]  # (collection id, record id)
+
+
+class RecordCache:
+    """A bounded LRU of records by (collection id, record id), each kept at most ``ttl``
+    seconds: the bound on staleness for writers that publish no event (direct SQL, another
+    process on one SQLite file).
+
+    Fills race with drops: a reader that loaded a record before a write committed must not
+    store it after the write's drop, or the stale copy would outlive the drop. Every drop
+    takes the next ``generation`` and remembers it for the key (or the collection, or all);
+    a reader takes :meth:`token` before its database read, and :meth:`put` refuses when its
+    key was dropped since. The memory of drops is bounded: the oldest forgotten raise a
+    floor below which every token is refused."""
+
+    def __init__(self, capacity: int = 10_000, ttl: float = 5.0):
+        self.capacity = capacity
+        self.ttl = ttl
+        self._items: OrderedDict[Key, tuple[float, dict[str, Any]]] = OrderedDict()
+        self._dropped: OrderedDict[Key | str, int] = OrderedDict()  # key or collection id
+        self._floor = 0
+        self._lock = threading.Lock()
+        self.generation = 0
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Key) -> dict[str, Any] | None:
+        now = time.monotonic()
+        with self._lock:
+            found = self._items.get(key)
+            if found is None or found[0] < now:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return dict(found[1])
+
+    def token(self) -> int:
+        with self._lock:
+            return self.generation
+
+    def put(self, key: Key, record: dict[str, Any], token: int) -> None:
+        with self._lock:
+            newest = max(self._floor, self._dropped.get(key, 0), self._dropped.get(key[0], 0))
+            if newest > token:
+                return
+            self._items[key] = (time.monotonic() + self.ttl, dict(record))
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def _note_drop(self, what: Key | str) -> None:
+        self.generation += 1
+        self._dropped[what] = self.generation
+        self._dropped.move_to_end(what)
+        while len(self._dropped) > self.capacity:
+            _, generation = self._dropped.popitem(last=False)
+            self._floor = max(self._floor, generation)
+
+    def drop(self, key: Key) -> None:
+        with self._lock:
+            self._note_drop(key)
+            self._items.pop(key, None)
+
+    def drop_collection(self, collection_id: str) -> None:
+        with self._lock:
+            self._note_drop(collection_id)
+            for key in [k for k in self._items if k[0] == collection_id]:
+                del self._items[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self._floor = self.generation
+            self._dropped.clear()
+            self._items.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+
+class Coherence:
+    """Subscribes the caches to the bus. ``refresh(collection_id)`` and ``reload_all()``
+    re-read definitions (the store's); they run as bridged tasks on the server's loop, one
+    at a time in arrival order, or inline outside a server."""
+
+    def __init__(
+        self,
+        bus: EventBus,
+        records: RecordCache,
+        refresh: Callable[[str], None],
+        reload_all: Callable[[], None],
+    ):
+        self.bus = bus
+        self.records = records
+        self._refresh = refresh
+        self._reload_all = reload_all
+        self._queue: asyncio.Queue[Callable[[], None]] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self.refreshed = 0
+        bus.subscribe(self.on_event)
+        bus.on_gap(self.on_gap)
+
+    def on_event(self, event: Event) -> None:
+        if event.is_record:
+            self.records.drop((event.collection, event.id))
+            return
+        self.records.drop_collection(event.collection)
+        if not self.bus.is_local(event):  # this node's own change is in memory already
+            self._later(lambda: self._refresh(event.collection))
+
+    def on_gap(self) -> None:
+        self.records.clear()
+        self._later(self._reload_all)
+
+    def _later(self, work: Callable[[], None]) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a blocking caller (CLI, tests): nothing else is running
+            work()
+            return
+        if self._queue is None or self._worker is None or self._worker.done():
+            self._queue = asyncio.Queue()
+            self._worker = loop.create_task(self._drain(self._queue))
+        self._queue.put_nowait(work)
+
+    async def _drain(self, queue: asyncio.Queue[Callable[[], None]]) -> None:
+        while True:
+            work = await queue.get()
+            try:
+                await run_bridged(work)
+                self.refreshed += 1
+            except Exception:
+                log.exception("re-reading collections after an event failed")
+
+    async def stop(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
