@@ -51,7 +51,6 @@ log = logging.getLogger("parity.postgres")
 _INT64 = 2**63
 LOCK_NAMESPACE = 0x5050  # pg_advisory_lock(classid, key): this project's named locks
 NOTIFY_LIMIT = 8000  # bytes: pg_notify refuses a payload this long (Dialect.NOTIFIES)
-_NOTIFY_SQL = f"SELECT pg_notify('{CHANNEL}', %(payload)s)"
 
 
 class PostgresDialect(Dialect):
@@ -559,6 +558,7 @@ class _PostgresTx(AfterCommit):
         self._wait = wait
         self._role = role
         self._fields = fields
+        self._notifies: list[str] = []
         self.dialect = dialect
 
     def set_session(self, session: Session) -> None:
@@ -575,11 +575,27 @@ class _PostgresTx(AfterCommit):
         self.execute(_set_config_sql(len(values)), params)
 
     def notify(self, payload: str) -> None:
-        """``pg_notify`` on the event channel: sent at COMMIT, dropped on ROLLBACK."""
+        """``pg_notify`` on the event channel, sent with the COMMIT (:meth:`commit`):
+        delivered at COMMIT, dropped on ROLLBACK."""
         size = len(payload.encode())
         if size >= NOTIFY_LIMIT:
             raise ValueError(f"NOTIFY payload of {size} bytes: PostgreSQL refuses 8000 or more")
-        self.execute(_NOTIFY_SQL, {"payload": payload})
+        self._notifies.append(payload)
+
+    def commit(self) -> None:
+        """The pending notifications and the COMMIT in one round trip: a simple-query
+        string (``SELECT pg_notify(...), ...; COMMIT``), the payloads quoted by psycopg
+        (``sql.Literal``), never spliced. Nothing to do without notifications: the pool's
+        context manager commits then (it skips a connection already idle)."""
+        if not self._notifies:
+            return
+        calls = sql.SQL(", ").join(
+            sql.SQL("pg_notify({}, {})").format(sql.Literal(CHANNEL), sql.Literal(p))
+            for p in self._notifies
+        )
+        self._notifies = []
+        statement = sql.SQL("SELECT {}; COMMIT").format(calls).as_string(None)
+        self.execute(statement)
 
     def execute(self, sql: str, params: Params | None = None) -> int:
         capture(sql, params)
@@ -819,6 +835,7 @@ class PostgresEngine:
             if session is not None:
                 tx.set_session(session)
             yield tx
+            tx.commit()
         tx.run_after_commit()  # the pool's context manager committed: the connection is back
 
     @contextmanager
