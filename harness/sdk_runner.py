@@ -20,6 +20,7 @@ from harness.targets.base import Target
 
 SDK_DIR = Path(__file__).resolve().parent / "sdk"
 CRUD_SCRIPT = "crud.mjs"
+REALTIME_SCRIPT = "realtime.mjs"
 SDK_PACKAGE = "pocketbase"
 
 
@@ -52,10 +53,21 @@ def installed_version() -> str | None:
     return version
 
 
+def _all_installed() -> bool:
+    """Every package of ``package.json`` in ``node_modules`` at its pinned version (the SDK
+    and ``eventsource``, the EventSource Node lacks, which the SDK's realtime needs)."""
+    wanted = json.loads((SDK_DIR / "package.json").read_text())["dependencies"]
+    for name, version in wanted.items():
+        manifest = SDK_DIR / "node_modules" / name / "package.json"
+        if not manifest.is_file() or json.loads(manifest.read_text())["version"] != version:
+            return False
+    return True
+
+
 def ensure_sdk_installed() -> Path:
-    """Install the pinned SDK with ``npm ci`` unless already there; return the SDK dir."""
+    """Install the pinned packages with ``npm ci`` unless already there; the SDK dir."""
     _tool("node")
-    if installed_version() == _pinned_version():
+    if _all_installed():
         return SDK_DIR
     npm = _tool("npm")
     # pytest-xdist workers may all get here at once; two `npm ci` runs in one directory
@@ -64,7 +76,7 @@ def ensure_sdk_installed() -> Path:
     lock_path = Path(tempfile.gettempdir()) / f"pocketparity-sdk-{key}.lock"
     with lock_path.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if installed_version() == _pinned_version():  # another worker finished meanwhile
+        if _all_installed():  # another worker finished meanwhile
             return SDK_DIR
         result = subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund"],
@@ -73,7 +85,7 @@ def ensure_sdk_installed() -> Path:
             text=True,
             timeout=300,
         )
-    if result.returncode != 0 or installed_version() != _pinned_version():
+    if result.returncode != 0 or not _all_installed():
         raise SdkError(
             f"`npm ci` in {SDK_DIR} failed (exit {result.returncode}); it needs the npm "
             f"registry to be reachable. Output:\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
@@ -86,6 +98,19 @@ def run_sdk_crud(target: Target, collection: str, *, timeout: float = 120.0) -> 
 
     ``collection`` must not exist on the target; the script creates and finally deletes it.
     """
+    return run_sdk_script(CRUD_SCRIPT, target, collection, timeout=timeout)
+
+
+def run_sdk_realtime(target: Target, collection: str, *, timeout: float = 120.0) -> dict[str, Any]:
+    """Run ``realtime.mjs`` (the SDK's ``subscribe()``: a superuser and a guest client)
+    against a started target; the events each client received, normalised."""
+    return run_sdk_script(REALTIME_SCRIPT, target, collection, timeout=timeout)
+
+
+def run_sdk_script(
+    script: str, target: Target, collection: str, *, timeout: float = 120.0
+) -> dict[str, Any]:
+    """Run one of ``harness/sdk``'s scripts against ``target``; its JSON document."""
     sdk_dir = ensure_sdk_installed()
     email, password = target.superuser
     env = {
@@ -95,7 +120,7 @@ def run_sdk_crud(target: Target, collection: str, *, timeout: float = 120.0) -> 
         "PASSWORD": password,
         "COLLECTION": collection,
     }
-    command = [_tool("node"), CRUD_SCRIPT]
+    command = [_tool("node"), script]
     result = subprocess.run(
         command,
         cwd=sdk_dir,
@@ -104,7 +129,7 @@ def run_sdk_crud(target: Target, collection: str, *, timeout: float = 120.0) -> 
         text=True,
         timeout=timeout,
     )
-    where = f"node {CRUD_SCRIPT} against {target.name} ({target.base_url})"
+    where = f"node {script} against {target.name} ({target.base_url})"
     if result.returncode != 0:
         raise SdkError(f"{where} exited with code {result.returncode}:\n{result.stderr}")
     try:

@@ -6,6 +6,7 @@ below it knows about HTTP.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from reference_impl.core.events import EventBus
 from reference_impl.core.file_storage import FileStorage
 from reference_impl.core.files import FILE_TOKEN_DURATION
 from reference_impl.core.hooks import Hooks
+from reference_impl.core.realtime import Broker
 from reference_impl.core.records import RecordService
 from reference_impl.core.row_security import Mode, check_mode, default_mode
 from reference_impl.core.store import CollectionStore
@@ -70,6 +72,7 @@ class App:
             self.events, self.records.cache, self.store.refresh, self.store.reload_all
         )
         self.hooks = Hooks(self.engine, self.events)
+        self.realtime = Broker(self.records, self.events, self._token_secret)
         self.cron = Cron(self.engine, self.node_id)
         self._builtin_crons()
 
@@ -81,11 +84,24 @@ class App:
     async def start(self) -> None:
         """On the server's loop, once the engine is open there: join the event grid, start
         the competing hooks' consumer and the cron schedule."""
+        self._loop = asyncio.get_running_loop()
         await self.events.start()
         await self.hooks.start()
         await self.cron.start()
 
+    def end_streams_threadsafe(self) -> None:
+        """From any thread (the signal watchdog): end every realtime stream, so a stop does
+        not wait out the server's grace period for them."""
+        loop = getattr(self, "_loop", None)
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.realtime.close_all)
+
+    def _token_secret(self, collection_id: str) -> str | None:
+        coll = self.store.find(collection_id)
+        return coll.token_secret if coll is not None else None
+
     async def stop(self) -> None:
+        await self.realtime.stop()
         await self.cron.stop()
         await self.hooks.stop()
         await self.events.stop()

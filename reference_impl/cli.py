@@ -235,11 +235,14 @@ class _Watchdog:
         self.stopping = threading.Event()
         self.served = threading.Event()  # the loop has returned: cleanup is under way
         self.server: Any = None
+        self.before_stop: Any = None  # called first on a stop (App.end_streams_threadsafe)
         threading.Thread(target=self._run, name="parity-signals", daemon=True).start()
 
     def _run(self) -> None:
         signal.sigwait(_SIGNALS)
         self.stopping.set()
+        if self.before_stop is not None:
+            self.before_stop()
         if self.server is not None:
             self.server.should_exit = True
         forced = threading.Thread(target=self._force_after_grace, daemon=True)
@@ -326,6 +329,7 @@ def _serve(args: argparse.Namespace, watchdog: _Watchdog) -> int:
             timeout_graceful_shutdown=max(int(STOP_GRACE_S) - 2, 1),
         )
         server = uvicorn.Server(config)
+        watchdog.before_stop = app.end_streams_threadsafe
         watchdog.server = server
         try:
             if not watchdog.stopping.is_set():

@@ -15,7 +15,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from reference_impl import failpoints
-from reference_impl.api import collections, files, openapi, parity, record_auth, records
+from reference_impl.api import (
+    collections,
+    files,
+    openapi,
+    parity,
+    realtime,
+    record_auth,
+    records,
+)
 from reference_impl.api._http import JSON, auth_of, error_response, require_superuser
 from reference_impl.api._limits import BodyLimit, record_body_limit
 from reference_impl.api._query import GoQuery
@@ -136,6 +144,8 @@ def create_app(app: App) -> Starlette:
         Route("/api/parity/crons/{id}/release", parity.cron_release, methods=["POST"]),
         Route("/api/parity/jobs", parity.jobs_list, methods=["GET"]),
         Route("/api/parity/jobs/{id}/retry", parity.job_retry, methods=["POST"]),
+        Route("/api/realtime", realtime.connect, methods=["GET"]),
+        Route("/api/realtime", realtime.set_subscriptions, methods=["POST"]),
         Route("/api/crons", parity.crons_list, methods=["GET"]),
         Route("/api/crons/{id}", parity.cron_run, methods=["POST"]),
         Route("/api/collections", collections.list_collections, methods=["GET"]),

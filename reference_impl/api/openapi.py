@@ -187,8 +187,8 @@ def _record_paths(
 
 
 def _grid_paths(paths: dict[str, Schema]) -> None:
-    """The event grid (api/parity.py): PocketBase's crons API and the reference's own
-    state of the bus, the cron jobs and the hooks' jobs."""
+    """The event grid: realtime (api/realtime.py), PocketBase's crons API and the
+    reference's own state of the bus, the cron jobs and the hooks' jobs (api/parity.py)."""
     number, integer = {"type": "number"}, {"type": "integer", "minimum": 0}
     id_param = [_param("id", "path", {"type": "string", "minLength": 1})]
     latency = {"type": "object", "properties": {"count": integer}, "required": ["count"]}
@@ -231,6 +231,33 @@ def _grid_paths(paths: dict[str, Schema]) -> None:
     paths["/api/parity/jobs/{id}/retry"] = {
         "parameters": id_param,
         "post": _op("retryJob", None, "401 403 404", tag="grid"),
+    }
+    stream = _op("connectRealtime", None, "", tag="realtime")
+    stream["responses"] = {
+        "200": {
+            "description": "An SSE stream: PB_CONNECT, then the subscriptions' messages, "
+            "each with the client id as its id (the schema is one event's)",
+            "content": {
+                "text/event-stream": {
+                    "schema": _object({"id": TEXT, "event": TEXT, "data": TEXT}, {"id"})
+                }
+            },
+        }
+    }
+    form = _object(
+        {
+            "clientId": {"type": "string", "minLength": 1, "maxLength": 255},
+            "subscriptions": {
+                "type": "array",
+                "maxItems": 1000,
+                "items": {"type": "string", "maxLength": 2500},
+            },
+        },
+        optional={"subscriptions"},
+    )
+    paths["/api/realtime"] = {
+        "get": stream,
+        "post": _op("setSubscriptions", None, "400 403 404", tag="realtime", body=_body(form)),
     }
     listed = {"type": "array", "items": _object({"id": TEXT, "expression": TEXT})}
     paths["/api/crons"] = {"get": _op("listCrons", listed, "401 403", tag="crons")}

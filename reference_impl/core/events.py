@@ -25,12 +25,15 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from functools import partial
 from typing import Any
 
+from reference_impl.db import jobs as sql
 from reference_impl.db.engine import Engine, Tx
+from reference_impl.ir.kinds import Kind, format_us_datetime, parse_stored_datetime
 
 log = logging.getLogger("parity.events")
 
@@ -51,8 +54,36 @@ TYPES = frozenset(
 LATENCY_SAMPLES = 200_000  # remote deliveries kept for the latency probe (a ring)
 
 
+PAYLOAD_LIMIT = 7900  # bytes of NOTIFY payload; PostgreSQL refuses 8000
+OVERFLOW_KEEP = 600.0  # seconds an oversized event's record stays readable
+
+
 def new_node_id() -> str:
     return secrets.token_hex(6)
+
+
+def pack_record(fields: Iterable[tuple[str, Kind]], record: Mapping[str, Any]) -> dict[str, Any]:
+    """A decoded record as JSON values: dates as PocketBase's microsecond text (``None``
+    when unset), everything else as it is; passwords left out (nothing shows them)."""
+    out: dict[str, Any] = {}
+    kinds = dict(fields)
+    for name, value in record.items():
+        kind = kinds.get(name)
+        if kind in (Kind.DATETIME_MS, Kind.TIMESTAMP_US):
+            out[name] = format_us_datetime(value) if isinstance(value, datetime) else None
+        else:
+            out[name] = value
+    return out
+
+
+def unpack_record(fields: Iterable[tuple[str, Kind]], data: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`pack_record` undone for the collection as this process knows it."""
+    out = dict(data)
+    for name, kind in fields:
+        if kind in (Kind.DATETIME_MS, Kind.TIMESTAMP_US) and name in out:
+            value = out[name]
+            out[name] = parse_stored_datetime(value) if isinstance(value, str) else None
+    return out
 
 
 @dataclass(frozen=True)
@@ -66,23 +97,30 @@ class Event:
     name: str = ""
     node: str = ""
     at: float = 0.0  # time.time() at publish: same-host delivery latency
+    # The record as committed (a deleted one as it was), packed (:func:`pack_record`), for
+    # realtime; None for collection events, or when it did not fit the payload: then
+    # ``ref`` names its row in the overflow table (``EventBus.resolve``).
+    record: dict[str, Any] | None = field(default=None, compare=False)
+    ref: str = ""
 
     @property
     def is_record(self) -> bool:
         return self.type.startswith("record.")
 
     def payload(self) -> str:
-        return json.dumps(
-            {
-                "type": self.type,
-                "collection": self.collection,
-                "name": self.name,
-                "id": self.id,
-                "node_id": self.node,
-                "at": self.at,
-            },
-            separators=(",", ":"),
-        )
+        data: dict[str, Any] = {
+            "type": self.type,
+            "collection": self.collection,
+            "name": self.name,
+            "id": self.id,
+            "node_id": self.node,
+            "at": self.at,
+        }
+        if self.record is not None:
+            data["record"] = self.record
+        if self.ref:
+            data["ref"] = self.ref
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
     def from_payload(cls, text: str) -> Event | None:
@@ -97,6 +135,8 @@ class Event:
                 name=str(data.get("name", "")),
                 node=str(data["node_id"]),
                 at=float(data.get("at", 0.0)),
+                record=data.get("record") if isinstance(data.get("record"), dict) else None,
+                ref=str(data.get("ref", "")),
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("ignored a malformed event payload: %.200r", text)
@@ -151,8 +191,26 @@ class EventBus:
         stamped = replace(event, node=self.node_id, at=time.time())
         for handler in self._in_tx:
             handler(tx, stamped)
-        tx.notify(stamped.payload())
+        if self.engine.dialect.NOTIFIES:
+            payload = stamped.payload()
+            if len(payload.encode()) >= PAYLOAD_LIMIT:  # the record goes by the table
+                ref = secrets.token_hex(10)
+                d = self.engine.dialect
+                tx.execute(*sql.purge_overflow(d, time.time() - OVERFLOW_KEEP))
+                tx.execute(*sql.insert_overflow(d, ref, json.dumps(stamped.record), time.time()))
+                payload = replace(stamped, record=None, ref=ref).payload()
+            tx.notify(payload)
         tx.after_commit(partial(self._local, stamped))
+
+    def resolve(self, event: Event) -> dict[str, Any] | None:
+        """The event's packed record, read from the overflow table when it did not fit
+        the payload (None: gone, or the event carries none)."""
+        if event.record is not None or not event.ref:
+            return event.record
+        with self.engine.transaction() as tx:
+            row = tx.fetchone(*sql.read_overflow(self.engine.dialect, event.ref))
+        found = json.loads(row[0]) if row else None
+        return found if isinstance(found, dict) else None
 
     def _local(self, event: Event) -> None:
         with self._lock:

@@ -14,7 +14,7 @@ from typing import Any
 
 from reference_impl.db.dialect import Dialect
 
-JOBS, CRONS = "_pp_jobs", "_pp_crons"
+JOBS, CRONS, OVERFLOW = "_pp_jobs", "_pp_crons", "_pp_event_records"
 JOB_COLUMNS = (
     "id",
     "hook",
@@ -48,7 +48,15 @@ def create_statements(d: Dialect, role: str | None = None) -> list[str]:
     """The tables; ``role``: the row level security role requests run as (PostgreSQL's
     ``--rules rls|both``), which queues competing jobs inside their transactions."""
     jobs, crons = d.table(JOBS), d.table(CRONS)
-    grant = [f"GRANT INSERT ON {jobs} TO {d.quote(role)}"] if role else []
+    overflow = d.table(OVERFLOW)
+    grant = (
+        [
+            f"GRANT INSERT ON {jobs} TO {d.quote(role)}",
+            f"GRANT SELECT, INSERT, DELETE ON {overflow} TO {d.quote(role)}",
+        ]
+        if role
+        else []
+    )
     return [
         f"CREATE TABLE IF NOT EXISTS {jobs} ("
         "id TEXT PRIMARY KEY, hook TEXT NOT NULL, mode TEXT NOT NULL, event TEXT NOT NULL, "
@@ -66,6 +74,8 @@ def create_statements(d: Dialect, role: str | None = None) -> list[str]:
         "last_duration_ms DOUBLE PRECISION NOT NULL DEFAULT 0, "
         "last_error TEXT NOT NULL DEFAULT '', holder TEXT NOT NULL DEFAULT '', "
         "running_since DOUBLE PRECISION NOT NULL DEFAULT 0, runs INTEGER NOT NULL DEFAULT 0)",
+        f"CREATE TABLE IF NOT EXISTS {overflow} ("
+        "id TEXT PRIMARY KEY, record TEXT NOT NULL, created DOUBLE PRECISION NOT NULL)",
         *grant,
     ]
 
@@ -150,6 +160,23 @@ def retry_job(d: Dialect, job_id: str, now: float) -> Statement:
 def purge_done(d: Dialect, before: float) -> Statement:
     sql = f"DELETE FROM {d.table(JOBS)} WHERE status = 'done' AND updated < {_p(d, 'before')}"
     return sql, {"before": before}
+
+
+# -- events too big for a NOTIFY payload (core/events.py) -------------------------------
+def insert_overflow(d: Dialect, ref: str, record: str, now: float) -> Statement:
+    sql = (
+        f"INSERT INTO {d.table(OVERFLOW)} (id, record, created) "
+        f"VALUES ({_p(d, 'id')}, {_p(d, 'record')}, {_p(d, 'now')})"
+    )
+    return sql, {"id": ref, "record": record, "now": now}
+
+
+def read_overflow(d: Dialect, ref: str) -> Statement:
+    return f"SELECT record FROM {d.table(OVERFLOW)} WHERE id = {_p(d, 'id')}", {"id": ref}
+
+
+def purge_overflow(d: Dialect, before: float) -> Statement:
+    return f"DELETE FROM {d.table(OVERFLOW)} WHERE created < {_p(d, 'before')}", {"before": before}
 
 
 # -- crons -------------------------------------------------------------------------------

@@ -61,6 +61,7 @@ class PostgresDialect(Dialect):
     ROW_LOCKS = True
     SERIALIZES_EVERYTHING = False
     ROW_LEVEL_SECURITY = True
+    NOTIFIES = True
     TOTAL_IN_WINDOW = True
     UNSET_DATE_IS_NULL = True
     TEXT_ALLOWS_NUL = False

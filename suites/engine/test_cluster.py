@@ -29,6 +29,7 @@ import psycopg
 import pytest
 
 from harness.cluster import Cluster
+from harness.sse import RealtimeClient
 from harness.targets.base import SUPERUSER_EMAIL, SUPERUSER_PASSWORD
 
 HOOKS = {"PARITY_HOOKS": "harness.cluster_hooks"}
@@ -291,6 +292,71 @@ def test_a_terminated_listen_session_reconnects_and_drops_caches(
     received = b.events()["received"]
     a.post("/api/collections/items/records", {"name": "after the gap"})
     until(lambda: b.events()["received"] > received, 2, "events received again")
+
+
+def test_realtime_events_reach_other_nodes_as_the_rules_allow(nodes: list[Node]) -> None:
+    a, b, c = nodes
+    fields = [{"name": "title", "type": "text"}, {"name": "public", "type": "bool"},
+              {"name": "secret", "type": "text", "hidden": True}]  # fmt: skip
+    live = {"name": "live", "type": "base", "listRule": "public = true", "viewRule": ""}
+    a.post("/api/collections", {**live, "fields": fields})
+    token = str(b.client.headers["Authorization"])
+    with (
+        RealtimeClient(b.client.base_url.__str__().rstrip("/")) as su,
+        RealtimeClient(str(c.client.base_url).rstrip("/")) as guest,
+    ):
+        until(lambda: c.client.get("/api/collections/live").status_code == 200, 2, "live on c")
+        assert su.subscribe(["live/*"], token).status_code == 204
+        assert guest.subscribe(["live/*"]).status_code == 204
+        sent = time.time()
+        shown = a.post("/api/collections/live/records", {"title": "shown", "public": True,
+                                                       "secret": "x"})  # fmt: skip
+        hidden = a.post("/api/collections/live/records", {"title": "hidden", "public": False})
+        a.client.patch(f"/api/collections/live/records/{hidden['id']}", json={"public": True})
+        got = su.wait_for(3)
+        seen = guest.wait_for(2)
+        time.sleep(0.3)
+        expected = [("create", shown["id"]), ("create", hidden["id"]), ("update", hidden["id"])]
+        assert [(m.data["action"], m.data["record"]["id"]) for m in su.messages] == expected
+        assert all(m.event == "live/*" and "secret" in m.data["record"] for m in got)
+        assert [(m.data["action"], m.data["record"]["id"]) for m in guest.messages] == [
+            ("create", shown["id"]), ("update", hidden["id"])]  # fmt: skip
+        assert all("secret" not in m.data["record"] for m in seen)
+        assert got[0].at - sent < 2.0
+
+
+def _login(node: Node, email: str, password: str) -> str:
+    answer = node.client.post(
+        "/api/collections/users/auth-with-password",
+        json={"identity": email, "password": password},
+    )
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["token"])
+
+
+def test_a_password_change_elsewhere_drops_a_realtime_clients_auth(nodes: list[Node]) -> None:
+    a, b, _ = nodes
+    signed_in = {"name": "mine", "type": "base", "listRule": "@request.auth.id != ''",
+                 "fields": [{"name": "title", "type": "text"}]}  # fmt: skip
+    a.post("/api/collections", signed_in)
+    email, old, new = f"rt{time.monotonic_ns()}@example.com", "password-123", "password-456"
+    user = a.post("/api/collections/users/records",
+                  {"email": email, "password": old, "passwordConfirm": old})  # fmt: skip
+    token = _login(b, email, old)
+    until(lambda: b.client.get("/api/collections/mine").status_code == 200, 2, "mine on b")
+    with RealtimeClient(str(b.client.base_url).rstrip("/")) as client:
+        assert client.subscribe(["mine/*"], token).status_code == 204
+        a.post("/api/collections/mine/records", {"title": "one"})
+        assert len(client.wait_for(1)) == 1
+        changed = {"password": new, "passwordConfirm": new}
+        a.client.patch(f"/api/collections/users/records/{user['id']}", json=changed)
+        time.sleep(0.3)  # the update's event reaches b
+        a.post("/api/collections/mine/records", {"title": "two"})
+        assert len(client.wait_for(2, timeout=1.0)) == 1, "the old auth no longer counts"
+        # the client is a guest again, and a guest may become authenticated
+        assert client.subscribe(["mine/*"], _login(b, email, new)).status_code == 204
+        a.post("/api/collections/mine/records", {"title": "three"})
+        assert [m.data["record"]["title"] for m in client.wait_for(2)] == ["one", "three"]
 
 
 @pytest.fixture

@@ -55,10 +55,12 @@ def detach_references(
     record_id: str,
     deleted: list[tuple[str, str]] | None = None,
     detached: list[tuple[str, str]] | None = None,
+    rows: dict[tuple[str, str], dict[str, Any]] | None = None,
 ) -> None:
     """Drop the deleted id from relation fields pointing at it (cascade when asked);
     cascade-deleted rows are added to ``deleted``, rows that only lost the id to
-    ``detached``, both as (collection id, record id)."""
+    ``detached``, both as (collection id, record id); ``rows`` gets each one's record (a
+    deleted one as it was, a detached one as it is now)."""
     dialect = ctx.dialect
     for other in ctx.store.all():
         for f in other.fields:
@@ -73,7 +75,9 @@ def detach_references(
                 if row["id"] == record_id and other.id == coll.id:
                     continue
                 if f.opt("cascadeDelete"):
-                    detach_references(ctx, tx, other, row["id"], deleted, detached)
+                    if rows is not None:
+                        rows[(other.id, row["id"])] = row
+                    detach_references(ctx, tx, other, row["id"], deleted, detached, rows)
                     sql, params = delete_sql(dialect, other.name, row["id"])
                     if deleted is not None:
                         deleted.append((other.id, row["id"]))
@@ -84,4 +88,6 @@ def detach_references(
                     )
                     if detached is not None:
                         detached.append((other.id, row["id"]))
+                    if rows is not None:
+                        rows[(other.id, row["id"])] = {**row, f.name: new}
                 tx.execute(sql, params)

@@ -18,7 +18,13 @@ from reference_impl.core import files
 from reference_impl.core.auth import AuthContext
 from reference_impl.core.collection import SUPERUSERS, Collection
 from reference_impl.core.errors import ApiError, ValidationFailed, field_error
-from reference_impl.core.events import RECORD_CREATE, RECORD_DELETE, RECORD_UPDATE, Event
+from reference_impl.core.events import (
+    RECORD_CREATE,
+    RECORD_DELETE,
+    RECORD_UPDATE,
+    Event,
+    pack_record,
+)
 from reference_impl.core.indexes import buildable
 from reference_impl.core.records import body as b
 from reference_impl.core.records.access import manages
@@ -119,8 +125,9 @@ def create(
             )
             tx.set_session(SYSTEM)  # the manager's change, past the update rule
             row = tx.fetchone(sql, params)
-        ctx.events.publish(tx, Event(RECORD_CREATE, coll.id, record_id, name=coll.name))
-        return decode(ctx.dialect, fields, row)
+        stored = decode(ctx.dialect, fields, row)
+        publish(ctx, tx, RECORD_CREATE, coll, stored)
+        return stored
 
     # Files are written before the row (PocketBase uploads, then inserts) and removed
     # again when the row is not committed.
@@ -214,7 +221,7 @@ def update(
         except dberr.UniqueViolation as exc:
             raise unique_error(ctx.dialect, coll, exc, "Failed to update record.") from exc
         stored = decode(ctx.dialect, fields, row)
-        ctx.events.publish(tx, Event(RECORD_UPDATE, coll.id, record_id, name=coll.name))
+        publish(ctx, tx, RECORD_UPDATE, coll, stored)
         new_files = [stored[name] for name in old_files]
         return stored, files.dropped_names(old_files.values(), new_files)
 
@@ -245,7 +252,8 @@ def delete(
 
     def work(tx: Tx) -> list[tuple[str, str]]:
         # Not locked FOR UPDATE: under row level security that applies the update rule.
-        if first_by(tx, ctx.dialect, coll, "id", record_id, rule) is None:
+        found = first_by(tx, ctx.dialect, coll, "id", record_id, rule)
+        if found is None:
             raise e.not_found()
         failpoint("records.delete.read")
         if coll.name == SUPERUSERS:
@@ -261,12 +269,13 @@ def delete(
         failpoint("records.delete.deleted")
         tx.set_session(SYSTEM)  # relations of other records: the app's own work
         detached: list[tuple[str, str]] = []
-        detach_references(ctx, tx, coll, record_id, deleted, detached)
-        names = {c.id: c.name for c in ctx.store.all()}
-        for kind, rows in ((RECORD_DELETE, deleted), (RECORD_UPDATE, detached)):
-            for collection_id, changed_id in dict.fromkeys(rows):
-                event = Event(kind, collection_id, changed_id, name=names.get(collection_id, ""))
-                ctx.events.publish(tx, event)
+        rows: dict[tuple[str, str], Record] = {(coll.id, record_id): found}
+        detach_references(ctx, tx, coll, record_id, deleted, detached, rows)
+        for kind, changed in ((RECORD_DELETE, deleted), (RECORD_UPDATE, detached)):
+            for key in dict.fromkeys(changed):
+                other = ctx.store.find(key[0])
+                if other is not None and key in rows:
+                    publish(ctx, tx, kind, other, rows[key])
         return deleted
 
     # The files of the record (and of cascade-deleted ones) go once the rows are gone.
@@ -274,6 +283,16 @@ def delete(
         ctx.engine, work, write=True, session=caller
     ):
         ctx.storage.delete_record(collection_id, deleted_id)
+
+
+def publish(ctx: WriteContext, tx: Tx, kind: str, coll: Collection, record: Record) -> None:
+    """The change told after commit (``core/events.py``), with the record as stored (a
+    password hash never travels: nothing shows it)."""
+    fields = [(f.name, f.kind) for f in coll.fields]
+    values = {f.name: "" if f.type == "password" else record.get(f.name) for f in coll.fields}
+    event = Event(kind, coll.id, str(record["id"]), name=coll.name,
+                  record=pack_record(fields, values))  # fmt: skip
+    ctx.events.publish(tx, event)
 
 
 def unique_error(

@@ -1,0 +1,150 @@
+"""``GET /api/realtime`` (the SSE stream) and ``POST /api/realtime`` (the subscriptions),
+PocketBase's protocol; what is sent and to whom is ``core/realtime.py``.
+
+The stream: ``Content-Type: text/event-stream``, ``Cache-Control: no-store``,
+``X-Accel-Buffering: no``; first ``PB_CONNECT``, then the messages of the client's
+subscriptions, each ``id:<clientId>``; no pings; closed after 5 idle minutes or 30 in all.
+The form: ``clientId`` required (1 to 255 characters), at most 1000 subscriptions of at
+most 2500 characters each, PocketBase's validation errors; a body that is not that shape
+is PocketBase's bare 400.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from reference_impl.api._http import app_of, auth_of, read_json, respond
+from reference_impl.api._query import go_query
+from reference_impl.api.records import snakecase
+from reference_impl.core import errors as e
+from reference_impl.core.errors import ValidationFailed, field_error
+from reference_impl.core.realtime import (
+    IDLE_TIMEOUT,
+    MAX_CLIENT_ID,
+    MAX_LIFETIME,
+    MAX_TOPIC_LENGTH,
+    MAX_TOPICS,
+    Options,
+)
+
+HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+
+
+def _ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+async def connect(request: Request) -> Response:
+    app = app_of(request)
+    broker = app.realtime
+    client = broker.connect(_ip(request))
+    started = time.monotonic()
+
+    async def stream() -> AsyncIterator[bytes]:
+        try:
+            while True:
+                left = started + MAX_LIFETIME - time.monotonic()
+                if left <= 0:
+                    return
+                try:
+                    message = await asyncio.wait_for(
+                        client.queue.get(), timeout=min(IDLE_TIMEOUT, left)
+                    )
+                except TimeoutError:
+                    return
+                if message is None:
+                    return
+                yield message
+        finally:
+            broker.disconnect(client)
+
+    response = StreamingResponse(stream(), headers=HEADERS)
+    response.headers["Content-Type"] = "text/event-stream"
+    return response
+
+
+async def set_subscriptions(request: Request) -> Response:
+    app = app_of(request)
+    body = await read_json(request, malformed=e.MSG_BAD_REQUEST)
+    client_id = body.get("clientId", "")
+    topics = body.get("subscriptions", [])
+    if not isinstance(client_id, str) or not (
+        topics is None or (isinstance(topics, list) and all(isinstance(t, str) for t in topics))
+    ):
+        raise e.bad_request()  # Go's BindBody: the JSON does not fit the form's types
+    topics = topics or []
+    errors: dict[str, Any] = {}
+    if not client_id:
+        errors["clientId"] = field_error("validation_required", "Cannot be blank.")
+    elif len(client_id) > MAX_CLIENT_ID:
+        errors["clientId"] = _length_error(1, MAX_CLIENT_ID, "between 1 and 255")
+    if len(topics) > MAX_TOPICS:
+        errors["subscriptions"] = _length_error(0, MAX_TOPICS, "no more than 1000", "too_long")
+    else:
+        long = {
+            str(i): _length_error(0, MAX_TOPIC_LENGTH, "no more than 2500", "too_long")
+            for i, t in enumerate(topics)
+            if len(t) > MAX_TOPIC_LENGTH
+        }
+        if long:
+            errors["subscriptions"] = long
+    if errors:
+        raise ValidationFailed(errors).to_api(e.MSG_BAD_REQUEST)
+    auth = await auth_of(request)
+    subscriptions = {t: options_of(t) for t in topics if t}
+    app.realtime.subscribe(client_id, subscriptions, auth, _ip(request))
+    return respond(request, None, None, status=204)
+
+
+def _length_error(low: int, high: int, text: str, kind: str = "out_of_range") -> dict[str, Any]:
+    error = field_error(f"validation_length_{kind}", f"The length must be {text}.")
+    error["params"] = {"max": high, "min": low}
+    return error
+
+
+def options_of(topic: str) -> Options:
+    """PocketBase's ``Subscribe``: the topic read as a URL, its ``options`` query value as
+    JSON ``{"query": {...}, "headers": {...}}`` (anything else: no options), values as
+    ``cast.ToString`` gives them, header names snake_cased."""
+    try:
+        raw_query = urlsplit(topic).query
+    except ValueError:
+        return Options()
+    pairs = parse_qsl(go_query(raw_query.encode()).decode(), keep_blank_values=True)
+    raw = next((v for k, v in pairs if k == "options"), "")
+    if not raw:
+        return Options()
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return Options()
+    if not isinstance(data, dict):
+        return Options()
+    query = data.get("query") if isinstance(data.get("query"), dict) else {}
+    headers = data.get("headers") if isinstance(data.get("headers"), dict) else {}
+    return Options(
+        query={str(k): _to_string(v) for k, v in query.items()},
+        headers={snakecase(str(k)): _to_string(v) for k, v in headers.items()},
+    )
+
+
+def _to_string(value: Any) -> str:
+    """spf13/cast's ``ToString`` of a JSON value: text as is, numbers as Go prints a
+    float64 (``'f'``, shortest), booleans ``true``/``false``, anything else ''."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        text = format(Decimal(repr(float(value))), "f")
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    return ""
