@@ -12,7 +12,6 @@ is PocketBase's bare 400.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -26,6 +25,7 @@ from reference_impl.api._http import app_of, auth_of, read_json, respond
 from reference_impl.api._query import go_query
 from reference_impl.api.records import snakecase
 from reference_impl.core import errors as e
+from reference_impl.core import jsonin
 from reference_impl.core.errors import ValidationFailed, field_error
 from reference_impl.core.realtime import (
     IDLE_TIMEOUT,
@@ -123,9 +123,9 @@ def options_of(topic: str) -> Options:
     raw = next((v for k, v in pairs if k == "options"), "")
     if not raw:
         return Options()
-    try:
-        data = json.loads(raw)
-    except ValueError:
+    try:  # bounded: Python's own json would recurse into a deeply nested text
+        data = jsonin.loads(raw.encode(), first_value=False)
+    except jsonin.JsonInputError:
         return Options()
     if not isinstance(data, dict):
         return Options()

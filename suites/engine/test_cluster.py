@@ -382,3 +382,29 @@ def test_the_same_grid_on_one_sqlite_node(single: Node) -> None:
     assert stats["published"] >= 40
     with pytest.raises(ValueError, match="one node"):
         Cluster(Path("/tmp"), instances=2, engine="sqlite")
+
+
+def test_bad_realtime_input_gets_a_clear_answer(single: Node) -> None:
+    """PocketBase's answers for malformed forms; odd topics are accepted and inert."""
+    deep = "posts?options=" + "[" * 1200 + "]" * 1200  # deeper than json.loads recurses
+    with RealtimeClient(str(single.client.base_url).rstrip("/")) as client:
+        cid = client.client_id
+        cases = [
+            ({}, 400), ({"clientId": 5}, 400), ({"clientId": cid, "subscriptions": "x"}, 400),
+            ({"clientId": cid, "subscriptions": [1]}, 400), ({"clientId": "x" * 256}, 400),
+            ({"clientId": cid, "subscriptions": ["a" * 2501]}, 400),
+            ({"clientId": cid, "subscriptions": ["a"] * 1001}, 400),
+            ({"clientId": "nope", "subscriptions": []}, 404),
+            ({"clientId": cid, "subscriptions": [deep, "%zz?options=%zz", "?options={", ""]}, 204),
+            ({"clientId": cid, "subscriptions": ['items?options={"query":{"filter":"((("}}']}, 204),
+        ]  # fmt: skip
+        for body, status in cases:
+            answer = single.client.post("/api/realtime", json=body)
+            assert answer.status_code == status, (body, answer.text)
+        raw = single.client.post(
+            "/api/realtime", content=b"{", headers={"Content-Type": "application/json"}
+        )
+        assert raw.status_code == 400
+        single.post("/api/collections/items/records", {"name": "after odd topics"})
+        assert client.wait_for(1, timeout=0.5) == []  # a broken filter denies, quietly
+        assert single.client.get("/api/health").status_code == 200
