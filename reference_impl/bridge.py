@@ -302,3 +302,14 @@ class SharedLock:
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+async def cancel_tasks(*tasks: asyncio.Task[Any] | None) -> None:
+    """Cancel the background tasks given (None: none) and wait until each has ended; the
+    event grid's workers stop so (``core/events.py``, ``hooks.py``, ``cron.py``...)."""
+    running = [t for t in tasks if t is not None]
+    for task in running:
+        task.cancel()
+    for task in running:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

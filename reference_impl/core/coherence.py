@@ -19,7 +19,6 @@ everything and re-reads every collection.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -27,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from reference_impl.bridge import run_bridged
+from reference_impl.bridge import cancel_tasks, run_bridged
 from reference_impl.core.events import Event, EventBus
 
 log = logging.getLogger("parity.coherence")
@@ -170,7 +169,4 @@ class Coherence:
 
     async def stop(self) -> None:
         worker, self._worker = self._worker, None
-        if worker is not None:
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+        await cancel_tasks(worker)

@@ -23,7 +23,6 @@ Expressions: PocketBase's five fields and macros (``@hourly``...); a sixth field
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import logging
 import time
@@ -33,7 +32,7 @@ from typing import Any
 
 from croniter import croniter
 
-from reference_impl.bridge import run_bridged
+from reference_impl.bridge import cancel_tasks, run_bridged
 from reference_impl.db import jobs as sql
 from reference_impl.db.engine import Engine, Tx, run_in_transaction
 
@@ -109,13 +108,8 @@ class Cron:
             self._task = asyncio.create_task(self._schedule())
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._running) if t is not None]
-        self._task = None
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        task, self._task = self._task, None
+        await cancel_tasks(task, *self._running)
 
     async def _schedule(self) -> None:
         after = time.time()

@@ -18,7 +18,6 @@ Receivers read anything else from the database.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import secrets
@@ -31,6 +30,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from reference_impl.bridge import cancel_tasks
 from reference_impl.db import jobs as sql
 from reference_impl.db.engine import Engine, Tx
 from reference_impl.ir.kinds import Kind, format_us_datetime, parse_stored_datetime
@@ -258,10 +258,7 @@ class EventBus:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_tasks(task)
 
     def stats(self, *, reset: bool = False) -> dict[str, Any]:
         """Counts, and the delivery latency of other nodes' events (seconds from their

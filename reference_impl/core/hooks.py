@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from reference_impl.bridge import run_bridged
+from reference_impl.bridge import cancel_tasks, run_bridged
 from reference_impl.core.events import TYPES, Event, EventBus
 from reference_impl.db import jobs as sql
 from reference_impl.db.engine import Engine, Tx, run_in_transaction
@@ -185,13 +185,8 @@ class Hooks:
             self._task = asyncio.create_task(self._consume())
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._running) if t is not None]
-        self._task = None
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        task, self._task = self._task, None
+        await cancel_tasks(task, *self._running)
 
     async def _consume(self) -> None:
         assert self._wake is not None

@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reference_impl.bridge import run_bridged
+from reference_impl.bridge import cancel_tasks, run_bridged
 from reference_impl.core import errors as e
 from reference_impl.core import jsonfmt
 from reference_impl.core.auth import AuthContext
@@ -211,10 +211,7 @@ class Broker:
     async def stop(self) -> None:
         self.close_all()
         worker, self._worker = self._worker, None
-        if worker is not None:
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+        await cancel_tasks(worker)
 
     def deliver(self, event: Event) -> int:
         """Send ``event`` to every client whose subscriptions and rules admit it; how many
