@@ -25,7 +25,8 @@ across all of that run's responses. The rules, and why each value is or is not r
   headers alike (``FILE_NAME_RE``). Only names with an extension are recognised, and a
   name shorter than 3 characters gets a second random part that stays raw: scenarios
   upload names like ``hello.txt``.
-- **Volatile keys** (``VOLATILE_KEYS``: secrets and durations) become a fixed placeholder.
+- **Volatile keys** (``VOLATILE_KEYS``: secrets and durations) become a fixed placeholder
+  when they hold a value (an error object under the same key, ``data.clientId``, is kept).
 - **Numbers** are parsed exactly (ints as ``int``, fractions as ``Decimal``), never floats:
   PocketBase's float64 rounding of 2^53+1 is a difference we must see.
 
@@ -179,7 +180,7 @@ class Normaliser:
                 self._collect_ids(v)
 
     def _replace(self, value: Json, key: str | None) -> Json:
-        if key in VOLATILE_KEYS and value not in (None, ""):
+        if key in VOLATILE_KEYS and value not in (None, "") and not isinstance(value, dict | list):
             return VOLATILE_KEYS[key]
         if isinstance(value, dict):
             return {k: self._replace(v, k) for k, v in value.items()}

@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import divergences
+from harness import _realtime_steps, divergences
 from harness.differ import Outcome, run_differential
 from harness.normalise import dumps
 from harness.runner import Exchange, SetupRequest
@@ -58,7 +58,10 @@ def render_repro(outcome: Outcome, targets: str | None = None) -> str:
     if reference.user_login is not None:
         out.append(_login_line("USER_TOKEN", reference.user_login.path, reference.user_login.body))
     for exchange in reference.exchanges:
-        out += [f"# {exchange.step} ({exchange.actor})", _curl(exchange)]
+        if exchange.kind == "await_events":
+            out += [f"# {exchange.step} (events of client {exchange.client})", _curl(exchange)]
+        else:
+            out += [f"# {exchange.step} ({exchange.actor})", _curl(exchange)]
     out += ["-- responses --"]
     out += _responses(outcome)
     out += [f"-- diff (against {oracle}) --"]
@@ -95,7 +98,8 @@ def _responses(outcome: Outcome) -> list[str]:
     lines: list[str] = []
     oracle = outcome.transcripts[outcome.oracle]
     for index, ref in enumerate(oracle.exchanges):
-        lines.append(f"[{ref.step}] {ref.method} {ref.norm_path}")
+        what = f"events of client {ref.client}" if ref.kind == "await_events" else ref.norm_path
+        lines.append(f"[{ref.step}] {ref.method} {what}")
         for name, transcript in outcome.transcripts.items():
             if transcript.error is not None or index >= len(transcript.exchanges):
                 continue
@@ -107,6 +111,8 @@ def _responses(outcome: Outcome) -> list[str]:
             lines.append(
                 f"  {name}{role}: {_status(exchange)}" + (" (same as oracle)" if same else "")
             )
+            if exchange.note:
+                lines.append(f"    ({exchange.note})")
             if not same:
                 lines += [f"    {k}: {v}" for k, v in exchange.captured.items()]
                 lines += [f"    {line}" for line in _body(exchange)]
@@ -117,7 +123,12 @@ def _responses(outcome: Outcome) -> list[str]:
 
 
 def _status(exchange: Exchange) -> str:
-    return f"ERROR {exchange.error}" if exchange.error else str(exchange.status)
+    if exchange.error:
+        return f"ERROR {exchange.error}"
+    if exchange.kind == "await_events":
+        received = len(exchange.body) if isinstance(exchange.body, list) else 0
+        return f"{received} event(s), {exchange.count} awaited"
+    return str(exchange.status)
 
 
 def _body(exchange: Exchange) -> list[str]:
@@ -148,6 +159,8 @@ def _setup_line(request: SetupRequest) -> str:
 
 
 def _curl(exchange: Exchange) -> str:
+    if exchange.kind != "http":
+        return _realtime_steps.shell(exchange, _TOKEN_VARS)
     parts = [f'curl -sS -X {exchange.method} "$BASE"{shlex.quote(exchange.path)}']
     if exchange.actor in _TOKEN_VARS and "Authorization" not in exchange.headers:
         parts.append(f'-H "Authorization: {_TOKEN_VARS[exchange.actor]}"')

@@ -17,6 +17,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
+from harness import _realtime_steps
 from harness.http import superuser_token
 from harness.normalise import Json, Normaliser, loads
 from harness.scenario import (
@@ -66,6 +67,14 @@ class Exchange:
     form_sent: list[tuple[str, str]] | None = None  # multipart text parts, as sent
     files_sent: list[FilePart] | None = None  # multipart file parts, as sent
     captured: dict[str, str | None] = field(default_factory=dict)  # normalised resp. headers
+    kind: str = "http"  # or a realtime step: "subscribe" | "await_events"
+    client: str = ""  # realtime: the client's name
+    topics: list[str] = field(default_factory=list)  # subscribe: the subscriptions sent
+    count: int = 0  # await_events: messages expected
+    total: int = 0  # await_events: messages expected on this client so far (repro's wait)
+    timeout: float = 0.0  # await_events
+    settle: float = 0.0  # await_events
+    note: str = ""  # shown in the repro, not compared (e.g. an await that timed out)
 
     @property
     def multipart(self) -> bool:
@@ -122,8 +131,9 @@ def run_scenario(scenario: Scenario, session: Session, seed: int, name: str = ""
     try:
         _cleanup(scenario, session)  # leftovers of an interrupted earlier run
         _setup(scenario, session, seed, ctx, norm, transcript)
-        for step in scenario.steps:
-            transcript.exchanges.append(_run_step(step, session, ctx, norm))
+        with _realtime_steps.Connections(session.target.base_url) as realtime:
+            for step in scenario.steps:
+                transcript.exchanges.append(_run_any(step, session, ctx, norm, realtime))
     except (SetupError, TemplateError, httpx.HTTPError) as exc:
         transcript.error = f"{type(exc).__name__}: {exc}"
     finally:
@@ -165,6 +175,29 @@ def _setup(
         auth = _admin(session, "POST", path, login, anonymous=True)
         transcript.user_login = SetupRequest("POST", path, _json(login))
         ctx["user"] = {"id": auth["record"]["id"], "email": user["email"], "token": auth["token"]}
+
+
+def _run_any(
+    step: Step,
+    session: Session,
+    ctx: dict[str, Any],
+    norm: Normaliser,
+    realtime: _realtime_steps.Connections,
+) -> Exchange:
+    if step.kind == "subscribe":
+        token = _actor_token(step.actor, session, ctx)
+        return _realtime_steps.subscribe(step, realtime, token, ctx, norm, Exchange)
+    if step.kind == "await_events":
+        return _realtime_steps.await_events(step, realtime, norm, Exchange)
+    return _run_step(step, session, ctx, norm)
+
+
+def _actor_token(actor: str, session: Session, ctx: dict[str, Any]) -> str | None:
+    if actor == "superuser":
+        return session.superuser_token()
+    if actor == "user":
+        return str(ctx["user"]["token"])
+    return None
 
 
 def _run_step(step: Step, session: Session, ctx: dict[str, Any], norm: Normaliser) -> Exchange:
@@ -209,10 +242,9 @@ def _run_step(step: Step, session: Session, ctx: dict[str, Any], norm: Normalise
     elif form is not None:
         headers.setdefault("Content-Type", f"multipart/form-data; boundary={BOUNDARY}")
         content = multipart_body(form, files or [])
-    if step.actor == "superuser":
-        headers.setdefault("Authorization", session.superuser_token())
-    elif step.actor == "user":
-        headers.setdefault("Authorization", ctx["user"]["token"])
+    token = _actor_token(step.actor, session, ctx)
+    if token is not None:
+        headers.setdefault("Authorization", token)
     try:
         response = session.client.request(
             step.method,

@@ -40,6 +40,19 @@ key of ``parity repro``. Example (a literal block):
     files = [{ field = "doc", name = "a.txt", content = "hello", type = "text/plain" }]
     # a file part: `repeat = N` sends the content N times (large files); type is optional
 
+    [[scenario.steps]]                 # realtime: open connection "a" (on first use) and
+    kind = "subscribe"                 # POST /api/realtime as the actor (replaces the
+    client = "a"                       # client's subscriptions, as PocketBase does)
+    actor = "user"
+    topics = ["{{ coll.docs }}/*", { topic = "{{ coll.docs }}/{{ records.docs.0 }}",
+              options = { query = { fields = "id" } } }]   # options -> ?options=<json>
+
+    [[scenario.steps]]                 # realtime: the messages client "a" got since its last
+    kind = "await_events"              # await, once `count` arrived (or after `timeout`
+    client = "a"                       # seconds), plus `settle` seconds for late extras
+    count = 2                          # 0: expect nothing (waits `settle` only)
+    # timeout = 5; settle = 0.2
+
 Collection names are prefixed per scenario (``p`` + 6 hex of a hash of the name), so many
 scenarios share one server and clean up only what is theirs. Setup rows get deterministic
 ids (``harness.runner.row_id``) unless ``data`` sets one. The "user" actor logs in as the
@@ -67,9 +80,12 @@ from typing import Any, Literal
 from harness import _generate
 
 Actor = Literal["superuser", "guest", "user"]
+StepKind = Literal["http", "subscribe", "await_events"]
 KeyOrder = Literal["records", "all", "none"]
 ACTORS: tuple[str, ...] = ("superuser", "guest", "user")
 KEY_ORDERS: tuple[str, ...] = ("records", "all", "none")
+STEP_KINDS: tuple[str, ...] = ("http", "subscribe", "await_events")
+MAX_AWAIT_TIMEOUT = 30.0  # seconds; an await longer than this is a scenario mistake
 NAME_RE = re.compile(r"^(GET|POST|PATCH|PUT|DELETE) \S.* \((superuser|guest|user)\)$")
 _TEMPLATE_RE = re.compile(r"\{\{\s*([\w.-]+)\s*\}\}")
 _NO_BODY = object()
@@ -95,6 +111,14 @@ class FilePart:
 
 
 @dataclass(frozen=True)
+class Topic:
+    """A realtime subscription: ``topic``, plus ``?options=<json>`` when options are set."""
+
+    topic: str
+    options: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class Step:
     id: str
     actor: Actor
@@ -108,6 +132,12 @@ class Step:
     form: Mapping[str, str | list[str]] = field(default_factory=dict)  # multipart text parts
     files: tuple[FilePart, ...] = ()  # multipart file parts
     capture_headers: tuple[str, ...] = ()  # response headers compared across targets
+    kind: StepKind = "http"
+    client: str = ""  # realtime steps: the connection's name in this scenario
+    topics: tuple[Topic, ...] = ()  # subscribe
+    count: int = 0  # await_events: messages expected
+    timeout: float = 5.0  # await_events: seconds to wait for `count`
+    settle: float = 0.2  # await_events: seconds more, so an extra message is seen
 
     @property
     def has_body(self) -> bool:
@@ -264,6 +294,10 @@ _STEP_KEYS = {
     "files",
     "capture_headers",
 }
+_REALTIME_KEYS = {
+    "subscribe": {"id", "kind", "client", "actor", "topics", "headers"},
+    "await_events": {"id", "kind", "client", "count", "timeout", "settle"},
+}
 _FILE_KEYS = {"field", "name", "content", "type", "repeat"}
 
 
@@ -321,6 +355,14 @@ def _scenario(raw: dict[str, Any], path: Path) -> Scenario:
         raise ScenarioError(f"{where}: no steps")
     if len({s.id for s in steps}) != len(steps):
         raise ScenarioError(f"{where}: step ids must be unique")
+    subscribed: set[str] = set()
+    for s in steps:
+        if s.kind == "subscribe":
+            subscribed.add(s.client)
+        elif s.kind == "await_events" and s.client not in subscribed:
+            raise ScenarioError(
+                f"{where}: step {s.id!r} awaits client {s.client!r} before a subscribe"
+            )
     scenario = Scenario(
         name=name,
         suite=path.stem,
@@ -342,10 +384,17 @@ def _scenario(raw: dict[str, Any], path: Path) -> Scenario:
 
 
 def _step(raw: dict[str, Any], index: int, where: str) -> Step:
-    _no_unknown(raw, _STEP_KEYS, f"{where} step {index}")
+    kind = raw.get("kind", "http")
+    if kind not in STEP_KINDS:
+        raise ScenarioError(f"{where} step {index}: kind must be one of {STEP_KINDS}")
     actor = raw.get("actor", "superuser")
     if actor not in ACTORS:
         raise ScenarioError(f"{where} step {index}: actor must be one of {ACTORS}")
+    if kind != "http":
+        return _realtime_step(raw, kind, actor, index, f"{where} step {index}")
+    _no_unknown(raw, _STEP_KEYS, f"{where} step {index}")
+    if "path" not in raw:
+        raise ScenarioError(f"{where} step {index}: an HTTP step needs `path`")
     if len({"body", "body_json", "raw_body"} & set(raw)) + bool({"form", "files"} & set(raw)) > 1:
         raise ScenarioError(
             f"{where} step {index}: give one of body, body_json, raw_body, form/files"
@@ -369,6 +418,61 @@ def _step(raw: dict[str, Any], index: int, where: str) -> Step:
         files=tuple(_file_part(f, f"{where} step {index}") for f in raw.get("files", [])),
         capture_headers=tuple(h.lower() for h in raw.get("capture_headers", [])),
     )
+
+
+def _realtime_step(raw: dict[str, Any], kind: str, actor: str, index: int, where: str) -> Step:
+    _no_unknown(raw, _REALTIME_KEYS[kind], where)
+    client = raw.get("client", "")
+    if not isinstance(client, str) or not re.fullmatch(r"[A-Za-z0-9_]{1,20}", client):
+        raise ScenarioError(f"{where}: `client` must be a name of 1-20 [A-Za-z0-9_]")
+    step_id = raw.get("id", f"step{index + 1}")
+    if kind == "subscribe":
+        topics = raw.get("topics")
+        if not isinstance(topics, list):
+            raise ScenarioError(f"{where}: subscribe needs `topics`, a list (may be empty)")
+        return Step(
+            id=step_id,
+            actor=actor,  # type: ignore[arg-type]  # checked against ACTORS by the caller
+            method="POST",
+            path="/api/realtime",
+            headers=dict(raw.get("headers", {})),
+            key_order="all",
+            kind="subscribe",
+            client=client,
+            topics=tuple(_topic(t, where) for t in topics),
+        )
+    count, timeout, settle = raw.get("count"), raw.get("timeout", 5.0), raw.get("settle", 0.2)
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise ScenarioError(f"{where}: await_events needs `count`, an integer >= 0")
+    for name, value in (("timeout", timeout), ("settle", settle)):
+        if not isinstance(value, int | float) or not 0 <= value <= MAX_AWAIT_TIMEOUT:
+            raise ScenarioError(f"{where}: `{name}` must be 0-{MAX_AWAIT_TIMEOUT:g} seconds")
+    # The event payload is {"record": ..., "action": ...} in that order on PocketBase (a Go
+    # struct), and records are alphabetical: every key order is compared.
+    return Step(
+        id=step_id,
+        actor="superuser",
+        method="SSE",
+        path="",
+        key_order="all",
+        kind="await_events",
+        client=client,
+        count=count,
+        timeout=float(timeout),
+        settle=float(settle),
+    )
+
+
+def _topic(raw: Any, where: str) -> Topic:
+    if isinstance(raw, str):
+        return Topic(raw)
+    if isinstance(raw, Mapping) and isinstance(raw.get("topic"), str):
+        _no_unknown(raw, {"topic", "options"}, f"{where} topic")
+        options = raw.get("options")
+        if options is not None and not isinstance(options, Mapping):
+            raise ScenarioError(f"{where}: topic `options` must be a table")
+        return Topic(raw["topic"], options)
+    raise ScenarioError(f"{where}: a topic is a string or {{ topic = ..., options = {{...}} }}")
 
 
 def _file_part(raw: Mapping[str, Any], where: str) -> FilePart:

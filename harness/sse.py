@@ -9,7 +9,9 @@ realtime scenarios; the JS SDK's own client is exercised by ``harness/sdk/realti
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ class Message:
     event: str
     data: Any
     at: float  # time.time() when it arrived
+    text: str = ""  # the data line as sent (exact numbers: parse with normalise.loads)
 
 
 class RealtimeClient:
@@ -33,6 +36,7 @@ class RealtimeClient:
         self.closed = threading.Event()
         self._connected = threading.Event()
         self._lock = threading.Condition()
+        self._socket: socket.socket | None = None  # the stream's, to end a blocked read
         self._http = httpx.Client(base_url=base_url, timeout=httpx.Timeout(30, read=None))
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
@@ -43,6 +47,8 @@ class RealtimeClient:
     def _read(self) -> None:
         try:
             with self._http.stream("GET", "/api/realtime") as answer:
+                stream = answer.extensions.get("network_stream")
+                self._socket = stream.get_extra_info("socket") if stream else None
                 event, data = "", ""
                 for line in answer.iter_lines():
                     if line.startswith("event:"):
@@ -61,16 +67,18 @@ class RealtimeClient:
 
     def _received(self, event: str, data: str) -> None:
         parsed = json.loads(data) if data else None
-        if event == "PB_CONNECT":
+        if event == "PB_CONNECT" and isinstance(parsed, dict):
             self.client_id = str(parsed["clientId"])
             self._connected.set()
             return
         with self._lock:
-            self.messages.append(Message(event, parsed, time.time()))
+            self.messages.append(Message(event, parsed, time.time(), data))
             self._lock.notify_all()
 
-    def subscribe(self, topics: list[str], token: str | None = None) -> httpx.Response:
-        headers = {"Authorization": token} if token else {}
+    def subscribe(
+        self, topics: list[str], token: str | None = None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        headers = {**({"Authorization": token} if token else {}), **(headers or {})}
         return self._http.post(
             "/api/realtime",
             json={"clientId": self.client_id, "subscriptions": topics},
@@ -89,6 +97,10 @@ class RealtimeClient:
             return list(self.messages)
 
     def close(self) -> None:
+        """End the stream now: a shutdown wakes the reader blocked in recv (a close would not)."""
+        if self._socket is not None:
+            with contextlib.suppress(OSError):  # already closed by the server
+                self._socket.shutdown(socket.SHUT_RDWR)
         self._http.close()
         self._thread.join(5)
 

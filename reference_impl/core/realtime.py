@@ -21,7 +21,9 @@ record is judged as it was, on every node alike; rows the rule reads besides it 
 A client's auth is what its last subscription request carried: only a guest may become
 authenticated; any other change is a 403. It is dropped (the client goes on as a guest)
 when its record is deleted or its tokenKey changes, or its collection is deleted or gets a
-new token secret, checked when an event is delivered and when it subscribes again.
+new token secret, checked when an event is delivered and when it subscribes again. The one
+exception is the delete of the client's own record: that event is still judged with the
+auth (PocketBase builds delete messages before the delete, and drops the auth after it).
 """
 
 from __future__ import annotations
@@ -235,7 +237,7 @@ class Broker:
             ]  # fmt: skip
             if not matched:
                 continue
-            auth = self.current_auth(client)
+            auth = self._auth_for(client, coll, record, action)
             for topic, options, rule in matched:
                 data = self._message(coll, record, auth, options, rule, action, source)
                 if data is None:
@@ -249,6 +251,23 @@ class Broker:
                 count += 1
         self.sent += count
         return count
+
+    def _auth_for(
+        self, client: Client, coll: Collection, record: Record, action: str
+    ) -> AuthContext | None:
+        """The client's auth for one event. The delete of the client's own auth record is
+        judged with the auth it still had: PocketBase prepares delete messages before the
+        delete and unsets the client's auth after it, so a user gets its own delete event
+        (and later events see it as a guest)."""
+        auth = client.auth
+        if (
+            action == "delete"
+            and auth is not None
+            and auth.id == record.get("id")
+            and auth.collection_id == coll.id
+        ):
+            return AuthContext(record, auth.collection_id, auth.collection_name)
+        return self.current_auth(client)
 
     def _message(
         self,
