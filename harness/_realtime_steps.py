@@ -11,7 +11,7 @@ waits ``settle`` seconds more, so a message a target should not have sent is see
 Each exchange is diffed like an HTTP one: the subscribe's status and body, the await's list
 of ``{event, data}`` (event = the subscription string, ids normalised; data = the
 normalised payload, key order compared). In a repro they become curl lines: a background
-``curl -N`` per client writing the stream to ``/tmp/parity-rt-<client>``, and a wait on
+``curl -N`` per client writing the stream to ``$TMPDIR/parity-rt-<client>``, and a wait on
 that file for the messages so far.
 """
 
@@ -80,7 +80,9 @@ def topic_text(topic: Topic, ctx: dict[str, Any]) -> str:
     text = str(render(topic.topic, ctx))
     if topic.options is None:
         return text
-    options = json.dumps(render(dict(topic.options), ctx), separators=(",", ":"))
+    options = json.dumps(
+        render(dict(topic.options), ctx), separators=(",", ":"), ensure_ascii=False
+    )  # JSON.stringify
     joiner = "&" if "?" in text else "?"
     return f"{text}{joiner}options={quote(options, safe=_ENCODE_URI_SAFE)}"
 
@@ -159,7 +161,7 @@ def await_events(
 def shell(exchange: Exchange, token_vars: dict[str, str]) -> str:
     """A realtime exchange as runnable shell lines (bash; curl and sed)."""
     name = exchange.client
-    stream, var = f"/tmp/parity-rt-{name}", f"RT_{name}"
+    stream, var = f'"${{TMPDIR:-/tmp}}"/parity-rt-{name}', f"RT_{name}"
     if exchange.kind == "subscribe":
         open_stream = (
             f'[ -n "${var}" ] || {{ curl -sSN "$BASE"/api/realtime > {stream} & '

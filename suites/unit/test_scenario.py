@@ -10,8 +10,10 @@ import pytest
 from harness.runner import BOUNDARY, multipart_body, row_id
 from harness.scenario import (
     FilePart,
+    Scenario,
     ScenarioError,
     TemplateError,
+    Topic,
     load_file,
     render,
     template_context,
@@ -112,7 +114,8 @@ def test_templates() -> None:
             "unknown keys ['bogus']",
         ),
         (
-            '[[scenario]]\nname = "GET x (guest)"\n[[scenario.steps]]\npath = "/"\nactor = "root"\n',
+            '[[scenario]]\nname = "GET x (guest)"\n[[scenario.steps]]\npath = "/"\n'
+            'actor = "root"\n',
             "actor must be one of",
         ),
         (
@@ -182,3 +185,86 @@ def test_invalid_multipart_steps(tmp_path: Path, files: str, message: str) -> No
     text = re.sub(r"(?m)^files = .*$", lambda _: files, MULTIPART)
     with pytest.raises(ScenarioError, match=re.escape(message)):
         load_file(write(tmp_path, text, stem="files"))
+
+
+REALTIME = """
+[[scenario]]
+name = "POST events (guest)"
+
+[[scenario.steps]]
+id = "sub"
+kind = "subscribe"
+client = "a"
+actor = "guest"
+topics = ["docs/*", { topic = "docs/x", options = { query = { filter = "n > 1" } } }]
+
+[[scenario.steps]]
+id = "events"
+kind = "await_events"
+client = "a"
+count = 2
+"""
+
+
+def test_realtime_steps_load(tmp_path: Path) -> None:
+    [scenario] = load_file(write(tmp_path, REALTIME, stem="realtime"))
+    sub, wait = scenario.steps
+    assert (sub.kind, sub.client, sub.actor, sub.method, sub.path) == (
+        "subscribe",
+        "a",
+        "guest",
+        "POST",
+        "/api/realtime",
+    )
+    assert sub.topics == (Topic("docs/*"), Topic("docs/x", {"query": {"filter": "n > 1"}}))
+    assert (wait.kind, wait.count, wait.timeout, wait.settle, wait.key_order) == (
+        "await_events",
+        2,
+        5.0,
+        0.2,
+        "all",
+    )
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (('kind = "subscribe"', 'kind = "listen"'), "kind must be one of"),
+    (('client = "a"\nactor', 'client = "a b"\nactor'), "`client` must be a name of 1-20"),
+    (('topics = [', 'path = "/x"\ntopics = ['), "unknown keys ['path']"),
+    (("count = 2", "count = -1"), "needs `count`, an integer >= 0"),
+    (("count = 2", "count = true"), "needs `count`, an integer >= 0"),
+    (("count = 2", "count = 1\ntimeout = 31"), "`timeout` must be 0-30 seconds"),
+    (('client = "a"\ncount', 'client = "b"\ncount'), "awaits client 'b' before a subscribe"),
+    (('"docs/*", {', '3, {'), "a topic is a string or"),
+    (("options = {", "bogus = 1, options = {"), "unknown keys ['bogus']"),
+])  # fmt: skip
+def test_invalid_realtime_steps(tmp_path: Path, change: tuple[str, str], message: str) -> None:
+    text = REALTIME.replace(*change, 1)
+    assert text != REALTIME
+    with pytest.raises(ScenarioError, match=re.escape(message)):
+        load_file(write(tmp_path, text, stem="realtime"))
+
+
+def test_http_steps_need_a_path(tmp_path: Path) -> None:
+    text = '[[scenario]]\nname = "GET x (guest)"\n[[scenario.steps]]\nmethod = "GET"\n'
+    with pytest.raises(ScenarioError, match="an HTTP step needs `path`"):
+        load_file(write(tmp_path, text))
+
+
+def test_topic_options_are_encoded_as_the_js_sdk_does() -> None:
+    from harness._realtime_steps import topic_text
+
+    ctx = template_context(load_file_scenario(), 0)
+    options = {"query": {"filter": "title ~ 'a b' && n != 1", "fields": "id,t:excerpt(5,true)"}}
+    # encodeURIComponent(JSON.stringify(options)) in Node 20, the SDK's own encoding:
+    assert topic_text(Topic("docs/*", options), ctx) == (
+        "docs/*?options=%7B%22query%22%3A%7B%22filter%22%3A%22title%20~%20'a%20b'%20%26%26"
+        "%20n%20!%3D%201%22%2C%22fields%22%3A%22id%2Ct%3Aexcerpt(5%2Ctrue)%22%7D%7D"
+    )
+    assert topic_text(Topic("docs/x?a=1", {"headers": {"x": "é"}}), ctx) == (
+        "docs/x?a=1&options=%7B%22headers%22%3A%7B%22x%22%3A%22%C3%A9%22%7D%7D"
+    )
+
+
+def load_file_scenario() -> Scenario:
+    path = Path(__file__).parents[1] / "conformance" / "scenarios" / "records.toml"
+    return load_file(path)[0]
