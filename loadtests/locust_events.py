@@ -1,6 +1,7 @@
 """Locust scenario ``grid_writes``: record creates spread over the nodes of a cluster, at a
 fixed total rate (the event grid's write load; ``probe_events.py`` runs it and reads the
-latencies the servers measured).
+latencies the servers measured; ``probe_realtime.py`` runs it and times the SSE events
+against each body's ``t``, the writer's clock just before the request).
 
 Environment: ``PARITY_PROBE_URLS`` (comma-separated node URLs), ``PARITY_PROBE_TOKEN`` (a
 superuser token), ``PARITY_PROBE_RATE`` (creates per second, all users together),
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 
 from locust import constant_throughput, task
 from locust.contrib.fasthttp import FastHttpUser
@@ -36,7 +38,7 @@ class GridWriter(FastHttpUser):
     def create(self) -> None:
         self.client.post(
             "/api/collections/probe/records",
-            json={"n": 1},
+            json={"n": 1, "t": time.time()},  # t: probe_realtime's start of the write
             headers={"Authorization": TOKEN},
             name="POST /api/collections/probe/records",
         )

@@ -8,7 +8,8 @@ change (this node's, or another's through NOTIFY) is matched as PocketBase match
 ``(subscription + "?")`` starts with ``<coll>/<id>?``, ``<coll>/*?`` or ``<coll>?``. For
 each match the rule is decided for the client's auth and the options' query and headers
 (context ``realtime``, method GET), then the options' ``filter`` (hidden fields not allowed;
-for anyone but a superuser any ``@request.`` or ``@collection.`` in it drops the event),
+for anyone but a superuser any ``@request.`` or ``@collection.`` in it or in the sort
+drops the event),
 then the record is prepared as the API would show it to this client (hidden fields for
 superusers, ``expand``, emails for owners and managers, ``fields``) and sent as ``event:
 <subscription>`` with ``data: {"record": ..., "action": ...}``.
@@ -48,7 +49,13 @@ from reference_impl.core.filter import FilterError, bind, compile_filter
 from reference_impl.core.filter.evaluate import matches
 from reference_impl.core.picker import parse_fields, pick
 from reference_impl.core.records.reads import Record, fetch, first_by
-from reference_impl.core.records.rules import RequestValues, bound_rule, request_bindings, scope
+from reference_impl.core.records.rules import (
+    RequestValues,
+    bound_rule,
+    request_bindings,
+    scope,
+    superuser_only_field,
+)
 from reference_impl.db.engine import SYSTEM
 
 log = logging.getLogger("parity.realtime")
@@ -319,7 +326,7 @@ class Broker:
             text = request.query.get("filter", "")
             if not text:
                 return True
-            if not superuser and ("@request." in text or "@collection." in text):
+            if not superuser and superuser_only_field(text, request.query.get("sort", "")):
                 return False
             # Decided over the record itself: no policy hides joined rows here.
             filter_scope = dataclasses.replace(

@@ -204,16 +204,26 @@ def list_conditions(
     return where, sort
 
 
+def superuser_only_field(filter_text: str, sort_text: str) -> str | None:
+    """PocketBase's ``checkForSuperuserOnlyRuleFields``, a loose text check: the first of
+    ``@collection.`` / ``@request.`` found in the filter, then the sort; a list answers
+    403 naming it, realtime drops the event."""
+    for text in (filter_text, sort_text):
+        for prefix in ("@collection.", "@request."):
+            if prefix in text:
+                return prefix
+    return None
+
+
 def list_plan(
     ctx: RecordContext, coll: Collection, query: ListQuery, auth: AuthContext | None
 ) -> tuple[Conditions, list[SortTerm], bool]:
     """:func:`list_conditions` and whether the statement bypasses the policies."""
     plan = rule_plan(ctx, coll, "listRule", auth, query.request)
     where = list(plan.nodes)
-    for text in (query.filter, query.sort):
-        if not is_superuser(auth) and ("@collection." in text or "@request." in text):
-            kind = "@collection." if "@collection." in text else "@request."
-            raise e.forbidden(f"Only superusers can filter by {kind}")
+    kind = superuser_only_field(query.filter, query.sort)
+    if kind is not None and not is_superuser(auth):
+        raise e.forbidden(f"Only superusers can filter by {kind}")
     list_scope = scope(ctx, coll, auth, rules=False)
     if plan.bypass:  # no policy hides joined rows: PocketBase's guard as it is
         list_scope = dataclasses.replace(list_scope, row_security=False)
