@@ -698,8 +698,11 @@ class PostgresEngine:
                         conn.execute(
                             sql.SQL("CREATE ROLE {} NOLOGIN NOSUPERUSER NOBYPASSRLS").format(quoted)
                         )
-                except psycopg.errors.DuplicateObject:
-                    pass  # another process (an xdist worker) created it meanwhile
+                except (psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+                    # Another process (an xdist worker, a cluster node) created it meanwhile:
+                    # 42710 if its commit came first, 23505 on pg_authid_rolname_index if
+                    # both inserted at once (seen with two clusters bootstrapping together).
+                    pass
             check = conn.execute(
                 "SELECT r.rolsuper OR r.rolbypassrls, pg_has_role(current_user, r.oid, 'MEMBER') "
                 "FROM pg_roles r WHERE r.rolname = %s",
