@@ -51,7 +51,7 @@ key of ``parity repro``. Example (a literal block):
     kind = "await_events"              # await, once `count` arrived (or after `timeout`
     client = "a"                       # seconds), plus `settle` seconds for late extras
     count = 2                          # 0: expect nothing (waits `settle` only)
-    # timeout = 5; settle = 0.2
+    # timeout = 5; settle = 0.2; key_order = "all" ("none" when the client picks `fields`)
 
 Collection names are prefixed per scenario (``p`` + 6 hex of a hash of the name), so many
 scenarios share one server and clean up only what is theirs. Setup rows get deterministic
@@ -68,6 +68,7 @@ Templates also work in ``form`` values and file ``content``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -296,7 +297,7 @@ _STEP_KEYS = {
 }
 _REALTIME_KEYS = {
     "subscribe": {"id", "kind", "client", "actor", "topics", "headers"},
-    "await_events": {"id", "kind", "client", "count", "timeout", "settle"},
+    "await_events": {"id", "kind", "client", "count", "timeout", "settle", "key_order"},
 }
 _FILE_KEYS = {"field", "name", "content", "type", "repeat"}
 
@@ -355,14 +356,23 @@ def _scenario(raw: dict[str, Any], path: Path) -> Scenario:
         raise ScenarioError(f"{where}: no steps")
     if len({s.id for s in steps}) != len(steps):
         raise ScenarioError(f"{where}: step ids must be unique")
-    subscribed: set[str] = set()
-    for s in steps:
+    picks: dict[str, bool] = {}  # client -> its subscriptions pick `fields`
+    for n, s in enumerate(steps):
         if s.kind == "subscribe":
-            subscribed.add(s.client)
-        elif s.kind == "await_events" and s.client not in subscribed:
-            raise ScenarioError(
-                f"{where}: step {s.id!r} awaits client {s.client!r} before a subscribe"
+            picks[s.client] = any(
+                isinstance(t.options, Mapping)
+                and isinstance(t.options.get("query"), Mapping)
+                and "fields" in t.options["query"]
+                for t in s.topics
             )
+        elif s.kind == "await_events":
+            if s.client not in picks:
+                raise ScenarioError(
+                    f"{where}: step {s.id!r} awaits client {s.client!r} before a subscribe"
+                )
+            if picks[s.client] and "key_order" not in raw["steps"][n]:
+                # PocketBase's picked records come in a random key order, as HTTP's `fields`
+                steps[n] = dataclasses.replace(s, key_order="none")
     scenario = Scenario(
         name=name,
         suite=path.stem,
@@ -449,12 +459,15 @@ def _realtime_step(raw: dict[str, Any], kind: str, actor: str, index: int, where
             raise ScenarioError(f"{where}: `{name}` must be 0-{MAX_AWAIT_TIMEOUT:g} seconds")
     # The event payload is {"record": ..., "action": ...} in that order on PocketBase (a Go
     # struct), and records are alphabetical: every key order is compared.
+    key_order = raw.get("key_order", "all")
+    if key_order not in KEY_ORDERS:
+        raise ScenarioError(f"{where}: key_order must be one of {KEY_ORDERS}")
     return Step(
         id=step_id,
         actor="superuser",
         method="SSE",
         path="",
-        key_order="all",
+        key_order=key_order,
         kind="await_events",
         client=client,
         count=count,

@@ -268,3 +268,12 @@ def test_topic_options_are_encoded_as_the_js_sdk_does() -> None:
 def load_file_scenario() -> Scenario:
     path = Path(__file__).parents[1] / "conformance" / "scenarios" / "records.toml"
     return load_file(path)[0]
+
+
+def test_an_await_on_a_client_that_picks_fields_ignores_key_order(tmp_path: Path) -> None:
+    picked = REALTIME.replace('filter = "n > 1"', 'fields = "id,n"')
+    [scenario] = load_file(write(tmp_path, picked, stem="realtime"))
+    assert scenario.steps[1].key_order == "none"  # PocketBase's picked keys: random order
+    explicit = picked.replace("count = 2", 'count = 2\nkey_order = "records"')
+    [scenario] = load_file(write(tmp_path, explicit, stem="realtime"))
+    assert scenario.steps[1].key_order == "records"
