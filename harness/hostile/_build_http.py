@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.hostile import fixtures
-from harness.hostile._make import Builder, expect_of
+from harness.hostile._make import Builder, dumps, expect_of
 from harness.hostile.case import (
     OK,
     OK_2XX,
@@ -298,3 +298,65 @@ def smaller(vocab: dict[str, Any], seed: int) -> Category:
         )
     )
     return Category("smaller", b.cases, writes=True, summary="malformed JSON, content types, paths")
+
+
+REALTIME = "/api/realtime"
+_SUBSCRIBE_BODY = b'{"clientId":"hxnosuchclient","subscriptions":["hx_posts/*"]}'
+
+
+def realtime(vocab: dict[str, Any], seed: int) -> Category:
+    """``POST /api/realtime`` bodies no client would send. The stream itself (``GET``) is
+    not here: a case waits for its answer, and an SSE stream answers for minutes; the
+    realtime scenarios (``suites/conformance/scenarios/realtime.toml``) cover it. No client
+    id here is connected, so a well-formed body is 404 and anything else 400: the body is
+    validated before the client is looked up, on PocketBase as on the reference."""
+    b = Builder("realtime", seed)
+    rejected = ("guest", "user")
+    for n, (variant, raw) in enumerate(_variants(_SUBSCRIBE_BODY).items()):
+        b.json("POST", f"subscribe with {variant}", REALTIME, raw, OK,
+               actor=rejected[n % 2], quick=n < 6)  # fmt: skip
+    long_topic = "hx_posts/" + "a" * 2492  # 2501 characters, one over PocketBase's limit
+    odd: dict[str, tuple[Any, Any]] = {
+        "a numeric client id": (123, []),
+        "a list as client id": ([], []),
+        "an object as client id": ({}, []),
+        "a null client id": (None, []),
+        "an empty client id": ("", []),
+        "a 256-character client id": ("a" * 256, []),
+        "a 100 KB client id": ("a" * 100_000, []),
+        "subscriptions as a string": ("hxnosuchclient", "hx_posts/*"),
+        "subscriptions as an object": ("hxnosuchclient", {"a": "hx_posts/*"}),
+        "a numeric subscription": ("hxnosuchclient", [1]),
+        "a null subscription": ("hxnosuchclient", [None]),  # Go: "", skipped -> 404
+        "a null and a numeric subscription": ("hxnosuchclient", [None, 1]),
+        "a nested list subscription": ("hxnosuchclient", [["hx_posts/*"]]),
+        "1001 subscriptions": ("hxnosuchclient", ["hx_posts/*"] * 1001),
+        "a 2501-character topic": ("hxnosuchclient", [long_topic]),
+        "a null client id and a null list": (None, None),
+        "1000 topics of 2500 characters": ("hxnosuchclient", [long_topic[:-1]] * 1000),
+    }
+    for what, (client_id, subscriptions) in odd.items():
+        body = {"clientId": client_id, "subscriptions": subscriptions}
+        quick = what in ("a numeric client id", "1001 subscriptions", "a 2501-character topic")
+        b.json("POST", f"subscribe with {what}", REALTIME, body, REJECT,
+               actor="guest", quick=quick)  # fmt: skip
+    deep = "[" * 1_200 + "]" * 1_200  # deep, yet within the 2500-character topic limit
+    options = {
+        "options nested 1,200 deep": "hx_posts/*?options=" + deep,
+        "options that are not JSON": "hx_posts/*?options={nope",
+        "a bad percent escape in options": "hx_posts/*?options=%ZZ%7B",
+        "options as a JSON string": 'hx_posts/*?options="x"',
+        "a topic of NUL characters": "\x00" * 100,
+        "a topic with a lone surrogate (bytes ED A0 80)": "hx_posts/\ud800",
+    }
+    for what, topic in options.items():
+        body = dumps({"clientId": "hxnosuchclient", "subscriptions": [topic]})  # surrogate: raw
+        # invalid UTF-8 is PocketBase's bare 400 (its JSON decoder); the rest parse: 404
+        found = codes(400 if "surrogate" in what else 404, shape="error")
+        b.json("POST", f"subscribe with {what}", REALTIME, body, found,
+               actor="user", quick=what.startswith("options nested"))  # fmt: skip
+    for variant, content_type in _CONTENT_TYPES.items():
+        headers = () if content_type is None else (("Content-Type", content_type),)
+        b.add(Case("realtime", "POST", f"subscribe with {variant}", REALTIME, OK, "guest",
+                   headers=headers, body=_SUBSCRIBE_BODY, quick=False))  # fmt: skip
+    return Category("realtime", b.cases, summary="subscription bodies: types, limits, options")

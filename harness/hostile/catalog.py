@@ -34,6 +34,7 @@ BUILDERS: dict[str, Build] = {
     "concurrency": concurrency.category,
     "limits": _build_http.limits,
     "smaller": _build_http.smaller,
+    "realtime": _build_http.realtime,
 }
 CATEGORIES = tuple(BUILDERS)
 

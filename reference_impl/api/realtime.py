@@ -95,13 +95,16 @@ def _ready(queue: asyncio.Queue[bytes | None], first: bytes | None) -> tuple[byt
 async def set_subscriptions(request: Request) -> Response:
     app = app_of(request)
     body = await read_json(request, malformed=e.MSG_BAD_REQUEST)
-    client_id = body.get("clientId", "")
-    topics = body.get("subscriptions", [])
+    # Go's BindBody: a JSON null leaves a string "" (clientId, a subscription) and the list
+    # nil; any other type that does not fit the form is PocketBase's bare 400.
+    client_id = body.get("clientId") or ""
+    topics = body.get("subscriptions") or []
+    if isinstance(topics, list):
+        topics = ["" if t is None else t for t in topics]
     if not isinstance(client_id, str) or not (
-        topics is None or (isinstance(topics, list) and all(isinstance(t, str) for t in topics))
+        isinstance(topics, list) and all(isinstance(t, str) for t in topics)
     ):
-        raise e.bad_request()  # Go's BindBody: the JSON does not fit the form's types
-    topics = topics or []
+        raise e.bad_request()
     errors: dict[str, Any] = {}
     if not client_id:
         errors["clientId"] = field_error("validation_required", "Cannot be blank.")
