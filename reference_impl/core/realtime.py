@@ -45,13 +45,14 @@ from reference_impl.core import jsonfmt
 from reference_impl.core.auth import AuthContext
 from reference_impl.core.collection import Collection
 from reference_impl.core.events import Event, EventBus, unpack_record
-from reference_impl.core.filter import FilterError, bind, compile_filter
+from reference_impl.core.filter import FilterError, bind
 from reference_impl.core.filter.evaluate import matches
 from reference_impl.core.picker import parse_fields, pick
 from reference_impl.core.records.reads import Record, fetch, first_by
 from reference_impl.core.records.rules import (
     RequestValues,
     bound_rule,
+    compiled_filter,
     request_bindings,
     scope,
     superuser_only_field,
@@ -337,7 +338,7 @@ class Broker:
             filter_scope = dataclasses.replace(
                 scope(self.service, coll, auth, rules=False), row_security=False
             )
-            compiled = compile_filter(text, filter_scope)
+            compiled = compiled_filter(self.service, text, filter_scope)
             bound = bind(compiled, request_bindings(self.service.clock, auth, request))
             return matches([bound], record, source)
         except FilterError as exc:

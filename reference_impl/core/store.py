@@ -36,7 +36,7 @@ from reference_impl.core.events import (
     EventBus,
 )
 from reference_impl.core.fields import Field
-from reference_impl.core.filter import FilterError, Scope, compile_filter, parse_sort
+from reference_impl.core.filter import CompileCache, FilterError, Scope, compile_filter, parse_sort
 from reference_impl.core.indexes import (
     Buildable,
     buildable,
@@ -125,6 +125,9 @@ class CollectionStore:
         self._by_name: dict[str, Collection] = {}
         self._by_id: dict[str, Collection] = {}
         self._lock = threading.Lock()
+        # Filters, sorts and rules compiled against these definitions: cleared with every
+        # change of _by_id/_by_name (always under _lock).
+        self.compiled = CompileCache()
         # Record work holds the shared side, schema changes the exclusive side (records.py).
         self.schema_lock = SharedLock()
         # Row level security (``--rules rls|both``): each collection's compiled policies.
@@ -188,6 +191,7 @@ class CollectionStore:
         with self._lock:
             self._by_name = {c.name.lower(): c for c in collections}
             self._by_id = {c.id: c for c in collections}
+            self.compiled.clear()
 
     # -- another process changed the schema (core/coherence.py) ---------------------------
     def reload_all(self) -> None:
@@ -225,6 +229,7 @@ class CollectionStore:
                 if fresh is not None:
                     self._by_id[fresh.id] = fresh
                     self._by_name[fresh.name.lower()] = fresh
+                self.compiled.clear()
             for table in {c.name for c in (old, fresh) if c is not None}:
                 self.json_indexes.forget(table)
             if fresh is None:
@@ -310,6 +315,7 @@ class CollectionStore:
         policies = run_in_transaction(self.engine, work, write=True)
         with self._lock:
             self._by_name.pop(existing.name.lower(), None)
+            self.compiled.clear()
         self._remember(coll)
         self.policies.update(policies)
         self._policies_changed()
@@ -384,6 +390,7 @@ class CollectionStore:
         with self._lock:
             self._by_name.pop(coll.name.lower(), None)
             self._by_id.pop(coll.id, None)
+            self.compiled.clear()
         self.policies.pop(coll.id, None)
         self.policies.update(policies)
         self._policies_changed()
@@ -393,6 +400,7 @@ class CollectionStore:
         with self._lock:
             self._by_name[coll.name.lower()] = coll
             self._by_id[coll.id] = coll
+            self.compiled.clear()
 
     def _check_indexes(self, coll: Collection, original: Collection | None) -> Any:
         """PocketBase's index checks against the other collections' index and table names."""

@@ -8,6 +8,10 @@ comparison) -> ``fold`` (one request's values bound, constants folded) -> IR
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Hashable
+from typing import TypeVar
+
 from reference_impl.core.filter.fold import Bindings, bind, fold
 from reference_impl.core.filter.lexer import MAX_FILTER_LENGTH, tokenize
 from reference_impl.core.filter.parser import (
@@ -48,6 +52,7 @@ __all__ = [
     "OPERATORS",
     "Bindings",
     "Call",
+    "CompileCache",
     "Compiled",
     "Expr",
     "FilterError",
@@ -62,9 +67,75 @@ __all__ = [
     "like_pattern",
     "parse",
     "parse_sort",
+    "scope_key",
     "sqlite_real_text",
     "tokenize",
 ]
+
+
+T = TypeVar("T")
+
+
+class CompileCache:
+    """Compiled filters and sorts of one collection store, by text and scope.
+
+    Compiling is a pure function of the text and the definitions the scope reads (the
+    collection, the ones its relations and ``@collection`` reach, the caller's auth
+    collection), and its IR is immutable, so a request repeating a filter, a sort or a rule
+    reuses it; request values are bound per request afterwards (:func:`bind`). The store
+    clears it whenever any definition changes, here or (through the event grid) elsewhere,
+    so an entry never outlives the schema it was compiled against. Failures are not kept.
+    Bounded: past ``MAX_ENTRIES`` it starts over (a client sending endless distinct filters
+    costs a recompile, never memory).
+    """
+
+    MAX_ENTRIES = 4096
+
+    def __init__(self) -> None:
+        self._entries: dict[Hashable, object] = {}
+        self._lock = threading.Lock()
+        self._generation = 0
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Hashable | None, make: Callable[[], T]) -> T:
+        """``make()``'s result for ``key``, computed once (None: not cacheable)."""
+        if key is None:
+            return make()
+        found = self._entries.get(key)
+        if found is not None:
+            self.hits += 1
+            return found  # type: ignore[return-value]
+        self.misses += 1
+        generation = self._generation
+        value = make()
+        with self._lock:
+            if generation != self._generation:
+                return value  # compiled against definitions that changed meanwhile
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[key] = value
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._generation += 1
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def scope_key(scope: Scope) -> tuple[Hashable, ...] | None:
+    """What a compile under ``scope`` depends on besides the definitions (which clear the
+    cache); None for the scopes that are not cached (row level security policies, system
+    tables, a scope without a store to resolve against)."""
+    if scope.policy or scope.auth_fields is not None or scope.collection is None:
+        return None
+    if scope.find is None:
+        return None
+    auth = scope.auth_collection.id if scope.auth_collection is not None else None
+    return (scope.collection.id, scope.allow_hidden, auth, scope.row_security)
 
 
 def compile_filter(text: str, scope: Scope) -> Compiled:

@@ -10,7 +10,7 @@ Rules are enforced in SQL through the same filter compiler as client filters.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,6 +25,7 @@ from reference_impl.core.filter import (
     bind,
     compile_filter,
     parse_sort,
+    scope_key,
 )
 from reference_impl.core.records.context import RecordContext
 from reference_impl.core.row_security import RULE_OF
@@ -77,6 +78,26 @@ def scope(ctx: RecordContext, coll: Collection, auth: AuthContext | None, *, rul
         auth_collection=ctx.store.find(auth.collection_id) if auth else None,
         row_security=ctx.row_security,
     )
+
+
+def compiled_filter(ctx: RecordContext, text: str, where: Scope) -> Compiled:
+    """``compile_filter``, once per text and scope while the definitions stand
+    (``CollectionStore.compiled``)."""
+    return ctx.store.compiled.get(_cache_key(ctx, "filter", text, where),
+                                  lambda: compile_filter(text, where))  # fmt: skip
+
+
+def compiled_sort(ctx: RecordContext, text: str, where: Scope) -> list[SortTerm]:
+    """``parse_sort``, cached as :func:`compiled_filter` is (a fresh list each call)."""
+    key = _cache_key(ctx, "sort", text, where)
+    return list(ctx.store.compiled.get(key, lambda: tuple(parse_sort(text, where))))
+
+
+def _cache_key(ctx: RecordContext, kind: str, text: str, where: Scope) -> Hashable | None:
+    found = scope_key(where)
+    if found is None or where.find != ctx.store.find:  # resolved against another store
+        return None
+    return (kind, text, *found)
 
 
 def session(
@@ -154,7 +175,7 @@ def rule_plan(
     if in_database and ctx.rules == "rls":
         return RulePlan([])
     try:
-        compiled = compile_filter(text, scope(ctx, coll, auth, rules=True))
+        compiled = compiled_filter(ctx, text, scope(ctx, coll, auth, rules=True))
         bound = bind(compiled, request_bindings(ctx.clock, auth, request))
     except FilterError as exc:  # stored rules were validated; a broken one denies
         raise e.forbidden(e.MSG_SUPERUSER_ONLY) from exc
@@ -188,7 +209,7 @@ def bound_rule(
     conditions for this request, read by the app's own statements (``SYSTEM``: PocketBase
     evaluates them over every row); ``None`` when the stored text no longer compiles."""
     try:
-        compiled = compile_filter(text, scope(ctx, coll, auth, rules=True))
+        compiled = compiled_filter(ctx, text, scope(ctx, coll, auth, rules=True))
         return [bind(compiled, request_bindings(ctx.clock, auth, request))]
     except FilterError:
         return None
@@ -230,8 +251,8 @@ def list_plan(
     bindings = request_bindings(ctx.clock, auth, query.request)
     try:
         if query.filter:
-            where.append(bind(compile_filter(query.filter, list_scope), bindings))
-        sort = parse_sort(query.sort, list_scope)
+            where.append(bind(compiled_filter(ctx, query.filter, list_scope), bindings))
+        sort = compiled_sort(ctx, query.sort, list_scope)
         where += [bind(t.guard, bindings) for t in sort if t.guard]
     except FilterError as exc:
         raise e.bad_request() from exc
