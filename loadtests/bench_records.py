@@ -1,4 +1,4 @@
-"""Records create and list throughput: reference on SQLite, on PostgreSQL, and real PocketBase.
+"""Records create, list and view, and health: reference on SQLite, on PostgreSQL, real PocketBase.
 
 One run, same machine, same load generator (wrk, from Debian's package ``wrk``), so the
 ratios are comparable. Not a test: timing goals are measured here, never asserted in pytest.
@@ -7,8 +7,9 @@ ratios are comparable. Not a test: timing goals are measured here, never asserte
         [--rounds 3] [--targets sqlite,postgres,pocketbase]
         [--json reports/latest/bench_records.json] [--html reports/latest/bench_records.html]
 
-Workloads (as in the issue): POST a small record; GET
-``perPage=20&sort=-n&filter=ok=true&&n>100`` over ``--rows`` rows.
+Workloads, each a guest's request: ``create`` POSTs a small record; ``list`` GETs
+``perPage=20&sort=-n&filter=ok=true&&n>100`` over ``--rows`` rows; ``view`` GETs one of
+them by id; ``health`` is ``GET /api/health``. ``--workloads`` picks some.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from harness.targets.base import Target
 COLLECTION = {
     "name": "bench",
     "listRule": "",
+    "viewRule": "",
     "createRule": "",
     "fields": [
         {"name": "title", "type": "text"},
@@ -44,6 +46,14 @@ COLLECTION = {
     ],
 }
 LIST_QUERY = "/api/collections/bench/records?perPage=20&sort=-n&filter=ok%3Dtrue%26%26n%3E100"
+WORKLOADS = ("list", "view", "health", "create")  # run in this order: create last, so the
+# reads see exactly --rows rows (creates add matching ones)
+LABELS = {
+    "create": "records created / s",
+    "list": "filtered lists served / s",
+    "view": "records viewed / s",
+    "health": "health checks / s",
+}
 CREATE_LUA = """
 wrk.method = "POST"
 wrk.body = '{"title":"bench","n":123,"ok":true}'
@@ -85,19 +95,26 @@ def _ms(match: re.Match[str] | None) -> float:
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
-def prepare(target: Target, rows: int) -> None:
+def prepare(target: Target, rows: int) -> str:
+    """The bench collection with ``rows`` rows; the id of the middle one (for ``view``)."""
     token = superuser_token(target.base_url, *target.superuser)
+    middle = ""
     with httpx.Client(base_url=target.base_url, headers={"Authorization": token}, timeout=30) as c:
         c.post("/api/collections", json=COLLECTION).raise_for_status()
         for i in range(rows):
-            c.post(
+            answer = c.post(
                 "/api/collections/bench/records",
                 json={"title": f"row {i}", "n": i, "ok": i % 2 == 0},
-            ).raise_for_status()
+            )
+            answer.raise_for_status()
+            if i == rows // 2:
+                middle = str(answer.json()["id"])
+    return middle
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """``--rounds`` times: every target started fresh, seeded, listed, then created into.
+    """``--rounds`` times: every target started fresh, seeded, read (list, view, health),
+    then created into.
 
     Rounds interleave the targets, so drift on a shared machine hits them alike; each
     figure is the median over rounds, the samples are kept in ``rounds``.
@@ -110,6 +127,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     script = workdir / "create.lua"
     script.write_text(CREATE_LUA)
     specs = args.targets.split(",")
+    workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    unknown = sorted(set(workloads) - set(WORKLOADS))
+    if unknown:
+        raise SystemExit(f"unknown workloads {unknown}: choose from {', '.join(WORKLOADS)}")
     for round_no in range(1, args.rounds + 1):
         for spec in specs:
             target = make_target(spec, workdir / f"{spec}-{round_no}")
@@ -117,31 +138,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             target.start()
             try:
                 console.print(f"  seeding {args.rows} rows")
-                prepare(target, args.rows)
-                console.print("  list (wrk)")
-                listing = wrk(
-                    target.base_url + LIST_QUERY,
-                    duration=args.duration,
-                    connections=args.connections,
-                    script=None,
-                )
-                console.print("  create (wrk)")
-                create = wrk(
-                    target.base_url + "/api/collections/bench/records",
-                    duration=args.duration,
-                    connections=args.connections,
-                    script=script,
-                )
+                middle = prepare(target, args.rows)
+                for workload in workloads:
+                    console.print(f"  {workload} (wrk)")
+                    url, lua = {
+                        "create": ("/api/collections/bench/records", script),
+                        "list": (LIST_QUERY, None),
+                        "view": (f"/api/collections/bench/records/{middle}", None),
+                        "health": ("/api/health", None),
+                    }[workload]
+                    figures = wrk(target.base_url + url, duration=args.duration,
+                                  connections=args.connections, script=lua)  # fmt: skip
+                    samples.setdefault(spec, {}).setdefault(workload, []).append(figures)
                 versions[spec] = target.info().version
             finally:
                 target.stop()
-            runs = samples.setdefault(spec, {"create": [], "list": []})
-            runs["create"].append(create)
-            runs["list"].append(listing)
     return {
         spec: {
-            "create": _median(runs["create"]),
-            "list": _median(runs["list"]),
+            **{workload: _median(figures) for workload, figures in runs.items()},
             "version": versions[spec],
             "rounds": runs,
         }
@@ -161,67 +175,72 @@ def _spread(runs: list[dict[str, float]]) -> str:
     return f" ({min(values):.0f}-{max(values):.0f})"
 
 
+def _workloads(results: dict[str, Any]) -> list[str]:
+    first = next(iter(results.values()), {})
+    return [w for w in WORKLOADS if w in first]
+
+
 def report(results: dict[str, Any]) -> None:
+    """One row per target and workload: the median, the range over rounds, p50, vs PB."""
     base = results.get("pocketbase")
-    rounds = len(next(iter(results.values()))["rounds"]["create"]) if results else 0
+    workloads = _workloads(results)
+    rounds = len(next(iter(results.values()))["rounds"][workloads[0]]) if results else 0
     table = Table(
         title=f"records throughput (wrk -t2, loopback, same machine; median of {rounds} rounds,"
         " min-max in brackets)"
     )
-    for column in (
-        "target",
-        "create/s",
-        "create p50 ms",
-        "list/s",
-        "list p50 ms",
-        "create vs PB",
-        "list vs PB",
-    ):
+    for column in ("workload", "target", "req/s", "p50 ms", "p99 ms", "vs PB"):
         table.add_column(column, justify="right")
-    for name, r in results.items():
-        ratio_c = f"{r['create']['rps'] / base['create']['rps']:.2f}x" if base else "-"
-        ratio_l = f"{r['list']['rps'] / base['list']['rps']:.2f}x" if base else "-"
-        table.add_row(
-            name,
-            f"{r['create']['rps']:.0f}{_spread(r['rounds']['create'])}",
-            f"{r['create']['p50_ms']:.2f}",
-            f"{r['list']['rps']:.0f}{_spread(r['rounds']['list'])}",
-            f"{r['list']['p50_ms']:.2f}",
-            ratio_c,
-            ratio_l,
-        )
+    for workload in workloads:
+        for name, r in results.items():
+            ratio = f"{r[workload]['rps'] / base[workload]['rps']:.2f}x" if base else "-"
+            table.add_row(
+                workload,
+                name,
+                f"{r[workload]['rps']:.0f}{_spread(r['rounds'][workload])}",
+                f"{r[workload]['p50_ms']:.2f}",
+                f"{r[workload]['p99_ms']:.2f}",
+                ratio,
+            )
     Console().print(table)
 
 
 def html_report(results: dict[str, Any]) -> str:
     """A self-contained page: one horizontal bar chart (inline SVG) per workload."""
     colours = {"pocketbase": "#6b7280", "sqlite": "#2563eb", "postgres": "#16a34a"}
+    base = results.get("pocketbase")
+    workloads = _workloads(results)
     charts = []
-    for workload, label in (("create", "records created / s"), ("list", "lists served / s")):
+    for workload in workloads:
         top = max(r[workload]["rps"] for r in results.values()) or 1.0
         bars = []
         for i, (name, r) in enumerate(results.items()):
             rps = r[workload]["rps"]
             width = 420 * rps / top
             y = 10 + i * 34
+            ratio = (
+                f", {rps / base[workload]['rps']:.2f}x PB" if base and name != "pocketbase" else ""
+            )
             bars.append(
                 f'<text x="0" y="{y + 17}" font-size="13">{html.escape(name)}</text>'
                 f'<rect x="110" y="{y}" width="{width:.1f}" height="24" '
                 f'fill="{colours.get(name, "#9333ea")}"/>'
                 f'<text x="{116 + width:.1f}" y="{y + 17}" font-size="13">{rps:,.0f} '
-                f"(p50 {r[workload]['p50_ms']:.1f} ms)</text>"
+                f"(p50 {r[workload]['p50_ms']:.1f} ms{ratio})</text>"
             )
         height = 20 + 34 * len(results)
-        charts.append(f"<h2>{label}</h2><svg width='720' height='{height}'>{''.join(bars)}</svg>")
+        charts.append(
+            f"<h2>{LABELS[workload]}</h2><svg width='760' height='{height}'>{''.join(bars)}</svg>"
+        )
     versions = "".join(
         f"<li>{html.escape(n)}: {html.escape(r['version'])}</li>" for n, r in results.items()
     )
+    rounds = len(next(iter(results.values()))["rounds"][workloads[0]])
     return (
         "<!doctype html><meta charset='utf-8'><title>records throughput</title>"
         "<body style='font-family:sans-serif'><h1>Records throughput</h1>"
         "<p>wrk -t2, loopback, one machine; same load generator for every target; medians"
-        f" over {len(next(iter(results.values()))['rounds']['create'])} rounds."
-        f"</p><ul>{versions}</ul>{''.join(charts)}</body>"
+        f" over {rounds} rounds.</p><ul>{versions}</ul>{''.join(charts)}</body>"
     )
 
 
@@ -231,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--targets", default="sqlite,postgres,pocketbase")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument(
         "--rounds", type=int, default=3, help="fresh targets per round; figures are medians"
     )
