@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from typing import Any
@@ -122,8 +123,65 @@ class _HeadersTooLarge(Exception):
     pass
 
 
+class _CorkedTransport:
+    """The connection's transport with the writes of one loop turn joined into one.
+
+    uvicorn writes a response's status line and headers, then its body, as two
+    ``transport.write`` calls: two ``send`` syscalls and two TCP segments per answer (Go
+    writes one). Writes made in the same turn of the loop (Starlette sends both without
+    waiting in between) are kept and written together at the end of the turn, like
+    TCP_CORK; ``close``/``write_eof`` write what is kept first, ``abort`` drops it. Everything
+    else is the real transport's.
+    """
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop):
+        self._transport = transport
+        self._loop = loop
+        self._kept: list[bytes] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self._kept:
+            self._loop.call_soon(self._flush)
+        self._kept.append(bytes(data))
+
+    def writelines(self, chunks: Any) -> None:
+        for chunk in chunks:
+            self.write(chunk)
+
+    def _flush(self) -> None:
+        if not self._kept:
+            return
+        data = b"".join(self._kept) if len(self._kept) > 1 else self._kept[0]
+        self._kept.clear()
+        if not self._transport.is_closing():
+            self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def write_eof(self) -> None:
+        self._flush()
+        self._transport.write_eof()
+
+    def abort(self) -> None:
+        self._kept.clear()
+        self._transport.abort()
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size() + sum(len(k) for k in self._kept)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class HttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with Go's header-size limit and JSON error bodies."""
+    """uvicorn's httptools protocol with Go's header-size limit and JSON error bodies, and
+    each response written in one piece (:class:`_CorkedTransport`)."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        corked = _CorkedTransport(transport, asyncio.get_running_loop())
+        super().connection_made(corked)  # type: ignore[arg-type]
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
