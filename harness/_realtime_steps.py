@@ -20,17 +20,15 @@ from __future__ import annotations
 import json
 import shlex
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from harness.normalise import Json, Normaliser, loads
+from harness.normalise import Json, Normaliser, parse_body
 from harness.scenario import Step, TemplateError, Topic, render
 from harness.sse import RealtimeClient
-
-if TYPE_CHECKING:  # runner imports this module: the type only, no import cycle at run time
-    from harness.runner import Exchange
+from harness.transcript import Exchange
 
 CONNECT_TIMEOUT = 10.0
 _ENCODE_URI_SAFE = "!'()*"  # with quote()'s own "_.-~": what encodeURIComponent keeps
@@ -93,69 +91,48 @@ def subscribe(
     token: str | None,
     ctx: dict[str, Any],
     norm: Normaliser,
-    exchange_type: type[Exchange],
 ) -> Exchange:
     """Open the client if needed and post its subscriptions; the exchange holds the answer."""
     try:
         topics = [topic_text(t, ctx) for t in step.topics]
         headers = {k: str(render(v, ctx)) for k, v in step.headers.items()}
     except TemplateError as exc:
-        return exchange_type(
-            step.id, step.actor, step.method, step.path, step.path, None, error=str(exc)
-        )
+        return _exchange(step, error=str(exc))
     sent = json.dumps({"clientId": f"<clientId:{step.client}>", "subscriptions": topics})
-    exchange = exchange_type(
-        step.id,
-        step.actor,
-        step.method,
-        step.path,
-        step.path,
-        sent,
-        headers,
-        key_order=step.key_order,
-        kind=step.kind,
-        client=step.client,
-        topics=topics,
-    )
+    exchange = _exchange(step, sent, headers=headers, topics=topics)
     try:
         answer = connections.client(step.client).subscribe(topics, token, headers)
     except (TimeoutError, httpx.HTTPError) as exc:
         exchange.error = f"{type(exc).__name__}: {exc}"
         return exchange
     exchange.status = answer.status_code
-    raw = _parse(answer.text)
+    raw = parse_body(answer.text)
     ctx["steps"][step.id] = {"status": answer.status_code, "body": raw}
-    exchange.body = norm.body(raw) if not isinstance(raw, str) else norm.text(raw)
+    exchange.body = norm.answer(raw)
     return exchange
 
 
-def await_events(
-    step: Step, connections: Connections, norm: Normaliser, exchange_type: type[Exchange]
-) -> Exchange:
+def await_events(step: Step, connections: Connections, norm: Normaliser) -> Exchange:
     """The messages the client got since its last await, normalised, in arrival order."""
     messages, total = connections.take(step.client, step.count, step.timeout, step.settle)
     events: list[Json] = [
-        {"event": norm.text(m.event), "data": norm.body(_parse(m.text))} for m in messages
+        {"event": norm.text(m.event), "data": norm.body(parse_body(m.text))} for m in messages
     ]
-    exchange = exchange_type(
-        step.id,
-        step.actor,
-        step.method,
-        step.path,
-        step.path,
-        None,
-        key_order=step.key_order,
-        kind=step.kind,
-        client=step.client,
-        count=step.count,
-        total=total,
-        timeout=step.timeout,
-        settle=step.settle,
+    exchange = _exchange(
+        step, count=step.count, total=total, timeout=step.timeout, settle=step.settle
     )
     exchange.body = events
     if len(messages) < step.count:
         exchange.note = f"waited {step.timeout:g} s: {len(messages)} of {step.count} arrived"
     return exchange
+
+
+def _exchange(step: Step, body_sent: str | None = None, **details: Any) -> Exchange:
+    """The exchange of a realtime step (its path is ``/api/realtime`` or empty)."""
+    return Exchange(
+        step.id, step.actor, step.method, step.path, step.path, body_sent,
+        key_order=step.key_order, kind=step.kind, client=step.client, **details,
+    )  # fmt: skip
 
 
 def shell(exchange: Exchange, token_vars: dict[str, str]) -> str:
@@ -183,12 +160,3 @@ def shell(exchange: Exchange, token_vars: dict[str, str]) -> str:
         f"timeout {exchange.timeout:g} sh -c {shlex.quote(wait)}; sleep {exchange.settle:g}; "
         f"grep -E '^(event|data):' {stream} | tail -n +3  # the messages so far, in order"
     )
-
-
-def _parse(text: str) -> Json:
-    if not text:
-        return None
-    try:
-        return loads(text)
-    except ValueError:
-        return text

@@ -24,8 +24,9 @@ from typing import Any, Literal
 
 from harness.divergences import Divergence, Registry
 from harness.normalise import Json, dumps
-from harness.runner import Exchange, Session, Transcript, run_scenario
+from harness.runner import Session, run_scenario
 from harness.scenario import KeyOrder, Scenario
+from harness.transcript import Exchange, Transcript
 
 Verdict = Literal["oracle", "agree", "diverge", "known", "fixed", "error"]
 FAILING: frozenset[str] = frozenset({"diverge", "fixed", "error"})

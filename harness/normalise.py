@@ -73,6 +73,17 @@ def loads(text: str) -> Json:
     return json.loads(text, parse_float=Decimal)
 
 
+def parse_body(text: str) -> Json:
+    """A response body: parsed JSON (numbers exact), the text itself if it is not JSON,
+    None when empty."""
+    if not text:
+        return None
+    try:
+        return loads(text)
+    except ValueError:
+        return text
+
+
 def dumps(value: Json, indent: int | None = None) -> str:
     """Serialise parsed JSON back, writing Decimals verbatim (``json`` would need floats)."""
     return "\n".join(_dump_lines(value, indent, 0)) if indent else "".join(_dump_lines(value))
@@ -148,6 +159,10 @@ class Normaliser:
         """Normalise a parsed JSON body (first registering the ids it introduces)."""
         self._collect_ids(value)
         return self._replace(value, None)
+
+    def answer(self, raw: Json) -> Json:
+        """A parsed response body (``parse_body``) normalised: JSON, or text as text."""
+        return self.text(raw) if isinstance(raw, str) else self.body(raw)
 
     def text(self, value: str) -> str:
         """Normalise a string (a non-JSON body, a URL, a string inside a body)."""

@@ -27,10 +27,10 @@ from pathlib import Path
 from harness import _realtime_steps, divergences
 from harness.differ import Outcome, run_differential
 from harness.normalise import dumps
-from harness.runner import Exchange, SetupRequest
 from harness.scenario import Scenario, ScenarioError, default_dir, load_dir
 from harness.targets.base import SUPERUSER_EMAIL, SUPERUSER_PASSWORD, TargetStartError
 from harness.targetset import add_run_arguments, parse_specs, started
+from harness.transcript import Exchange, SetupRequest
 
 MAX_BODY_LINES = 60
 _TOKEN_FROM_JSON = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"token\"])'"

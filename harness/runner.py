@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -19,10 +18,9 @@ import httpx
 
 from harness import _realtime_steps
 from harness.http import superuser_token
-from harness.normalise import Json, Normaliser, loads
+from harness.normalise import Normaliser, parse_body
 from harness.scenario import (
     FilePart,
-    KeyOrder,
     Scenario,
     Step,
     TemplateError,
@@ -30,64 +28,11 @@ from harness.scenario import (
     template_context,
 )
 from harness.targets.base import Target
+from harness.transcript import Exchange, SetupRequest, Transcript
 
 SQL_HEADER = "X-Parity-Sql"  # reference server with PARITY_DEBUG_SQL=1: [{sql, params}, ...]
 TIMEOUT = 30.0
 BOUNDARY = "parity-multipart-boundary"  # fixed: the same request bytes on every target
-
-
-@dataclass
-class SetupRequest:
-    """One setup call exactly as sent (schema or row): the repro's literal inserts.
-
-    Setup is deterministic (collection names from the scenario, row ids from ``row_id``,
-    data from the seed), so these are the same on every target and runnable anywhere.
-    """
-
-    method: str
-    path: str
-    body: str  # JSON text
-    created: str | None = None  # placeholder of the created row, e.g. "<id:1>"
-
-
-@dataclass
-class Exchange:
-    step: str
-    actor: str
-    method: str
-    path: str  # as sent (concrete ids), query string included
-    norm_path: str  # with ids replaced by placeholders
-    body_sent: str | None
-    headers: dict[str, str] = field(default_factory=dict)  # step headers, not the actor's auth
-    status: int | None = None
-    body: Json = None  # normalised response body (parsed JSON, or text)
-    sql: list[dict[str, Any]] = field(default_factory=list)
-    error: str | None = None
-    key_order: KeyOrder = "records"
-    form_sent: list[tuple[str, str]] | None = None  # multipart text parts, as sent
-    files_sent: list[FilePart] | None = None  # multipart file parts, as sent
-    captured: dict[str, str | None] = field(default_factory=dict)  # normalised resp. headers
-    kind: str = "http"  # or a realtime step: "subscribe" | "await_events"
-    client: str = ""  # realtime: the client's name
-    topics: list[str] = field(default_factory=list)  # subscribe: the subscriptions sent
-    count: int = 0  # await_events: messages expected
-    total: int = 0  # await_events: messages expected on this client so far (repro's wait)
-    timeout: float = 0.0  # await_events
-    settle: float = 0.0  # await_events
-    note: str = ""  # shown in the repro, not compared (e.g. an await that timed out)
-
-    @property
-    def multipart(self) -> bool:
-        return self.form_sent is not None
-
-
-@dataclass
-class Transcript:
-    target: str
-    setup: list[SetupRequest] = field(default_factory=list)
-    exchanges: list[Exchange] = field(default_factory=list)
-    user_login: SetupRequest | None = None  # how the "user" actor got its token
-    error: str | None = None
 
 
 class SetupError(RuntimeError):
@@ -186,9 +131,9 @@ def _run_any(
 ) -> Exchange:
     if step.kind == "subscribe":
         token = _actor_token(step.actor, session, ctx)
-        return _realtime_steps.subscribe(step, realtime, token, ctx, norm, Exchange)
+        return _realtime_steps.subscribe(step, realtime, token, ctx, norm)
     if step.kind == "await_events":
-        return _realtime_steps.await_events(step, realtime, norm, Exchange)
+        return _realtime_steps.await_events(step, realtime, norm)
     return _run_step(step, session, ctx, norm)
 
 
@@ -255,10 +200,10 @@ def _run_step(step: Step, session: Session, ctx: dict[str, Any], norm: Normalise
     except httpx.HTTPError as exc:
         exchange.error = f"{type(exc).__name__}: {exc}"
         return exchange
-    raw = _parse(response.text)
+    raw = parse_body(response.text)
     ctx["steps"][step.id] = {"status": response.status_code, "body": raw}
     exchange.status = response.status_code
-    exchange.body = norm.body(raw) if not isinstance(raw, str) else norm.text(raw)
+    exchange.body = norm.answer(raw)
     exchange.sql = _sql(response)
     exchange.captured = {
         name: None if response.headers.get(name) is None else norm.text(response.headers[name])
@@ -339,15 +284,6 @@ def _cleanup(scenario: Scenario, session: Session) -> None:
         if len(failed) == len(left):
             raise SetupError(f"could not delete collections {failed}")
         left = list(reversed(failed))
-
-
-def _parse(text: str) -> Json:
-    if not text:
-        return None
-    try:
-        return loads(text)
-    except ValueError:
-        return text
 
 
 def _query_text(value: Any) -> str:

@@ -311,7 +311,7 @@ def realtime(vocab: dict[str, Any], seed: int) -> Category:
     id here is connected, so a well-formed body is 404 and anything else 400: the body is
     validated before the client is looked up, on PocketBase as on the reference."""
     b = Builder("realtime", seed)
-    rejected = ("guest", "user")
+    rejected: tuple[Actor, Actor] = ("guest", "user")
     for n, (variant, raw) in enumerate(_variants(_SUBSCRIBE_BODY).items()):
         b.json("POST", f"subscribe with {variant}", REALTIME, raw, OK,
                actor=rejected[n % 2], quick=n < 6)  # fmt: skip
@@ -350,10 +350,10 @@ def realtime(vocab: dict[str, Any], seed: int) -> Category:
         "a topic with a lone surrogate (bytes ED A0 80)": "hx_posts/\ud800",
     }
     for what, topic in options.items():
-        body = dumps({"clientId": "hxnosuchclient", "subscriptions": [topic]})  # surrogate: raw
+        raw = dumps({"clientId": "hxnosuchclient", "subscriptions": [topic]})  # surrogate: raw
         # invalid UTF-8 is PocketBase's bare 400 (its JSON decoder); the rest parse: 404
         found = codes(400 if "surrogate" in what else 404, shape="error")
-        b.json("POST", f"subscribe with {what}", REALTIME, body, found,
+        b.json("POST", f"subscribe with {what}", REALTIME, raw, found,
                actor="user", quick=what.startswith("options nested"))  # fmt: skip
     for variant, content_type in _CONTENT_TYPES.items():
         headers = () if content_type is None else (("Content-Type", content_type),)

@@ -142,7 +142,7 @@ class _CorkedTransport:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not self._kept:
             self._loop.call_soon(self._flush)
-        self._kept.append(bytes(data))
+        self._kept.append(data if isinstance(data, bytes) else bytes(data))
 
     def writelines(self, chunks: Any) -> None:
         for chunk in chunks:

@@ -48,6 +48,7 @@ from reference_impl.core.events import Event, EventBus, unpack_record
 from reference_impl.core.filter import FilterError, bind
 from reference_impl.core.filter.evaluate import matches
 from reference_impl.core.picker import parse_fields, pick
+from reference_impl.core.records.access import manage_rule
 from reference_impl.core.records.reads import Record, fetch, first_by
 from reference_impl.core.records.rules import (
     RequestValues,
@@ -294,8 +295,7 @@ class Broker:
         if not self._can_access(coll, record, auth, request, coll.rule(rule), source):
             return None
         expand = request.query.get("expand", "")
-        manage = coll.rule("manageRule") if coll.is_auth else None
-        if expand or (manage and manage.strip()):
+        if expand or manage_rule(coll) is not None:
             with self.service.engine.transaction(session=SYSTEM) as tx:
                 out = self.service._enrich(tx, coll, record, auth, expand, request, SYSTEM)
         else:

@@ -10,8 +10,8 @@ import pytest
 
 from harness.differ import diff_transcripts, diff_values, judge, pick_oracle
 from harness.divergences import Divergence, Registry
-from harness.runner import Exchange, Transcript
 from harness.scenario import Scenario, Step
+from harness.transcript import Exchange, Transcript
 
 PB, SL, PG = "pocketbase", "sqlite", "postgres"
 SCENARIO = Scenario(

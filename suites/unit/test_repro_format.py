@@ -10,8 +10,8 @@ from __future__ import annotations
 from harness import divergences
 from harness.differ import Outcome, judge
 from harness.repro import render_repro
-from harness.runner import Exchange, SetupRequest, Transcript
 from harness.scenario import Scenario, Step
+from harness.transcript import Exchange, SetupRequest, Transcript
 
 SCENARIO = Scenario(
     name="GET list records sorted by json field with nulls (superuser)",

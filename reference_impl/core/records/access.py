@@ -47,6 +47,13 @@ def can_authenticate(
         return first_by(tx, ctx.dialect, coll, "id", record_id, where) is not None
 
 
+def manage_rule(coll: Collection) -> str | None:
+    """An auth collection's ``manageRule`` when it has one that says something (None for a
+    base collection, a null rule or a blank one): what :func:`managed_ids` evaluates."""
+    text = coll.rule("manageRule") if coll.is_auth else None
+    return text if text and text.strip() else None
+
+
 def managed_ids(
     ctx: RecordContext,
     tx: Tx,
@@ -59,8 +66,8 @@ def managed_ids(
 ) -> set[str]:
     """The ids among ``ids`` whose record the caller manages (``manageRule`` matches);
     ``restore``: the session the transaction goes on with."""
-    text = coll.rule("manageRule") if coll.is_auth else None
-    if not ids or not text or not text.strip():
+    text = manage_rule(coll)
+    if not ids or text is None:
         return set()
     where = bound_rule(ctx, coll, text, auth, request)
     if where is None:

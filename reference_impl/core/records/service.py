@@ -20,7 +20,12 @@ from reference_impl.core.coherence import RecordCache
 from reference_impl.core.collection import Collection
 from reference_impl.core.file_storage import FileStorage
 from reference_impl.core.records import rules, writes
-from reference_impl.core.records.access import AUTH_RULE_FAILED, can_authenticate, managed_ids
+from reference_impl.core.records.access import (
+    AUTH_RULE_FAILED,
+    can_authenticate,
+    manage_rule,
+    managed_ids,
+)
 from reference_impl.core.records.expand import expand_records
 from reference_impl.core.records.export import export
 from reference_impl.core.records.reads import Record, fetch, first_by, read_page
@@ -250,7 +255,7 @@ class RecordService:
     ) -> dict[str, Any]:
         """A written record enriched for the response; the rules it reads see the request
         as the write's rules saw it (the post-cast body), as PocketBase's request info."""
-        if not expand and not (coll.is_auth and coll.rule("manageRule")):
+        if not expand and manage_rule(coll) is None:  # nothing to read: no transaction
             return export(coll, stored, auth)
         caller = session(auth, "view", stored["id"], context=request.context, method=request.method)
         with self.engine.transaction(session=caller) as tx:
