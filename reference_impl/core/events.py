@@ -2,7 +2,7 @@
 every other server process on the same database.
 
 Domain code publishes inside its transaction (``bus.publish(tx, Event(...))``); the bus
-hands the event to the engine (``Tx.notify``: PostgreSQL's NOTIFY, nothing on SQLite) and
+hands the event to the engine (``Tx.notify``: PostgreSQL's NOTIFY, SQLite's event log) and
 registers its local delivery as an after-commit callback, so a rolled-back transaction (a
 retried attempt included) tells nobody. Other processes receive the payload through
 ``Engine.listen`` and ignore their own (``node_id``): a node delivers its own events once,
@@ -54,7 +54,7 @@ TYPES = frozenset(
 LATENCY_SAMPLES = 200_000  # remote deliveries kept for the latency probe (a ring)
 
 
-PAYLOAD_LIMIT = 7900  # bytes of NOTIFY payload; PostgreSQL refuses 8000
+PAYLOAD_MARGIN = 100  # bytes kept below the engine's NOTIFY_LIMIT (PostgreSQL: 8000)
 OVERFLOW_KEEP = 600.0  # seconds an oversized event's record stays readable
 
 
@@ -193,7 +193,8 @@ class EventBus:
             handler(tx, stamped)
         if self.engine.dialect.NOTIFIES:
             payload = stamped.payload()
-            if len(payload.encode()) >= PAYLOAD_LIMIT:  # the record goes by the table
+            limit = self.engine.dialect.NOTIFY_LIMIT
+            if limit is not None and len(payload.encode()) >= limit - PAYLOAD_MARGIN:
                 ref = secrets.token_hex(10)
                 d = self.engine.dialect
                 tx.execute(*sql.purge_overflow(d, time.time() - OVERFLOW_KEEP))
@@ -252,7 +253,7 @@ class EventBus:
 
     # -- running -------------------------------------------------------------------------
     async def start(self) -> None:
-        """Listen on this loop (PostgreSQL); nothing to start on SQLite."""
+        """Listen on this loop (``Engine.listen``: LISTEN, or the SQLite event log's poll)."""
         if self._task is None:
             self._task = asyncio.create_task(self.engine.listen(self._received, self._gap))
 

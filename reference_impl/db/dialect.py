@@ -64,12 +64,17 @@ class Dialect(abc.ABC):
     NOTIFIES: ClassVar[bool] = False
     """How server processes on one database hear of each other's commits (the event grid,
     ``reference_impl/core/events.py``). SQLite has no notification between connections or
-    processes: one server process per file, whose in-process bus delivers its own events
-    after commit (``Tx.notify`` does nothing, ``Engine.listen`` returns at once).
-    PostgreSQL: ``pg_notify('pb_events', payload)`` inside the transaction, delivered to
-    every ``LISTEN pb_events`` session at COMMIT and discarded on ROLLBACK; a payload of
-    8000 bytes or more is refused ("payload string too long"), and committing a
-    transaction that notified takes a database-wide lock (research testing.md 7.1)."""
+    processes: ``Tx.notify`` appends the payload to the event log table ``_pp_events`` in
+    the sending transaction (gone with a rollback), and ``Engine.listen`` polls ``PRAGMA
+    data_version`` every 2 ms (it moves when another connection committed) and reads the
+    rows after the last it saw; rows are kept a minute. Any size fits. PostgreSQL:
+    ``pg_notify('pb_events', payload)`` inside the transaction, delivered to every ``LISTEN
+    pb_events`` session at COMMIT and discarded on ROLLBACK; a payload of 8000 bytes or
+    more is refused ("payload string too long"), and committing a transaction that
+    notified takes a database-wide lock (research testing.md 7.1)."""
+
+    NOTIFY_LIMIT: ClassVar[int | None] = None
+    """The size in bytes from which a notification payload is refused (None: none is)."""
 
     ROW_LEVEL_SECURITY: ClassVar[bool] = False
     """SQLite has no row level security: rules are enforced by the app alone (``--rules

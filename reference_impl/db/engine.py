@@ -1,9 +1,9 @@
 """The engine contract: connections, transactions, statement capture.
 
 Domain code sees :class:`Engine` and :class:`Tx` only. A transaction is either a read or a
-write transaction; the engine decides what that means (SQLite: ``BEGIN IMMEDIATE`` behind an
-in-process writer lock, because SQLite has one writer; PostgreSQL: ``BEGIN`` at the
-configured isolation level). Transient failures (serialization, deadlock, lock timeout) are
+write transaction; the engine decides what that means (SQLite: ``BEGIN IMMEDIATE`` behind a
+writer lock, in-process then a file lock across processes, because SQLite has one writer;
+PostgreSQL: ``BEGIN`` at the configured isolation level). Transient failures (serialization, deadlock, lock timeout) are
 retried by :func:`run_in_transaction`, so handlers never see them unless retries run out.
 """
 
@@ -226,7 +226,8 @@ class Engine(Protocol):
         """Take the named lock for this process, without waiting: False when any process
         (this one included) holds it. Held until :meth:`unlock` or until this process dies
         (PostgreSQL: a session advisory lock on a dedicated connection, released by the
-        server when that session ends, a crash included; SQLite: in-process, the one node)."""
+        server when that session ends, a crash included; SQLite: an exclusive ``flock`` on a
+        file per name, released by the kernel when the process ends)."""
         ...
 
     async def unlock(self, name: str) -> None: ...
@@ -234,7 +235,8 @@ class Engine(Protocol):
     async def force_unlock(self, name: str) -> bool:
         """Release the named lock whoever holds it; True when it was held. PostgreSQL ends
         the holder's lock session (``pg_terminate_backend``), which releases every lock that
-        process held; it reconnects on its next lock call."""
+        process held; it reconnects on its next lock call. SQLite unlinks another process's
+        lock file (``SqliteEngine.force_unlock``)."""
         ...
 
     def maintain(self) -> None:

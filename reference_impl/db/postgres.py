@@ -62,6 +62,7 @@ class PostgresDialect(Dialect):
     SERIALIZES_EVERYTHING = False
     ROW_LEVEL_SECURITY = True
     NOTIFIES = True
+    NOTIFY_LIMIT = NOTIFY_LIMIT
     TOTAL_IN_WINDOW = True
     UNSET_DATE_IS_NULL = True
     TEXT_ALLOWS_NUL = False

@@ -13,22 +13,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import hashlib
 import json
+import logging
+import os
 import queue
 import threading
+import time
 import weakref
+from concurrent.futures import Future
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
 import apsw
 
-from reference_impl.bridge import LoopLock, bridged, sleep
+from reference_impl.bridge import LoopLock, await_, bridged, sleep
 from reference_impl.db import errors
 from reference_impl.db.dialect import Dialect
-from reference_impl.db.engine import AfterCommit, OnMessage, Params, Row, Session, capture
+from reference_impl.db.engine import (
+    CHANNEL,
+    AfterCommit,
+    OnMessage,
+    Params,
+    Row,
+    Session,
+    backoff,
+    capture,
+)
 from reference_impl.failpoints import blocked
 from reference_impl.ir.kinds import (
     Kind,
@@ -36,6 +52,8 @@ from reference_impl.ir.kinds import (
     format_us_datetime,
     parse_stored_datetime,
 )
+
+log = logging.getLogger("parity.sqlite")
 
 PRAGMAS = (
     "PRAGMA journal_mode = WAL",
@@ -48,6 +66,8 @@ PRAGMAS = (
 
 class SqliteDialect(Dialect):
     name = "sqlite"
+    NOTIFIES = True
+    NOTIFY_LIMIT = None
     NATIVE_NULLS_FIRST = True
     LIKE_FOLDS_ASCII_CASE = True
     EMPTY_IN_ALLOWED = True
@@ -213,13 +233,37 @@ def translate(exc: apsw.Error) -> errors.DatabaseError:
     return errors.QueryError(message)
 
 
+# The event log (``Dialect.NOTIFIES``): what ``Tx.notify`` sends, one row per payload in
+# the sending transaction, read by every process's listener. ``seq`` is AUTOINCREMENT: never
+# reused, and contiguous except where old rows were purged (how a listener sees a gap).
+EVENTS = "_pp_events"
+EVENTS_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {EVENTS} (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+    "channel TEXT NOT NULL, payload TEXT NOT NULL, at REAL NOT NULL)"
+)
+EVENT_KEEP_S = 60.0  # seconds a payload stays readable: a listener stalled longer has a gap
+PURGE_EVERY_S = 5.0  # how often a sending transaction also deletes the expired ones
+POLL_S = 0.002  # how often a listener asks whether another connection committed
+POLL_BATCH = 1000  # payloads read per query
+
+
 class _SqliteTx(AfterCommit):
-    def __init__(self, conn: apsw.Connection, dialect: SqliteDialect):
+    def __init__(self, conn: apsw.Connection, engine: SqliteEngine):
         self._conn = conn
-        self.dialect = dialect
+        self._engine = engine
+        self.dialect = engine.dialect
 
     def notify(self, payload: str) -> None:
-        """No other process shares the file's events (``Dialect.NOTIFIES``)."""
+        """A row of the event log, written with the transaction (gone with a rollback);
+        every few seconds the expired rows go too (``EVENT_KEEP_S``)."""
+        now = time.time()
+        self.execute(
+            f"INSERT INTO {EVENTS} (channel, payload, at) VALUES (:c, :p, :at)",
+            {"c": CHANNEL, "p": payload, "at": now},
+        )
+        if now - self._engine.purged_at >= PURGE_EVERY_S:
+            self._engine.purged_at = now
+            self.execute(f"DELETE FROM {EVENTS} WHERE at < :t", {"t": now - EVENT_KEEP_S})
 
     def set_session(self, session: Session) -> None:
         """SQLite has no row level security (``Dialect.ROW_LEVEL_SECURITY``)."""
@@ -255,13 +299,45 @@ class _SqliteTx(AfterCommit):
             raise translate(exc) from exc
 
 
+def read_events(conn: apsw.Connection, last: int) -> tuple[list[tuple[int, str]], int]:
+    """The event log's payloads after ``last`` (at most ``POLL_BATCH``), and how many rows
+    between ``last`` and the first of them were purged before they were read."""
+    rows = [
+        (int(seq), str(payload))
+        for seq, payload in conn.execute(
+            f"SELECT seq, payload FROM {EVENTS} WHERE seq > :last AND channel = :c "
+            "ORDER BY seq LIMIT :n",
+            {"last": last, "c": CHANNEL, "n": POLL_BATCH},
+        )
+    ]
+    missed = rows[0][0] - last - 1 if rows and last else 0
+    return rows, missed
+
+
+def _flock_into(fd: int, done: Future[None]) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError as exc:
+        done.set_exception(exc)
+    else:
+        done.set_result(None)
+
+
+def _close_when_done(fd: int, done: Future[None]) -> None:
+    os.close(fd)  # releases the lock the thread took, if it took it
+
+
 class SqliteEngine:
-    """A small connection pool over one database file.
+    """A small connection pool over one database file, shared by any number of processes.
 
     Readers get their own connections (WAL lets them run beside the writer). Writers are
-    serialised in-process by a lock before ``BEGIN IMMEDIATE``: SQLite has one writer, and
-    queueing on a Python lock is far cheaper than SQLite's sleep-and-retry busy handler.
-    ``busy_timeout`` still covers writers in other processes.
+    serialised before ``BEGIN IMMEDIATE``, first in-process by a lock, then across
+    processes by an exclusive ``flock`` on ``<file>-writer``: SQLite has one writer, and
+    queueing on a lock wakes the next writer the moment the last one is done, where
+    SQLite's busy handler sleeps 1 to 100 ms between tries, blocking the server's loop
+    meanwhile. ``busy_timeout`` still covers programs that write without the lock (the
+    ``sqlite3`` shell); what outlasts it is a ``LockTimeout``, retried and counted
+    (``run_in_transaction``), never a "database is locked" for a client.
     """
 
     name = "sqlite"
@@ -279,7 +355,15 @@ class SqliteEngine:
         self._loop_write_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopLock]
         self._loop_write_locks = weakref.WeakKeyDictionary()
         self._busy_timeout_ms = busy_timeout_ms
+        self._file_lock_path = f"{self.path}-writer"
+        self._file_lock = os.open(self._file_lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._locks_dir = Path(f"{self.path}-locks")
+        self._named: dict[str, int] = {}  # named locks this process holds: name -> fd
+        self.purged_at = 0.0  # when a transaction last purged the event log
+        self.file_lock_waits = 0  # writers that found another process writing
         self._idle.put(self._connect())
+        with self.transaction(write=True) as tx:
+            tx.execute(EVENTS_DDL)
 
     def _connect(self) -> apsw.Connection:
         conn = apsw.Connection(str(self.path))
@@ -312,14 +396,15 @@ class SqliteEngine:
         Threads queue on a thread lock. Bridged work on the server's loop first queues on
         the loop's lock (``bridge.LoopLock``): a writer there may wait on the loop in the
         middle of its transaction (a bcrypt hash), and a second one blocking the loop's
-        thread on the thread lock would never let it finish.
+        thread on the thread lock would never let it finish. Then the file lock, for the
+        writers of other processes (:meth:`_lock_file`).
         """
         with self._lock:
             self._writers_waiting += 1
         if self._write_lock.locked():
             blocked()  # a race schedule must not wait for this writer (failpoints.py)
         if not bridged():
-            with self._write_lock:
+            with self._write_lock, self._file_locked():
                 self._writer_in()
                 yield
             return
@@ -330,11 +415,51 @@ class SqliteEngine:
                 lock = self._loop_write_locks[loop] = LoopLock(loop)
         lock.acquire()
         try:
-            with self._write_lock:
+            with self._write_lock, self._file_locked():
                 self._writer_in()
                 yield
         finally:
             lock.release()
+
+    @contextmanager
+    def _file_locked(self) -> Iterator[None]:
+        """The cross-process writer lock, held by the in-process writer of the moment.
+
+        Free, it is taken at once (``LOCK_NB``). Held by another process, the wait is a
+        blocking ``flock`` in a thread while the loop goes on, on a descriptor of its own:
+        a wait abandoned (the request cancelled) closes it once the thread returns, which
+        lets go of whatever it took without touching the next writer's lock."""
+        held = self._file_lock
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            with self._lock:
+                self.file_lock_waits += 1
+            held = os.open(self._file_lock_path, os.O_RDWR)
+            try:
+                if not bridged():
+                    fcntl.flock(held, fcntl.LOCK_EX)
+                else:
+                    waiting: Future[None] = Future()
+                    threading.Thread(
+                        target=_flock_into, args=(held, waiting), name="parity-writer", daemon=True
+                    ).start()
+                    try:
+                        await_(asyncio.wrap_future(waiting))
+                    except BaseException:
+                        waiting.add_done_callback(partial(_close_when_done, held))
+                        raise
+            except BaseException:
+                if not bridged():
+                    os.close(held)
+                raise
+        try:
+            yield
+        finally:
+            if held == self._file_lock:
+                fcntl.flock(held, fcntl.LOCK_UN)
+            else:
+                os.close(held)
 
     def _writer_in(self) -> None:
         with self._lock:
@@ -367,7 +492,7 @@ class SqliteEngine:
             except apsw.Error as exc:
                 raise translate(exc) from exc
             try:
-                yield _SqliteTx(conn, self.dialect)
+                yield _SqliteTx(conn, self)
             except BaseException:
                 if not conn.getautocommit():
                     conn.execute("ROLLBACK")
@@ -387,26 +512,94 @@ class SqliteEngine:
                 conn.load_extension(path)
 
     async def listen(self, on_message: OnMessage, on_gap: Callable[[], None]) -> None:
-        """Nothing to listen to (``Dialect.NOTIFIES``)."""
+        """Read the event log (``_pp_events``) on a connection of its own until cancelled.
 
-    # Named locks: one server process per file, so an in-process set is the whole truth.
-    _held: set[str]
+        Every ``POLL_S`` it asks ``PRAGMA data_version``, which moves when any other
+        connection (of any process) has committed; then it reads the rows after the last
+        one seen. Listening starts at the newest row ever written (``sqlite_sequence``: the
+        rows before are history, as for a new ``LISTEN``), and ``on_gap`` runs then and
+        whenever rows it had not read were purged (it was stalled past ``EVENT_KEEP_S``)
+        or the file could not be read (reopened after a backoff)."""
+        attempt = 0
+        while True:
+            conn: apsw.Connection | None = None
+            try:
+                conn = apsw.Connection(str(self.path))
+                conn.setbusytimeout(self._busy_timeout_ms)
+                row = conn.execute(
+                    "SELECT seq FROM sqlite_sequence WHERE name = :n", {"n": EVENTS}
+                ).fetchone()
+                last = int(row[0]) if row else 0
+                version = -1
+                on_gap()
+                attempt = 0
+                while True:
+                    now = conn.execute("PRAGMA data_version").fetchone()[0]
+                    if now == version:
+                        await asyncio.sleep(POLL_S)
+                        continue
+                    rows, missed = read_events(conn, last)
+                    if len(rows) < POLL_BATCH:
+                        version = now  # all read: wait for the next commit
+                    if missed:
+                        log.warning("event log: %d event(s) purged unread", missed)
+                        on_gap()
+                    for seq, payload in rows:
+                        last = seq
+                        on_message(payload)
+            except apsw.Error as exc:
+                if attempt % 20 == 0:
+                    log.warning("event log %s unreadable (%s); reopening", self.path, exc)
+                await asyncio.sleep(0.02 + backoff(min(attempt, 8)))
+                attempt += 1
+            finally:
+                if conn is not None:
+                    conn.close()
+
+    # Named locks: an exclusive flock on a file per name (<file>-locks/<sha1>), across every
+    # process on the file; the kernel releases it when the holder dies, a crash included.
+    def _lock_path(self, name: str) -> Path:
+        return self._locks_dir / hashlib.sha1(name.encode()).hexdigest()
 
     async def try_lock(self, name: str) -> bool:
-        held = self.__dict__.setdefault("_held", set())
-        if name in held:
+        if name in self._named:
             return False
-        held.add(name)
+        self._locks_dir.mkdir(exist_ok=True)
+        fd = os.open(self._lock_path(name), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._named[name] = fd
         return True
 
     async def unlock(self, name: str) -> None:
-        self.__dict__.setdefault("_held", set()).discard(name)
+        fd = self._named.pop(name, None)
+        if fd is not None:
+            os.close(fd)
 
     async def force_unlock(self, name: str) -> bool:
-        held = self.__dict__.setdefault("_held", set())
-        found = name in held
-        held.discard(name)
-        return found
+        """This process's own: released. Another's (its flock cannot be taken from it): the
+        lock file is unlinked, so the next locker takes a new one, while the old holder
+        keeps a lock nobody else waits for until it lets go (as PostgreSQL's ended
+        session, the holder learns nothing)."""
+        if name in self._named:
+            await self.unlock(name)
+            return True
+        path = self._lock_path(name)
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            path.unlink(missing_ok=True)
+            return True
+        finally:
+            os.close(fd)
+        return False
 
     def maintain(self) -> None:
         """PocketBase's own: ``PRAGMA wal_checkpoint(TRUNCATE)``, then ``PRAGMA optimize``."""
@@ -444,6 +637,12 @@ class SqliteEngine:
             conns, self._all = self._all, []
         for conn in conns:
             conn.close()
+        for fd in self._named.values():
+            os.close(fd)
+        self._named.clear()
+        if self._file_lock >= 0:
+            os.close(self._file_lock)
+            self._file_lock = -1
 
 
 def build_info() -> str:

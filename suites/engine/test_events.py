@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
 
@@ -111,9 +112,6 @@ def test_records_writes_publish_one_event_each(app: App, superuser: AuthContext)
 
 
 def test_notify_reaches_a_listener_only_at_commit(engine: Engine) -> None:
-    if not engine.dialect.NOTIFIES:
-        pytest.skip("SQLite: no notification between processes (Dialect.NOTIFIES)")
-
     async def scenario() -> tuple[list[str], list[str], int]:
         received: list[str] = []
         gaps: list[int] = []
@@ -146,10 +144,55 @@ def test_notify_reaches_a_listener_only_at_commit(engine: Engine) -> None:
 
 
 def test_an_oversized_payload_is_refused_before_it_is_sent(engine: Engine) -> None:
-    if not engine.dialect.NOTIFIES:
-        pytest.skip("SQLite sends nothing")
+    if engine.dialect.NOTIFY_LIMIT is None:
+        pytest.skip("SQLite's event log takes a payload of any size (next test)")
     with pytest.raises(ValueError, match="8000"), engine.transaction(write=True) as tx:
         tx.notify("x" * 8000)
+
+
+def test_the_sqlite_event_log_carries_any_size_and_reports_a_purge_as_a_gap(
+    engine: Engine,
+) -> None:
+    if engine.dialect.NOTIFY_LIMIT is not None:
+        pytest.skip("PostgreSQL refuses 8000 bytes (previous test)")
+    from reference_impl.db import sqlite
+
+    async def scenario() -> tuple[list[str], int]:
+        received: list[str] = []
+        gaps: list[int] = []
+        listener = asyncio.create_task(engine.listen(received.append, lambda: gaps.append(1)))
+        while not gaps:
+            await asyncio.sleep(0.005)
+        with engine.transaction(write=True) as tx:
+            tx.notify("x" * 100_000)
+        while not received:
+            await asyncio.sleep(0.005)
+        listener.cancel()  # stalled: two events sent, then purged before it looks again
+        await asyncio.gather(listener, return_exceptions=True)
+        with engine.transaction(write=True) as tx:
+            tx.notify("lost 1")
+            tx.notify("lost 2")
+        with engine.transaction(write=True) as tx:
+            tx.execute(f"DELETE FROM {sqlite.EVENTS} WHERE payload LIKE 'lost%'")
+            tx.notify("after")
+        return received, len(gaps)
+
+    received, gaps = asyncio.run(scenario())
+    assert received == ["x" * 100_000]
+    assert gaps == 1  # the start's own
+    # Where the stalled listener would resume (after the big one): the two purged rows
+    # are counted as missed, the one after them is read.
+    import apsw
+
+    eng: Any = engine
+    conn = apsw.Connection(str(eng.path))
+    try:
+        (newest,) = conn.execute(f"SELECT max(seq) FROM {sqlite.EVENTS}").fetchone()
+        rows, missed = sqlite.read_events(conn, newest - 3)
+    finally:
+        conn.close()
+    assert [payload for _, payload in rows] == ["after"]
+    assert missed == 2
 
 
 def test_named_locks_exclude_every_other_holder(engine: Engine) -> None:

@@ -1,0 +1,157 @@
+"""One SQLite file, several processes (what ``parity serve --workers N`` runs on SQLite).
+
+- writers in different processes are serialised by the engine's file lock: concurrent
+  read-modify-write increments from two processes lose nothing and no client-visible
+  "database is locked" comes out of them;
+- a named lock held by another process is refused, is released by the kernel when that
+  process is killed, and a forced release lets the next locker in;
+- a payload one process notifies reaches another process's listener.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from reference_impl.db.sqlite import SqliteEngine
+
+
+INCREMENTS = 300
+
+
+def _python(code: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _kill(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=10)  # reaps it and closes its pipes
+
+
+INCREMENTER = """
+    import sys
+    from reference_impl.db.engine import RETRIES, run_in_transaction
+    from reference_impl.db.sqlite import SqliteEngine
+
+    engine = SqliteEngine(sys.argv[1])
+
+    def bump(tx):
+        (n,) = tx.fetchone("SELECT n FROM counter WHERE id = 1")
+        tx.execute("UPDATE counter SET n = :n WHERE id = 1", {"n": n + 1})
+
+    for _ in range(int(sys.argv[2])):
+        run_in_transaction(engine, bump, write=True)
+    print(engine.file_lock_waits, sum(RETRIES.snapshot()[0].values()))
+"""
+
+
+def test_writers_in_two_processes_lose_no_increment(tmp_path: Path) -> None:
+    path = tmp_path / "data.db"
+    engine = SqliteEngine(path)
+    with engine.transaction(write=True) as tx:
+        tx.execute("CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
+        tx.execute("INSERT INTO counter VALUES (1, 0)")
+    workers = [_python(INCREMENTER, str(path), str(INCREMENTS)) for _ in range(2)]
+    outputs = [w.communicate(timeout=120) for w in workers]
+    for worker, (out, err) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, err
+        assert "locked" not in err
+    with engine.transaction() as tx:
+        assert tx.fetchone("SELECT n FROM counter WHERE id = 1") == (2 * INCREMENTS,)
+    engine.close()
+
+
+HOLDER = """
+    import asyncio, sys, time
+    from reference_impl.db.sqlite import SqliteEngine
+
+    engine = SqliteEngine(sys.argv[1])
+    print(asyncio.run(engine.try_lock("cron:job")), flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_named_lock_is_per_file_and_dies_with_its_holder(tmp_path: Path) -> None:
+    path = tmp_path / "data.db"
+    engine = SqliteEngine(path)
+    holder = _python(HOLDER, str(path))
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "True"
+
+    async def attempts() -> list[bool]:
+        refused = await engine.try_lock("cron:job")
+        other = await engine.try_lock("cron:other")
+        await engine.unlock("cron:other")
+        return [refused, other]
+
+    assert asyncio.run(attempts()) == [False, True]
+    _kill(holder)
+    assert asyncio.run(engine.try_lock("cron:job")) is True  # the kernel let go
+    asyncio.run(engine.unlock("cron:job"))
+
+    forced = _python(HOLDER, str(path))
+    assert forced.stdout is not None
+    assert forced.stdout.readline().strip() == "True"
+
+    async def force() -> list[bool]:
+        return [
+            await engine.try_lock("cron:job"),
+            await engine.force_unlock("cron:job"),
+            await engine.try_lock("cron:job"),
+        ]
+
+    try:
+        assert asyncio.run(force()) == [False, True, True]
+    finally:
+        _kill(forced)
+    asyncio.run(engine.unlock("cron:job"))
+    engine.close()
+
+
+LISTENER = """
+    import asyncio, sys
+    from reference_impl.db.sqlite import SqliteEngine
+
+    engine = SqliteEngine(sys.argv[1])
+
+    async def main():
+        got = []
+        ready = asyncio.Event()
+        task = asyncio.create_task(engine.listen(got.append, ready.set))
+        await ready.wait()
+        print("listening", flush=True)
+        while not got:
+            await asyncio.sleep(0.001)
+        print(got[0], flush=True)
+        task.cancel()
+
+    asyncio.run(main())
+"""
+
+
+def test_a_notification_reaches_another_process(tmp_path: Path) -> None:
+    path = tmp_path / "data.db"
+    engine = SqliteEngine(path)
+    listener = _python(LISTENER, str(path))
+    assert listener.stdout is not None
+    assert listener.stdout.readline().strip() == "listening"
+    sent = time.monotonic()
+    with engine.transaction(write=True) as tx:
+        tx.notify('{"hello": "other process"}')
+    out, err = listener.communicate(timeout=30)
+    assert listener.returncode == 0, err
+    assert out.strip() == '{"hello": "other process"}'
+    assert time.monotonic() - sent < 5
+    engine.close()
