@@ -3,8 +3,9 @@
 Domain code sees :class:`Engine` and :class:`Tx` only. A transaction is either a read or a
 write transaction; the engine decides what that means (SQLite: ``BEGIN IMMEDIATE`` behind a
 writer lock, in-process then a file lock across processes, because SQLite has one writer;
-PostgreSQL: ``BEGIN`` at the configured isolation level). Transient failures (serialization, deadlock, lock timeout) are
-retried by :func:`run_in_transaction`, so handlers never see them unless retries run out.
+PostgreSQL: ``BEGIN`` at the configured isolation level). Transient failures (serialization,
+deadlock, lock timeout) are retried by :func:`run_in_transaction`, so handlers never see them
+unless retries run out.
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ import queue
 import threading
 import time
 import weakref
-from concurrent.futures import Future
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import datetime
 from functools import partial
@@ -534,7 +534,7 @@ class SqliteEngine:
                 on_gap()
                 attempt = 0
                 while True:
-                    now = conn.execute("PRAGMA data_version").fetchone()[0]
+                    now = conn.execute("PRAGMA data_version").get
                     if now == version:
                         await asyncio.sleep(POLL_S)
                         continue

@@ -187,7 +187,7 @@ def test_the_sqlite_event_log_carries_any_size_and_reports_a_purge_as_a_gap(
     eng: Any = engine
     conn = apsw.Connection(str(eng.path))
     try:
-        (newest,) = conn.execute(f"SELECT max(seq) FROM {sqlite.EVENTS}").fetchone()
+        newest = int(conn.execute(f"SELECT max(seq) FROM {sqlite.EVENTS}").get)
         rows, missed = sqlite.read_events(conn, newest - 3)
     finally:
         conn.close()

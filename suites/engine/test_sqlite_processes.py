@@ -18,12 +18,9 @@ import textwrap
 import time
 from pathlib import Path
 
-import pytest
-
 from reference_impl.db.sqlite import SqliteEngine
 
-
-INCREMENTS = 300
+INCREMENTS = 2000
 
 
 def _python(code: str, *args: str) -> subprocess.Popen[str]:
@@ -41,11 +38,12 @@ def _kill(proc: subprocess.Popen[str]) -> None:
 
 
 INCREMENTER = """
-    import sys
+    import sys, time
     from reference_impl.db.engine import RETRIES, run_in_transaction
     from reference_impl.db.sqlite import SqliteEngine
 
     engine = SqliteEngine(sys.argv[1])
+    time.sleep(max(0.0, float(sys.argv[3]) - time.time()))  # both start together
 
     def bump(tx):
         (n,) = tx.fetchone("SELECT n FROM counter WHERE id = 1")
@@ -63,11 +61,15 @@ def test_writers_in_two_processes_lose_no_increment(tmp_path: Path) -> None:
     with engine.transaction(write=True) as tx:
         tx.execute("CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
         tx.execute("INSERT INTO counter VALUES (1, 0)")
-    workers = [_python(INCREMENTER, str(path), str(INCREMENTS)) for _ in range(2)]
+    start = str(time.time() + 1.5)
+    workers = [_python(INCREMENTER, str(path), str(INCREMENTS), start) for _ in range(2)]
     outputs = [w.communicate(timeout=120) for w in workers]
+    waits = 0
     for worker, (out, err) in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, err
         assert "locked" not in err
+        waits += int(out.split()[0])
+    assert waits > 0  # they did overlap, and queued on the file lock
     with engine.transaction() as tx:
         assert tx.fetchone("SELECT n FROM counter WHERE id = 1") == (2 * INCREMENTS,)
     engine.close()
