@@ -69,12 +69,19 @@ class App:
             unsafe_rmw=self.unsafe_rmw,
         )
         self.coherence = Coherence(
-            self.events, self.records.cache, self.store.refresh, self.store.reload_all
+            self.events,
+            self.records.cache,
+            self.store.refresh,
+            self.store.reload_all,
+            is_auth=self._is_auth,
         )
         self.hooks = Hooks(self.engine, self.events)
         self.realtime = Broker(self.records, self.events, self._token_secret)
         self.cron = Cron(self.engine, self.node_id)
         self._builtin_crons()
+        # The other workers of a `parity serve --workers N` (reference_impl/workers.Peers);
+        # None in a server of one process.
+        self.peers: Any = None
 
     def bootstrap(self) -> bool:
         """Check the connection, create missing system tables; True on a fresh database."""
@@ -96,12 +103,18 @@ class App:
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self.realtime.close_all)
 
+    def _is_auth(self, collection_id: str) -> bool:
+        coll = self.store.find(collection_id)
+        return coll is None or coll.is_auth  # a collection gone: its records may be cached
+
     def _token_secret(self, collection_id: str) -> str | None:
         coll = self.store.find(collection_id)
         return coll.token_secret if coll is not None else None
 
     async def stop(self) -> None:
         await self.realtime.stop()
+        if self.peers is not None:
+            await self.peers.close()
         await self.cron.stop()
         await self.hooks.stop()
         await self.events.stop()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from reference_impl.app import App
+from reference_impl.workers import Worker, workers_option
 
 
 def _engine_args(parser: argparse.ArgumentParser) -> None:
@@ -93,11 +94,19 @@ def add_serve_parser(sub: Any) -> None:
     _engine_args(parser)
     parser.add_argument("--http", default="127.0.0.1:8090", help="listen address host:port")
     parser.add_argument(
+        "--workers",
+        type=workers_option,
+        default=os.environ.get("PARITY_WORKERS") or "auto",
+        metavar="N|auto",
+        help="server processes behind the one socket (else PARITY_WORKERS; auto: one per "
+        "core, one with --failpoints)",
+    )
+    parser.add_argument(
         "--metrics",
         default=os.environ.get("PARITY_METRICS") or None,
         metavar="HOST:PORT",
         help="serve GET /metrics (Prometheus text: pool state, retries) on this separate "
-        "address (else PARITY_METRICS; off by default)",
+        "address (else PARITY_METRICS; off by default); worker i of --workers N on PORT+i-1",
     )
     parser.add_argument(
         "--node-id",
@@ -260,16 +269,57 @@ class _Watchdog:
         os._exit(1)
 
 
-def serve(args: argparse.Namespace) -> int:
-    """Serve until SIGTERM/SIGINT, then stop cleanly and exit 0 (see :class:`_Watchdog`)."""
+def serve(
+    args: argparse.Namespace,
+    *,
+    sockets: list[Any] | None = None,
+    worker: Worker | None = None,
+    ready: Any = None,
+) -> int:
+    """Serve until SIGTERM/SIGINT, then stop cleanly and exit 0 (see :class:`_Watchdog`).
+    With ``--workers`` above 1, supervise that many worker processes instead
+    (``reference_impl/workers.py``), each of which comes back here with its ``worker``,
+    the shared listening ``sockets`` and a ``ready()`` to call once it serves."""
     signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)  # before any thread starts
     try:
-        return _serve(args, _Watchdog())
+        count = _worker_count(args)
+        if count == 0:
+            return 2
+        if count > 1 and worker is None:
+            from reference_impl.workers import Supervisor
+
+            return Supervisor(args, count).run()
+        return _serve(args, _Watchdog(), sockets=sockets, worker=worker, ready=ready)
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
 
 
-def _serve(args: argparse.Namespace, watchdog: _Watchdog) -> int:
+def _worker_count(args: argparse.Namespace) -> int:
+    """``--workers`` resolved: auto is one per core, one under ``--failpoints`` (the race
+    schedule orders the requests of one process); 0 for a request that cannot be served."""
+    from reference_impl.workers import default_workers
+
+    wanted = args.workers if isinstance(args.workers, int) else workers_option(args.workers)
+    if args.failpoints:
+        if wanted > 1:
+            print(
+                f"parity serve: --failpoints orders the requests of one process; "
+                f"it cannot run with --workers {wanted}",
+                file=sys.stderr,
+            )
+            return 0
+        return 1
+    return wanted or default_workers()
+
+
+def _serve(
+    args: argparse.Namespace,
+    watchdog: _Watchdog,
+    *,
+    sockets: list[Any] | None = None,
+    worker: Worker | None = None,
+    ready: Any = None,
+) -> int:
     import uvicorn
 
     from reference_impl import failpoints
@@ -278,14 +328,20 @@ def _serve(args: argparse.Namespace, watchdog: _Watchdog) -> int:
 
     host, _, port = args.http.rpartition(":")
     failpoints.enable(args.failpoints)
+    first = worker is None or worker.index == 1  # says what the whole server says, once
     if args.failpoints:
         print("Failpoints on: /api/parity/schedule orders requests", file=sys.stderr)
-    if args.unsafe_rmw:
+    if args.unsafe_rmw and first:
         print(
             "WARNING: --unsafe-rmw: updates are read-then-write without locks and WILL lose "
             "concurrent modifier updates (the race suite's self-test; never serve data so)",
             file=sys.stderr,
         )
+    shared = None
+    if worker is not None:  # read before the collections load: nothing changed unseen
+        from reference_impl.core.coherence import SharedGenerations
+
+        shared = SharedGenerations(worker.generations_path)
     with opened_app(args) as app:
         if args.hooks:
             try:
@@ -293,19 +349,27 @@ def _serve(args: argparse.Namespace, watchdog: _Watchdog) -> int:
             except (ImportError, AttributeError, ValueError) as exc:
                 print(f"parity serve: --hooks {args.hooks}: {exc}", file=sys.stderr)
                 return 2
-        if app.superuser_count() == 0:
+        if worker is None:
+            if app.superuser_count() == 0:
+                print(
+                    "No superuser yet. Create one with:\n"
+                    f"  parity superuser upsert EMAIL PASSWORD --dir {args.dir} "
+                    f"--engine {args.engine}",
+                    file=sys.stderr,
+                )
             print(
-                "No superuser yet. Create one with:\n"
-                f"  parity superuser upsert EMAIL PASSWORD --dir {args.dir} "
-                f"--engine {args.engine}",
+                f"Server started at http://{host or '127.0.0.1'}:{port} "
+                f"({app.engine.version()}; node {app.node_id})",
                 file=sys.stderr,
+                flush=True,
             )
-        print(
-            f"Server started at http://{host or '127.0.0.1'}:{port} ({app.engine.version()}; "
-            f"node {app.node_id})",
-            file=sys.stderr,
-            flush=True,
-        )
+        else:
+            from reference_impl.workers import Peers, bind_worker_socket
+
+            app.coherence.shared = shared
+            app.peers = Peers(worker)
+            app.realtime.route_key = worker.key
+            sockets = [*(sockets or []), bind_worker_socket(worker)]
         metrics = None
         if args.metrics:
             from reference_impl.metrics import serve_metrics
@@ -319,7 +383,7 @@ def _serve(args: argparse.Namespace, watchdog: _Watchdog) -> int:
                 return 2
             print(f"Metrics at http://{args.metrics}/metrics", file=sys.stderr, flush=True)
         config = uvicorn.Config(
-            create_app(app),
+            create_app(app, ready=ready),
             host=host or "127.0.0.1",
             port=int(port),
             log_level="warning",
@@ -333,9 +397,11 @@ def _serve(args: argparse.Namespace, watchdog: _Watchdog) -> int:
         watchdog.server = server
         try:
             if not watchdog.stopping.is_set():
-                server.run()
+                server.run(sockets=sockets)
         finally:
             watchdog.served.set()
             if metrics is not None:
                 metrics.shutdown()
+            if shared is not None:
+                shared.close()
     return 0

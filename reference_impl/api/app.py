@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import traceback
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -13,6 +13,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reference_impl import failpoints
 from reference_impl.api import (
@@ -134,7 +135,24 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return error_response(ApiError(500, e.MSG_BAD_REQUEST))
 
 
-def create_app(app: App) -> Starlette:
+class CatchUp:
+    """Outermost: a request first catches its worker up with the changes other workers
+    made (``Coherence.catch_up``; two memory reads when nothing moved, nothing at all
+    outside ``--workers``)."""
+
+    def __init__(self, inner: ASGIApp, app: App):
+        self.inner = inner
+        self.coherence = app.coherence
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.coherence.behind():
+            await self.coherence.catch_up()
+        await self.inner(scope, receive, send)
+
+
+def create_app(app: App, *, ready: Callable[[], None] | None = None) -> Starlette:
+    """``ready``: called once the app has started on the server's loop (a worker tells its
+    supervisor so)."""
     routes = [
         Route("/api/health", health, methods=["GET", "HEAD"]),
         Route("/api/openapi.json", openapi.document, methods=["GET"]),
@@ -204,6 +222,8 @@ def create_app(app: App) -> Starlette:
         # Engines with an asyncio driver open it on this loop (reference_impl.bridge).
         await app.engine.open_async()
         await app.start()
+        if ready is not None:
+            ready()
         try:
             yield
         finally:
@@ -214,6 +234,7 @@ def create_app(app: App) -> Starlette:
         lifespan=lifespan,
         routes=routes,
         middleware=[
+            Middleware(CatchUp, app=app),
             Middleware(GoQuery),
             Middleware(BodyLimit, limit_for=record_body_limit(app.store.find)),
         ],

@@ -122,10 +122,42 @@ async def set_subscriptions(request: Request) -> Response:
             errors["subscriptions"] = long
     if errors:
         raise ValidationFailed(errors).to_api(e.MSG_BAD_REQUEST)
+    if app.peers is not None and client_id not in app.realtime.clients:
+        owner = app.peers.owner_socket(client_id)
+        if owner is not None and request.client is not None:  # not already forwarded
+            return await _forward(app.peers, owner, request)
     auth = await auth_of(request)
     subscriptions = {t: options_of(t) for t in topics if t}
-    app.realtime.subscribe(client_id, subscriptions, auth, _ip(request))
+    app.realtime.subscribe(client_id, subscriptions, auth, _origin_ip(request))
     return respond(request, None, None, status=204)
+
+
+FORWARDED_FOR = "x-parity-forwarded-for"
+_HOP_BY_HOP = frozenset({"connection", "content-length", "transfer-encoding", "keep-alive"})
+
+
+def _origin_ip(request: Request) -> str:
+    """The client's address; for a request another worker forwarded (it came over this
+    worker's Unix socket, which has no peer address), the one that worker saw."""
+    if request.client is None:
+        return request.headers.get(FORWARDED_FOR, "")
+    return _ip(request)
+
+
+async def _forward(peers: Any, owner: str, request: Request) -> Response:
+    """The request, as it came, to the worker holding the client's stream; its answer, as
+    it came back. A worker gone meanwhile holds no client any more: PocketBase's 404."""
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+    headers.pop("host", None)
+    headers[FORWARDED_FOR] = _ip(request)
+    try:
+        answer = await peers.post(
+            owner, request.url.path, request.url.query, await request.body(), headers
+        )
+    except OSError:
+        raise e.not_found("Missing or invalid client id.") from None
+    kept = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP_BY_HOP}
+    return Response(answer.content, status_code=answer.status_code, headers=kept)
 
 
 def _length_error(low: int, high: int, text: str, kind: str = "out_of_range") -> dict[str, Any]:

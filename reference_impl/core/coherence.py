@@ -14,12 +14,24 @@ spot; a collection event drops the collection's cached records and re-reads its
 definition from the database (in order, one at a time, under the schema lock, so record
 work in flight finishes on the definition it started with). A gap in listening drops
 everything and re-reads every collection.
+
+Events arrive a little after their commit (a NOTIFY's trip, the SQLite log's poll), so the
+workers of one ``parity serve --workers N`` also share :class:`SharedGenerations`: a
+committed collection change, or an auth record updated or deleted, bumps a counter in a
+file all of them map before the writer answers; every request first compares the
+counters with what its worker last caught up to (two memory reads) and, when one moved,
+re-reads the collections or drops the cached auth records before it goes on
+(:meth:`Coherence.catch_up`). So a change is seen by every worker from its next request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import mmap
+import os
+import struct
 import threading
 import time
 from collections import OrderedDict
@@ -27,7 +39,7 @@ from collections.abc import Callable
 from typing import Any
 
 from reference_impl.bridge import cancel_tasks, run_bridged
-from reference_impl.core.events import Event, EventBus
+from reference_impl.core.events import RECORD_CREATE, Event, EventBus
 
 log = logging.getLogger("parity.coherence")
 
@@ -113,6 +125,50 @@ class RecordCache:
             return len(self._items)
 
 
+class SharedGenerations:
+    """Counters shared by the worker processes of one server through a mapped file:
+    ``SCHEMA`` moves with every committed collection change, ``AUTH`` with every auth
+    record updated or deleted. A bump is an increment under an exclusive ``flock`` (two
+    workers bumping at once both count); reading is lock-free (a torn read can only make a
+    worker catch up once too often). ``seen`` is what this process has caught up to."""
+
+    SCHEMA, AUTH = 0, 1
+    _FORMAT = "<QQ"
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        size = struct.calcsize(self._FORMAT)
+        if os.fstat(self._fd).st_size < size:
+            os.ftruncate(self._fd, size)
+        self._map = mmap.mmap(self._fd, size)
+        self.seen = list(self.read())
+
+    def read(self) -> tuple[int, int]:
+        schema, auth = struct.unpack_from(self._FORMAT, self._map)
+        return int(schema), int(auth)
+
+    def stale(self) -> bool:
+        return list(self.read()) != self.seen
+
+    def bump(self, slot: int) -> None:
+        """One more change in ``slot``, this process's own: it needs no catching up for it,
+        unless another bump it has not caught up to came first."""
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            values = list(self.read())
+            old = values[slot]
+            values[slot] = old + 1
+            struct.pack_into(self._FORMAT, self._map, 0, *values)
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        if self.seen[slot] == old:
+            self.seen[slot] = old + 1
+
+    def close(self) -> None:
+        self._map.close()
+        os.close(self._fd)
+
+
 class Coherence:
     """Subscribes the caches to the bus. ``refresh(collection_id)`` and ``reload_all()``
     re-read definitions (the store's); they run as bridged tasks on the server's loop, one
@@ -124,24 +180,62 @@ class Coherence:
         records: RecordCache,
         refresh: Callable[[str], None],
         reload_all: Callable[[], None],
+        is_auth: Callable[[str], bool] = lambda collection_id: True,
     ):
         self.bus = bus
         self.records = records
         self._refresh = refresh
         self._reload_all = reload_all
+        self._is_auth = is_auth
         self._queue: asyncio.Queue[Callable[[], None]] | None = None
         self._worker: asyncio.Task[None] | None = None
         self.refreshed = 0
+        self.shared: SharedGenerations | None = None  # set by a worker (reference_impl/workers.py)
+        self._catching_up: asyncio.Lock | None = None
+        self.caught_up = 0  # requests that waited for a catch-up
         bus.subscribe(self.on_event)
         bus.on_gap(self.on_gap)
 
     def on_event(self, event: Event) -> None:
+        local = self.bus.is_local(event)
         if event.is_record:
             self.records.drop((event.collection, event.id))
+            shared = self.shared if local and event.type != RECORD_CREATE else None
+            if shared is not None and self._is_auth(event.collection):
+                shared.bump(SharedGenerations.AUTH)
             return
         self.records.drop_collection(event.collection)
-        if not self.bus.is_local(event):  # this node's own change is in memory already
+        if local:  # this node's own change is in memory already
+            if self.shared:
+                self.shared.bump(SharedGenerations.SCHEMA)
+        else:
             self._later(lambda: self._refresh(event.collection))
+
+    def behind(self) -> bool:
+        """Whether another worker changed a collection or an auth record since this one
+        last caught up (always False outside ``--workers``)."""
+        return self.shared is not None and self.shared.stale()
+
+    async def catch_up(self) -> None:
+        """Before a request, on the loop: what :meth:`behind` saw, applied (collections
+        re-read under the schema lock; cached auth records dropped). One request does it;
+        the others arriving meanwhile wait for it."""
+        shared = self.shared
+        if shared is None:
+            return
+        if self._catching_up is None:
+            self._catching_up = asyncio.Lock()
+        async with self._catching_up:
+            schema, auth = shared.read()
+            if schema != shared.seen[SharedGenerations.SCHEMA]:
+                self.records.clear()
+                await run_bridged(self._reload_all)
+            elif auth != shared.seen[SharedGenerations.AUTH]:
+                self.records.clear()
+            else:
+                return
+            shared.seen = [schema, auth]
+            self.caught_up += 1
 
     def on_gap(self) -> None:
         self.records.clear()

@@ -136,6 +136,9 @@ class Broker:
         self.bus = bus
         self._secret = token_secret  # collection id -> its token secret (None: gone)
         self.clients: dict[str, Client] = {}
+        # With --workers: this worker's first characters of every client id, by which the
+        # other workers know where to forward its subscriptions (reference_impl/workers.py).
+        self.route_key = ""
         self._events: asyncio.Queue[Event] | None = None
         self._worker: asyncio.Task[None] | None = None
         self.sent = 0
@@ -143,7 +146,8 @@ class Broker:
 
     # -- clients -------------------------------------------------------------------------
     def connect(self, ip: str) -> Client:
-        client_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(40))
+        key = self.route_key
+        client_id = key + "".join(secrets.choice(_ID_ALPHABET) for _ in range(40 - len(key)))
         client = Client(client_id, ip, asyncio.Queue(QUEUE_LIMIT))
         self.clients[client_id] = client
         client.send("PB_CONNECT", jsonfmt.dumps({"clientId": client_id}))

@@ -669,6 +669,12 @@ class PostgresEngine:
                 self.close()
                 raise
 
+    @property
+    def dsn(self) -> str:
+        """Where this engine connects: what another server process on the same database
+        is given (``parity serve --workers``)."""
+        return self._dsn
+
     def _prepare_role(self, role: str) -> None:
         """The role requests run as: no superuser, no BYPASSRLS, allowed into the schema.
         The login role must bypass row level security itself (its rule functions read
