@@ -103,6 +103,15 @@ class App:
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self.realtime.close_all)
 
+    def join_workers(self, shared: Any, peers: Any, route_key: str) -> None:
+        """Serve as one worker of ``parity serve --workers N`` (``reference_impl/workers.py``):
+        the group's shared counters (``SharedGenerations``), its other workers (``Peers``)
+        and this worker's realtime route key."""
+        self.coherence.share(shared)
+        self.engine.schema_stale = self.coherence.schema_stale
+        self.peers = peers
+        self.realtime.route_key = route_key
+
     def _is_auth(self, collection_id: str) -> bool:
         coll = self.store.find(collection_id)
         return coll is None or coll.is_auth  # a collection gone: its records may be cached

@@ -149,7 +149,10 @@ def add_superuser_parser(sub: Any) -> None:
 
 
 @contextlib.contextmanager
-def opened_app(args: argparse.Namespace) -> Iterator[App]:
+def opened_app(args: argparse.Namespace, *, bootstrap: bool = True) -> Iterator[App]:
+    """The app on the engine ``args`` name. ``bootstrap``: create what is missing (system
+    tables, default collections, policies); a worker of ``--workers`` only reads what its
+    supervisor created, since the others may already be changing it."""
     from reference_impl.core.row_security import check_mode, default_mode
     from reference_impl.db import has_row_level_security, open_engine
     from reference_impl.db.errors import ConnectionFailed
@@ -184,7 +187,10 @@ def opened_app(args: argparse.Namespace) -> Iterator[App]:
         node_id=getattr(args, "node_id", None) or None,
     )
     try:
-        app.bootstrap()
+        if bootstrap:
+            app.bootstrap()
+        else:
+            app.store.reload_all()
         yield app
     finally:
         engine.close()
@@ -342,7 +348,7 @@ def _serve(
         from reference_impl.core.coherence import SharedGenerations
 
         shared = SharedGenerations(worker.generations_path)
-    with opened_app(args) as app:
+    with opened_app(args, bootstrap=worker is None) as app:
         if args.hooks:
             try:
                 app.load_hooks(args.hooks)
@@ -366,9 +372,7 @@ def _serve(
         else:
             from reference_impl.workers import Peers, bind_worker_socket
 
-            app.coherence.shared = shared
-            app.peers = Peers(worker)
-            app.realtime.route_key = worker.key
+            app.join_workers(shared, Peers(worker), worker.key)
             sockets = [*(sockets or []), bind_worker_socket(worker)]
         metrics = None
         if args.metrics:

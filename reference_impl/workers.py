@@ -19,8 +19,9 @@ however many the machine has; PocketBase (Go) uses them all. N workers are N ful
   to the owner over the owner's Unix socket in the run directory (:class:`Peers`).
 
 The supervisor bootstraps the database once (and starts the embedded PostgreSQL, which
-the workers reach by DSN), starts the workers one by one, prints one "Server started"
-line once all are ready, restarts a worker that dies (a crash-looping one stops the
+the workers reach by DSN; a worker only reads the schema, since the first one up may
+already be serving changes to it), starts the workers together, prints one "Server
+started" line once all are ready, restarts a worker that dies (a crash-looping one stops the
 server), and on SIGTERM/SIGINT stops them all (SIGTERM each; killed after the grace). Each
 worker runs in its own process group and stops when the supervisor's end of its pipe
 closes (the supervisor was killed). Why not uvicorn's own ``--workers`` supervisor: it
@@ -197,11 +198,11 @@ class Supervisor:
                         f"--engine {self.args.engine}",
                         file=sys.stderr,
                     )
-                for index in range(1, self.count + 1):
+                for index in range(1, self.count + 1):  # all at once: startup is mostly imports
                     self._spawn(index, worker_args, sock, run_dir)
-                    if not self._wait_ready(self.children[index]):
-                        self._stop_all(STOP_GRACE_S)
-                        return 2
+                if not all(self._wait_ready(child) for child in list(self.children.values())):
+                    self._stop_all(STOP_GRACE_S)
+                    return 2
                 print(
                     f"Server started at http://{host}:{port} ({version}; {self.count} workers)",
                     file=sys.stderr,

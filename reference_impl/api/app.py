@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reference_impl import failpoints
 from reference_impl.api import (
@@ -31,8 +31,10 @@ from reference_impl.api._query import GoQuery
 from reference_impl.app import App
 from reference_impl.core import errors as e
 from reference_impl.core.errors import ApiError
+from reference_impl.db.engine import write_commits
 from reference_impl.db.errors import (
     DatabaseError,
+    StaleSchema,
     StatementTimeout,
     TransientError,
     UnstorableText,
@@ -136,18 +138,60 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 class CatchUp:
-    """Outermost: a request first catches its worker up with the changes other workers
-    made (``Coherence.catch_up``; two memory reads when nothing moved, nothing at all
-    outside ``--workers``)."""
+    """Outermost, in a worker of ``--workers``: a request first catches its worker up with
+    the changes other workers made (``Coherence.catch_up``; two memory reads when nothing
+    moved). A request whose transaction met definitions another worker changed meanwhile
+    (``StaleSchema``: nothing committed, no response begun) runs again after catching up,
+    its body replayed, at most ``REPLAYS`` times. Outside ``--workers``: nothing at all."""
+
+    REPLAYS = 3
 
     def __init__(self, inner: ASGIApp, app: App):
         self.inner = inner
         self.coherence = app.coherence
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.coherence.behind():
-            await self.coherence.catch_up()
-        await self.inner(scope, receive, send)
+        if scope["type"] != "http" or self.coherence.shared is None:
+            await self.inner(scope, receive, send)
+            return
+        received: list[Message] = []
+        started = False
+
+        async def recording() -> Message:
+            message = await receive()
+            received.append(message)
+            return message
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        source: Receive = recording
+        for attempt in range(self.REPLAYS + 1):
+            if self.coherence.behind():
+                await self.coherence.catch_up()
+            commits = [0]
+            token = write_commits.set(commits)
+            try:
+                await self.inner(scope, source, tracking)
+                return
+            except StaleSchema:
+                if started or commits[0] or attempt == self.REPLAYS:
+                    raise
+            finally:
+                write_commits.reset(token)
+            source = _replaying(list(received), recording)
+
+
+def _replaying(messages: list[Message], then: Receive) -> Receive:
+    """The body messages already received, again, then the rest from the client."""
+    pending = iter(messages)
+
+    async def receive() -> Message:
+        return next(pending, None) or await then()
+
+    return receive
 
 
 def create_app(app: App, *, ready: Callable[[], None] | None = None) -> Starlette:

@@ -150,6 +150,9 @@ class SharedGenerations:
     def stale(self) -> bool:
         return list(self.read()) != self.seen
 
+    def schema_stale(self) -> bool:
+        return self.read()[self.SCHEMA] != self.seen[self.SCHEMA]
+
     def bump(self, slot: int) -> None:
         """One more change in ``slot``, this process's own: it needs no catching up for it,
         unless another bump it has not caught up to came first."""
@@ -195,6 +198,24 @@ class Coherence:
         self.caught_up = 0  # requests that waited for a catch-up
         bus.subscribe(self.on_event)
         bus.on_gap(self.on_gap)
+        bus.on_publish(self._publishing)
+
+    def share(self, shared: SharedGenerations) -> None:
+        """Join a worker group: bump and watch its counters."""
+        self.shared = shared
+
+    def schema_stale(self) -> bool:
+        """``Engine.schema_stale``: another worker committed a collection change (or is
+        about to) that this one has not caught up to."""
+        return self.shared is not None and self.shared.schema_stale()
+
+    def _publishing(self, tx: Any, event: Event) -> None:
+        """Inside the transaction of a collection change, before its COMMIT: the other
+        workers' writes from now on refuse to commit on their old definitions
+        (``StaleSchema``) even before the change is visible. Bumped again after the
+        COMMIT (:meth:`on_event`), so their catch-up reads the committed change."""
+        if self.shared is not None and not event.is_record:
+            self.shared.bump(SharedGenerations.SCHEMA)
 
     def on_event(self, event: Event) -> None:
         local = self.bus.is_local(event)

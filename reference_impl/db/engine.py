@@ -176,6 +176,19 @@ class AfterCommit:
                 log.exception("after-commit callback %r failed", callback)
 
 
+# The write transactions a request has committed (a one-item list, counted by the engines
+# when one is set): a request whose definitions went stale may run again only if none did.
+write_commits: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "write_commits", default=None
+)
+
+
+def count_write_commit() -> None:
+    counter = write_commits.get()
+    if counter is not None:
+        counter[0] += 1
+
+
 CHANNEL = "pb_events"  # where server processes on one database tell each other (NOTIFY)
 
 OnMessage = Callable[[str], None]
@@ -208,6 +221,12 @@ class Engine(Protocol):
         operation's ``requested_isolation``, else the server's); what an engine makes of it
         is ``Dialect.SERIALIZES_EVERYTHING``."""
         ...
+
+    schema_stale: Callable[[], bool] | None
+    """Set by a worker of ``parity serve --workers`` (``core/coherence.py``): True when
+    another process committed a collection change this process has not caught up to. A
+    write transaction then raises ``StaleSchema`` instead of committing, and a statement
+    that fails meanwhile raises ``StaleSchema`` from its error; None: never stale."""
 
     def version(self) -> str:
         """Engine and build, e.g. ``SQLite 3.54.1 (apsw 3.54.1.0)``."""

@@ -98,3 +98,11 @@ class PolicyViolation(DatabaseError):
 
 class ConnectionFailed(DatabaseError):
     """The engine could not be reached or the connection dropped."""
+
+
+class StaleSchema(Exception):
+    """A transaction ran on collection definitions another server process has changed
+    since (``Engine.schema_stale``): a write refused before its COMMIT, or a statement that
+    failed while the definitions were stale (a dropped column, a renamed table). Nothing
+    was committed; the request is run again once its worker has caught up
+    (``api/app.py`` ``CatchUp``). Not a :class:`DatabaseError`: no handler answers it."""

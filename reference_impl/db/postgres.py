@@ -41,6 +41,7 @@ from reference_impl.db.engine import (
     Session,
     backoff,
     capture,
+    count_write_commit,
     isolation_level,
     requested_isolation,
 )
@@ -657,6 +658,7 @@ class PostgresEngine:
         self.leaks = LeakWatch(self.config.leak_after)
         self._session_fields: frozenset[str] = frozenset()
         self._dsn = dsn
+        self.schema_stale: Callable[[], bool] | None = None  # Engine.schema_stale
         self._apool: AsyncConnectionPool[Any] | None = None
         self._apool_loop: asyncio.AbstractEventLoop | None = None
         self._pool: ConnectionPool[Any] | None = self._open_pool()
@@ -845,9 +847,18 @@ class PostgresEngine:
                 tx.execute(_SET_ISOLATION[level])
             if session is not None:
                 tx.set_session(session)
-            yield tx
+            try:
+                yield tx
+            except errors.DatabaseError as exc:
+                if self.schema_stale is not None and self.schema_stale():
+                    raise errors.StaleSchema(str(exc)) from exc
+                raise
+            if write and self.schema_stale is not None and self.schema_stale():
+                raise errors.StaleSchema("another process changed the collections")
             tx.commit()
         tx.run_after_commit()  # the pool's context manager committed: the connection is back
+        if write:
+            count_write_commit()
 
     @contextmanager
     def _transaction(self) -> Iterator[_PostgresTx]:

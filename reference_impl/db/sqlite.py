@@ -44,6 +44,7 @@ from reference_impl.db.engine import (
     Session,
     backoff,
     capture,
+    count_write_commit,
 )
 from reference_impl.failpoints import blocked
 from reference_impl.ir.kinds import (
@@ -361,6 +362,7 @@ class SqliteEngine:
         self._named: dict[str, int] = {}  # named locks this process holds: name -> fd
         self.purged_at = 0.0  # when a transaction last purged the event log
         self.file_lock_waits = 0  # writers that found another process writing
+        self.schema_stale: Callable[[], bool] | None = None  # Engine.schema_stale
         self._idle.put(self._connect())
         with self.transaction(write=True) as tx:
             tx.execute(EVENTS_DDL)
@@ -480,8 +482,17 @@ class SqliteEngine:
             self._writer() if write else contextlib.nullcontext(),
             self._transaction(write=write) as tx,
         ):
-            yield tx
+            try:
+                yield tx
+            except errors.DatabaseError as exc:
+                if self.schema_stale is not None and self.schema_stale():
+                    raise errors.StaleSchema(str(exc)) from exc
+                raise
+            if write and self.schema_stale is not None and self.schema_stale():
+                raise errors.StaleSchema("another process changed the collections")
         tx.run_after_commit()
+        if write:
+            count_write_commit()
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[_SqliteTx]:
