@@ -106,7 +106,8 @@ def add_serve_parser(sub: Any) -> None:
         default=os.environ.get("PARITY_METRICS") or None,
         metavar="HOST:PORT",
         help="serve GET /metrics (Prometheus text: pool state, retries) on this separate "
-        "address (else PARITY_METRICS; off by default); worker i of --workers N on PORT+i-1",
+        "address (else PARITY_METRICS; off by default); with --workers, every worker's, "
+        'labelled worker="i"',
     )
     parser.add_argument(
         "--node-id",

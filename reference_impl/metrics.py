@@ -13,6 +13,10 @@ scraped (a custom collector), nothing is sampled in the request path:
   ``parity_transaction_retries_exhausted_total{reason}`` (``db/engine.RETRIES``);
 - SQLite's own: ``parity_sqlite_writer_queue`` (writers waiting for the one write lock) and
   the busy retries, which are the ``LockTimeout`` retries above.
+
+With ``--workers N`` the supervisor serves the one listener: each scrape reads every
+worker's families over its Unix socket (``GET /api/parity/worker-metrics``, answered there
+only) and serves them merged, each sample labelled ``worker="<i>"`` (:class:`WorkersCollector`).
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, generate_latest, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from reference_impl.db.engine import RETRIES, Engine
@@ -122,5 +127,54 @@ def serve_metrics(engine: Engine, address: str) -> Any:
         raise ValueError(f"--metrics needs HOST:PORT, not {address!r}")
     registry = CollectorRegistry(auto_describe=True)
     registry.register(EngineCollector(engine))
+    server, _thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
+    return server
+
+
+def engine_metrics_text(engine: Engine) -> bytes:
+    """This process's families in the text format (a worker's answer to its supervisor)."""
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(EngineCollector(engine))
+    return bytes(generate_latest(registry))
+
+
+class WorkersCollector(Collector):
+    """The families of every worker of a ``--workers`` group, merged, ``worker`` added to
+    each sample's labels; a worker that does not answer (restarting) is left out."""
+
+    def __init__(self, sockets: list[tuple[int, str]]):
+        self.sockets = sockets  # (worker index, its Unix socket path)
+
+    def collect(self) -> Iterator[Metric]:
+        import httpx
+
+        merged: dict[str, Metric] = {}
+        for index, path in self.sockets:
+            try:
+                with httpx.Client(
+                    transport=httpx.HTTPTransport(uds=path), base_url="http://worker", timeout=5
+                ) as client:
+                    text = client.get("/api/parity/worker-metrics").text
+            except httpx.HTTPError:
+                continue
+            for family in text_string_to_metric_families(text):
+                into = merged.get(family.name)
+                if into is None:
+                    into = merged[family.name] = Metric(
+                        family.name, family.documentation, family.type
+                    )
+                for sample in family.samples:
+                    labels = {**sample.labels, "worker": str(index)}
+                    into.add_sample(sample.name, labels, sample.value)
+        yield from merged.values()
+
+
+def serve_workers_metrics(sockets: list[tuple[int, str]], address: str) -> Any:
+    """The supervisor's listener on ``HOST:PORT`` (:class:`WorkersCollector`)."""
+    host, _, port = address.rpartition(":")
+    if not port.isdigit():
+        raise ValueError(f"--metrics needs HOST:PORT, not {address!r}")
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(WorkersCollector(sockets))
     server, _thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
     return server

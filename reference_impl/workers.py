@@ -110,6 +110,7 @@ class Peers:
     def __init__(self, worker: Worker):
         self.worker = worker
         self._clients: dict[str, Any] = {}
+        self.forwarded = 0  # requests this worker forwarded to another
 
     async def post(
         self, path: str, url_path: str, query: str, body: bytes, headers: dict[str, str]
@@ -125,6 +126,7 @@ class Peers:
                 transport=transport, base_url="http://worker", timeout=10.0
             )
         url = f"{url_path}?{query}" if query else url_path
+        self.forwarded += 1
         try:
             return await client.post(url, content=body, headers=headers)
         except httpx.TransportError as exc:
@@ -190,6 +192,7 @@ class Supervisor:
                 print(f"parity serve: cannot listen on {self.args.http}: {exc}", file=sys.stderr)
                 return 1
             run_dir = tempfile.mkdtemp(prefix="parity-w-")  # short: Unix socket paths <108
+            metrics = None
             try:
                 if no_superuser:
                     print(
@@ -198,6 +201,7 @@ class Supervisor:
                         f"--engine {self.args.engine}",
                         file=sys.stderr,
                     )
+                metrics = self._serve_metrics(run_dir)
                 for index in range(1, self.count + 1):  # all at once: startup is mostly imports
                     self._spawn(index, worker_args, sock, run_dir)
                 if not all(self._wait_ready(child) for child in list(self.children.values())):
@@ -210,8 +214,27 @@ class Supervisor:
                 )
                 return self._supervise(worker_args, sock, run_dir, _SIGNALS, STOP_GRACE_S)
             finally:
+                if metrics is not None:
+                    metrics.shutdown()
                 sock.close()
                 shutil.rmtree(run_dir, ignore_errors=True)
+
+    def _serve_metrics(self, run_dir: str) -> Any:
+        """``--metrics``: one listener, every worker's families labelled ``worker``."""
+        if not self.args.metrics:
+            return None
+        from reference_impl.metrics import serve_workers_metrics
+
+        sockets = [
+            (i, Worker(i, self.count, run_dir).socket_path) for i in range(1, self.count + 1)
+        ]
+        try:
+            server = serve_workers_metrics(sockets, self.args.metrics)
+        except (OSError, ValueError) as exc:
+            message = f"parity serve: cannot serve --metrics {self.args.metrics}: {exc}"
+            raise SystemExit(message) from None
+        print(f"Metrics at http://{self.args.metrics}/metrics", file=sys.stderr, flush=True)
+        return server
 
     def _spawn(
         self, index: int, args: argparse.Namespace, sock: socket.socket, run_dir: str
@@ -329,10 +352,7 @@ def worker_main(
     args = copy.copy(args)
     if args.node_id:
         args.node_id = f"{args.node_id}-w{worker.index}"
-    if args.metrics:
-        host, _, port = args.metrics.rpartition(":")
-        if port.isdigit():
-            args.metrics = f"{host}:{int(port) + worker.index - 1}"
+    args.metrics = None  # the supervisor serves every worker's (metrics.WorkersCollector)
     code = cli.serve(args, sockets=[sock], worker=worker, ready=lambda: ready.send(True))
     sys.exit(code)
 

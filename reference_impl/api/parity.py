@@ -56,6 +56,14 @@ async def events_status(request: Request) -> Response:
         "misses": app.records.cache.misses,
         "collectionRefreshes": app.coherence.refreshed,
     }
+    if app.peers is not None:  # a worker of --workers N
+        stats["worker"] = {
+            "index": app.peers.worker.index,
+            "of": app.peers.worker.count,
+            "catchUps": app.coherence.caught_up,
+            "realtimeClients": len(app.realtime.clients),
+            "forwarded": app.peers.forwarded,
+        }
     return respond(request, stats, None)
 
 
@@ -137,3 +145,15 @@ async def schedule(request: Request) -> Response:
         failpoints.clear()
         return respond(request, None, None, status=204)
     return respond(request, {"trace": current.trace if current else []}, None)
+
+
+async def worker_metrics(request: Request) -> Response:
+    """``--workers``: this worker's metrics for its supervisor's listener, over the worker's
+    Unix socket only (no peer address); 404 on the public port."""
+    app = app_of(request)
+    if app.peers is None or request.client is not None:
+        raise e.not_found()
+    from reference_impl.metrics import engine_metrics_text
+
+    text = engine_metrics_text(app.engine)
+    return Response(text, media_type="text/plain; version=0.0.4")

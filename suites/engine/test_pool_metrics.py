@@ -1,10 +1,12 @@
 """The pool (EPIC-1.5): settings from flags and the environment, the leak warning, and the
-metrics listener of ``parity serve --metrics`` on a live server, on both engines."""
+metrics listener of ``parity serve --metrics`` on a live server of two workers (one listener,
+samples labelled by worker), on both engines."""
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -73,14 +75,20 @@ def test_a_connection_held_too_long_is_reported_with_its_stack(
         engine.close()
 
 
-def _metrics(url: str) -> dict[str, float]:
+def _metrics(url: str) -> tuple[dict[str, float], set[str]]:
+    """Each sample summed over the workers, and the workers that answered."""
     text = httpx.get(url, timeout=10).text
-    values = {}
+    values: dict[str, float] = {}
+    workers: set[str] = set()
     for line in text.splitlines():
         if line and not line.startswith("#"):
             name, _, value = line.rpartition(" ")
-            values[name] = float(value)
-    return values
+            found = re.search(r',?worker="(\d+)"', name)
+            if found:
+                workers.add(found.group(1))
+                name = name.replace(found.group(0), "").replace("{,", "{")
+            values[name] = values.get(name, 0.0) + float(value)
+    return values, workers
 
 
 def test_metrics_listener_shows_the_pool_during_load(
@@ -94,7 +102,10 @@ def test_metrics_listener_shows_the_pool_during_load(
         dsn = server.create_database(database)
     port = free_port()
     target = ReferenceTarget(
-        engine_name, tmp_path, pg_dsn=dsn, env={"PARITY_METRICS": f"127.0.0.1:{port}"}
+        engine_name,
+        tmp_path,
+        pg_dsn=dsn,
+        env={"PARITY_METRICS": f"127.0.0.1:{port}", "PARITY_WORKERS": "2"},
     )
     target.start()
     try:
@@ -106,7 +117,8 @@ def test_metrics_listener_shows_the_pool_during_load(
             ).raise_for_status()
             for i in range(20):
                 c.post("/api/collections/hits/records", json={"n": i}).raise_for_status()
-        metrics = _metrics(f"http://127.0.0.1:{port}/metrics")
+        metrics, workers = _metrics(f"http://127.0.0.1:{port}/metrics")
+        assert workers == {"1", "2"}  # one listener for the whole server, by worker
         label = f'engine="{engine_name}"'
         assert metrics[f'parity_pool_connections{{{label},state="open"}}'] >= 1
         assert f'parity_pool_connections{{{label},state="in_use"}}' in metrics
