@@ -3,8 +3,9 @@
 :class:`Cluster` starts N ``parity serve`` processes on one PostgreSQL database, each with
 its own node id (``node1``...), port and data dir (uploaded files are per node: shared file
 storage is not part of this build), one after the other so only the first bootstraps the
-schema. On SQLite a cluster is one node: one process per database file
-(``Dialect.NOTIFIES``).
+schema. On SQLite a cluster is one node here: the nodes' data dirs are their own, and a
+SQLite database is one file; several processes on one file is ``parity serve --workers N``
+(``reference_impl/workers.py``).
 
 ``parity cluster up --instances 3`` runs one in the foreground, prints the URLs, and stops
 them on Ctrl-C, SIGTERM or ``parity cluster down`` (which signals the ``up`` process whose
@@ -45,8 +46,9 @@ class Cluster:
     ):
         if engine == "sqlite" and instances != 1:
             raise ValueError(
-                "a SQLite cluster is one node: SQLite has no notification between processes "
-                "(Dialect.NOTIFIES); use --engine postgres for several instances"
+                "a SQLite cluster is one node: each node has a data dir of its own and SQLite's "
+                "database is one file; serve one file with several processes by "
+                "`parity serve --workers N`, or use --engine postgres for several instances"
             )
         if instances < 1:
             raise ValueError(f"--instances must be at least 1, not {instances}")
@@ -69,7 +71,9 @@ class Cluster:
                 dsn = self._stack.enter_context(self._database())
             for i in range(self.instances):
                 node_id = f"node{i + 1}"
-                env = {"PARITY_NODE_ID": node_id, "PARITY_DEBUG_SQL": "0", **self.env}
+                # one process per node: the cluster's nodes are its instances
+                env = {"PARITY_NODE_ID": node_id, "PARITY_DEBUG_SQL": "0", "PARITY_WORKERS": "1"}
+                env |= self.env
                 node = ReferenceTarget(self.engine, self.workdir, pg_dsn=dsn, name=node_id, env=env)
                 self._stack.callback(node.stop)
                 node.start()

@@ -10,6 +10,11 @@ ratios are comparable. Not a test: timing goals are measured here, never asserte
 Workloads, each a guest's request: ``create`` POSTs a small record; ``list`` GETs
 ``perPage=20&sort=-n&filter=ok=true&&n>100`` over ``--rows`` rows; ``view`` GETs one of
 them by id; ``health`` is ``GET /api/health``. ``--workloads`` picks some.
+
+A reference target may name its worker processes: ``sqlite@1``, ``postgres@3`` (``parity
+serve --workers N``); plain ``sqlite`` is the server's default (one per core). The
+reference serves as a user runs it: without the harness's SQL capture
+(``PARITY_DEBUG_SQL=0``).
 """
 
 from __future__ import annotations
@@ -112,6 +117,19 @@ def prepare(target: Target, rows: int) -> str:
     return middle
 
 
+def _target(spec: str, workdir: Path) -> Target:
+    """``make_target``'s specs, and ``sqlite@N`` / ``postgres@N`` for N worker processes."""
+    engine, _, workers = spec.partition("@")
+    if engine not in ("sqlite", "postgres"):
+        return make_target(spec, workdir)
+    from harness.targets.reference import ReferenceTarget
+
+    env = {"PARITY_DEBUG_SQL": "0"}
+    if workers:
+        env["PARITY_WORKERS"] = workers
+    return ReferenceTarget(engine, workdir, name=spec.replace("@", "-w"), env=env)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """``--rounds`` times: every target started fresh, seeded, read (list, view, health),
     then created into.
@@ -133,7 +151,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"unknown workloads {unknown}: choose from {', '.join(WORKLOADS)}")
     for round_no in range(1, args.rounds + 1):
         for spec in specs:
-            target = make_target(spec, workdir / f"{spec}-{round_no}")
+            target = _target(spec, workdir / f"{spec}-{round_no}")
             console.print(f"[bold]round {round_no}/{args.rounds} {spec}[/]: starting")
             target.start()
             try:
@@ -208,6 +226,8 @@ def report(results: dict[str, Any]) -> None:
 def html_report(results: dict[str, Any]) -> str:
     """A self-contained page: one horizontal bar chart (inline SVG) per workload."""
     colours = {"pocketbase": "#6b7280", "sqlite": "#2563eb", "postgres": "#16a34a"}
+    colours |= {f"{e}@{n}": c for e in ("sqlite", "postgres") for n in range(1, 9)
+                for c in [colours[e]]}  # fmt: skip
     base = results.get("pocketbase")
     workloads = _workloads(results)
     charts = []

@@ -173,8 +173,12 @@ class Supervisor:
         self.deaths: list[float] = []
 
     def run(self) -> int:
+        from multiprocessing import resource_tracker
+
         from reference_impl.cli import _SIGNALS, STOP_GRACE_S, opened_app
 
+        resource_tracker.ensure_running()  # now, while no signal can be missed
+        _block_signals()
         host, _, port = self.args.http.rpartition(":")
         host = host or "127.0.0.1"
         worker_args = copy.copy(self.args)
@@ -249,6 +253,7 @@ class Supervisor:
             name=f"parity-worker-{index}",
         )
         process.start()
+        _block_signals()  # multiprocessing's resource tracker unblocks SIGINT/SIGTERM
         ready_w.close()  # the child's ends: ours closed, so EOF tells us it died
         life_r.close()
         self.children[index] = _Child(index, process, ready_r, life_w)
@@ -331,6 +336,15 @@ class Supervisor:
             child.close()
         self.children.clear()
         return 0 if clean else 1
+
+
+def _block_signals() -> None:
+    """Starting multiprocessing's resource tracker (the first spawn does) unblocks SIGINT
+    and SIGTERM in the calling thread (``resource_tracker.ensure_running``); the supervisor
+    takes them with ``sigtimedwait``, so they must stay blocked."""
+    from reference_impl.cli import _SIGNALS
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
 
 
 def _family(host: str) -> socket.AddressFamily:

@@ -202,7 +202,6 @@ def create_app(app: App, *, ready: Callable[[], None] | None = None) -> Starlett
         Route("/api/openapi.json", openapi.document, methods=["GET"]),
         Route("/api/parity/rules", parity.rules_status, methods=["GET"]),
         Route("/api/parity/events", parity.events_status, methods=["GET"]),
-        Route("/api/parity/worker-metrics", parity.worker_metrics, methods=["GET"]),
         Route("/api/parity/crons", parity.crons_state, methods=["GET"]),
         Route("/api/parity/crons/{id}/release", parity.cron_release, methods=["POST"]),
         Route("/api/parity/jobs", parity.jobs_list, methods=["GET"]),
@@ -257,6 +256,8 @@ def create_app(app: App, *, ready: Callable[[], None] | None = None) -> Starlett
         ],
     ]
 
+    if app.peers is not None:  # a worker: its metrics, for its supervisor's --metrics
+        routes.append(Route("/api/parity/worker-metrics", parity.worker_metrics, methods=["GET"]))
     if failpoints.enabled():  # the race suite's schedule (parity serve --failpoints)
         routes.append(
             Route("/api/parity/schedule", parity.schedule, methods=["GET", "POST", "DELETE"])

@@ -193,10 +193,15 @@ def _grid_paths(paths: dict[str, Schema]) -> None:
     id_param = [_param("id", "path", {"type": "string", "minLength": 1})]
     latency = {"type": "object", "properties": {"count": integer}, "required": ["count"]}
     cache = _object({n: integer for n in ("records", "hits", "misses", "collectionRefreshes")})
+    worker = _object(
+        {  # a worker of `parity serve --workers N`
+            n: integer for n in ("index", "of", "catchUps", "realtimeClients", "forwarded")
+        }
+    )
     events = _object({
         "node": TEXT, "published": integer, "received": integer, "echoesIgnored": integer,
-        "gaps": integer, "latency": latency, "cache": cache,
-    })  # fmt: skip
+        "gaps": integer, "latency": latency, "cache": cache, "worker": worker,
+    }, optional={"worker"})  # fmt: skip
     reset = _param("reset", "query", {"type": "string", "enum": ["1", "true", "0", ""]})
     events_op = _op("eventsStatus", events, "401 403", tag="grid")
     events_op["parameters"] = [reset]

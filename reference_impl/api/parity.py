@@ -149,9 +149,9 @@ async def schedule(request: Request) -> Response:
 
 async def worker_metrics(request: Request) -> Response:
     """``--workers``: this worker's metrics for its supervisor's listener, over the worker's
-    Unix socket only (no peer address); 404 on the public port."""
+    Unix socket only (no peer address); 404 on the public port (routed in workers only)."""
     app = app_of(request)
-    if app.peers is None or request.client is not None:
+    if request.client is not None:
         raise e.not_found()
     from reference_impl.metrics import engine_metrics_text
 

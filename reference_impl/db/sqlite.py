@@ -428,33 +428,18 @@ class SqliteEngine:
         """The cross-process writer lock, held by the in-process writer of the moment.
 
         Free, it is taken at once (``LOCK_NB``). Held by another process, the wait is a
-        blocking ``flock`` in a thread while the loop goes on, on a descriptor of its own:
-        a wait abandoned (the request cancelled) closes it once the thread returns, which
-        lets go of whatever it took without touching the next writer's lock."""
+        blocking ``flock`` in a thread (the loop goes on meanwhile), on a descriptor of its
+        own, for at most the busy timeout: then ``LockTimeout``, as SQLite's busy handler
+        would give. A wait given up (timed out, or the request cancelled) closes that
+        descriptor once the thread returns, which lets go of whatever it took without
+        touching the next writer's lock."""
         held = self._file_lock
         try:
             fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             with self._lock:
                 self.file_lock_waits += 1
-            held = os.open(self._file_lock_path, os.O_RDWR)
-            try:
-                if not bridged():
-                    fcntl.flock(held, fcntl.LOCK_EX)
-                else:
-                    waiting: Future[None] = Future()
-                    threading.Thread(
-                        target=_flock_into, args=(held, waiting), name="parity-writer", daemon=True
-                    ).start()
-                    try:
-                        await_(asyncio.wrap_future(waiting))
-                    except BaseException:
-                        waiting.add_done_callback(partial(_close_when_done, held))
-                        raise
-            except BaseException:
-                if not bridged():
-                    os.close(held)
-                raise
+            held = self._wait_file_lock()
         try:
             yield
         finally:
@@ -462,6 +447,28 @@ class SqliteEngine:
                 fcntl.flock(held, fcntl.LOCK_UN)
             else:
                 os.close(held)
+
+    def _wait_file_lock(self) -> int:
+        fd = os.open(self._file_lock_path, os.O_RDWR)
+        waiting: Future[None] = Future()
+        waiting.set_running_or_notify_cancel()  # a timed-out wait cannot cancel it under the thread
+        threading.Thread(
+            target=_flock_into, args=(fd, waiting), name="parity-writer", daemon=True
+        ).start()
+        timeout = self._busy_timeout_ms / 1000
+        try:
+            if bridged():
+                await_(asyncio.wait_for(asyncio.wrap_future(waiting), timeout))
+            else:
+                waiting.result(timeout)
+        except BaseException as exc:
+            waiting.add_done_callback(partial(_close_when_done, fd))
+            if isinstance(exc, TimeoutError):
+                raise errors.LockTimeout(
+                    f"another process held the SQLite write lock for {timeout:g} s"
+                ) from None
+            raise
+        return fd
 
     def _writer_in(self) -> None:
         with self._lock:
