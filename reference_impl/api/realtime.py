@@ -126,6 +126,11 @@ async def set_subscriptions(request: Request) -> Response:
         owner = app.peers.owner_socket(client_id)
         if owner is not None and request.client is not None:  # not already forwarded
             return await _forward(app.peers, owner, request)
+    if app.peers is not None and client_id in app.realtime.clients:
+        # Writes other workers answered before this request are judged on the client's
+        # subscriptions as they were, as a single process would have (EventBus.barrier).
+        await app.events.barrier()
+        await app.realtime.settled()
     auth = await auth_of(request)
     subscriptions = {t: options_of(t) for t in topics if t}
     app.realtime.subscribe(client_id, subscriptions, auth, _origin_ip(request))

@@ -30,7 +30,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from reference_impl.bridge import cancel_tasks
+from reference_impl.bridge import cancel_tasks, run_bridged
 from reference_impl.db import jobs as sql
 from reference_impl.db.engine import Engine, Tx
 from reference_impl.ir.kinds import Kind, format_us_datetime, parse_stored_datetime
@@ -51,6 +51,8 @@ TYPES = frozenset(
         COLLECTION_DELETE,
     }
 )
+SYNC = "grid.sync"  # a barrier's marker (EventBus.barrier), not an event
+SYNC_TIMEOUT = 2.0  # seconds a barrier waits for its marker (a listener down: it goes on)
 LATENCY_SAMPLES = 200_000  # remote deliveries kept for the latency probe (a ring)
 
 
@@ -172,6 +174,7 @@ class EventBus:
         self.echoes = 0  # this node's own events heard back (ignored)
         self.gaps = 0
         self.latency: deque[float] = deque(maxlen=LATENCY_SAMPLES)
+        self._barriers: dict[str, asyncio.Future[None]] = {}
 
     # -- subscribing ---------------------------------------------------------------------
     def subscribe(self, handler: Handler) -> None:
@@ -218,8 +221,38 @@ class EventBus:
             self.published += 1
         self._dispatch(event)
 
+    async def barrier(self) -> bool:
+        """Wait until every event other processes committed before now has been received
+        here (and handed to the subscribers): a marker is sent through the engine, and the
+        listener hears payloads in commit order. A subscription change waits so (``api/
+        realtime.py``), so a write another worker answered before it is judged on the
+        subscriptions as they were. False when the marker did not come back in time."""
+        if self._task is None or self._task.done():
+            return False
+        token = secrets.token_hex(8)
+        waiter = asyncio.get_running_loop().create_future()
+        self._barriers[token] = waiter
+        marker = json.dumps({"type": SYNC, "token": token, "node_id": self.node_id})
+
+        def send() -> None:
+            with self.engine.transaction(write=True) as tx:
+                tx.notify(marker)
+
+        try:
+            await run_bridged(send)
+            async with asyncio.timeout(SYNC_TIMEOUT):
+                await waiter
+            return True
+        except TimeoutError:
+            log.warning("no barrier marker back within %.0f s: the listener lags", SYNC_TIMEOUT)
+            return False
+        finally:
+            self._barriers.pop(token, None)
+
     # -- receiving -----------------------------------------------------------------------
     def _received(self, payload: str) -> None:
+        if SYNC in payload and self._barrier_marker(payload):
+            return
         event = Event.from_payload(payload)
         if event is None:
             return
@@ -231,6 +264,20 @@ class EventBus:
         with self._lock:
             self.received += 1
             self.latency.append(time.time() - event.at)
+
+    def _barrier_marker(self, payload: str) -> bool:
+        """A barrier's marker: this node's own resolves its waiter; any node's is consumed."""
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            return False
+        if not isinstance(data, dict) or data.get("type") != SYNC:
+            return False
+        if data.get("node_id") == self.node_id:
+            waiter = self._barriers.get(str(data.get("token")))
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+        return True
 
     def _dispatch(self, event: Event) -> None:
         for handler in self._handlers:

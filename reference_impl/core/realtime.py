@@ -222,6 +222,13 @@ class Broker:
                 await run_bridged(lambda event=event: self.deliver(event))  # type: ignore[misc]
             except Exception:
                 log.exception("realtime delivery of %s %s failed", event.type, event.id)
+            finally:
+                events.task_done()
+
+    async def settled(self) -> None:
+        """Once every event received so far has been delivered (or judged not to be)."""
+        if self._events is not None and self._worker is not None and not self._worker.done():
+            await self._events.join()
 
     async def stop(self) -> None:
         self.close_all()
