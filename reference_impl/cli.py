@@ -395,6 +395,10 @@ def _serve(
             access_log=False,
             lifespan="on",
             http=HttpProtocol,
+            # PocketBase's idle keep-alive: Go's IdleTimeout unset falls back to its
+            # ReadTimeout, 5 minutes (apis/serve.go). uvicorn's own 5 s closed connections
+            # that clients were about to reuse (a reset under load).
+            timeout_keep_alive=300,
             timeout_graceful_shutdown=max(int(STOP_GRACE_S) - 2, 1),
         )
         server = uvicorn.Server(config)
