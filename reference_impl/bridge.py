@@ -21,7 +21,7 @@ import contextvars
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -302,6 +302,12 @@ class SharedLock:
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def background(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    """A task that carries nothing of the request that happened to start it (a task copies
+    its creator's context: the request's isolation, SQL capture, ``write_commits``)."""
+    return loop.create_task(coro, context=contextvars.Context())
 
 
 async def cancel_tasks(*tasks: asyncio.Task[Any] | None) -> None:

@@ -38,7 +38,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from reference_impl.bridge import cancel_tasks, run_bridged
+from reference_impl.bridge import background, cancel_tasks, run_bridged
 from reference_impl.core.events import RECORD_CREATE, Event, EventBus
 
 log = logging.getLogger("parity.coherence")
@@ -270,7 +270,7 @@ class Coherence:
             return
         if self._queue is None or self._worker is None or self._worker.done():
             self._queue = asyncio.Queue()
-            self._worker = loop.create_task(self._drain(self._queue))
+            self._worker = background(loop, self._drain(self._queue))
         self._queue.put_nowait(work)
 
     async def _drain(self, queue: asyncio.Queue[Callable[[], None]]) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 
 from croniter import croniter
 
-from reference_impl.bridge import cancel_tasks, run_bridged
+from reference_impl.bridge import background, cancel_tasks, run_bridged
 from reference_impl.db import jobs as sql
 from reference_impl.db.engine import Engine, Tx, run_in_transaction
 
@@ -125,7 +125,7 @@ class Cron:
             after = tick
 
     def _spawn(self, work: Any) -> None:
-        task = asyncio.get_running_loop().create_task(work)
+        task = background(asyncio.get_running_loop(), work)
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 

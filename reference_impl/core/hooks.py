@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from reference_impl.bridge import cancel_tasks, run_bridged
+from reference_impl.bridge import background, cancel_tasks, run_bridged
 from reference_impl.core.events import TYPES, Event, EventBus
 from reference_impl.db import jobs as sql
 from reference_impl.db.engine import Engine, Tx, run_in_transaction
@@ -148,7 +148,7 @@ class Hooks:
             self._wake.set()
         for hook in matching:
             if hook.mode == "broadcast":
-                task = loop.create_task(self._broadcast(hook, event))
+                task = background(loop, self._broadcast(hook, event))
                 self._running.add(task)
                 task.add_done_callback(self._running.discard)
 

@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reference_impl.bridge import cancel_tasks, run_bridged
+from reference_impl.bridge import background, cancel_tasks, run_bridged
 from reference_impl.core import errors as e
 from reference_impl.core import jsonfmt
 from reference_impl.core.auth import AuthContext
@@ -212,7 +212,7 @@ class Broker:
             return  # no server, no clients
         if self._events is None or self._worker is None or self._worker.done():
             self._events = asyncio.Queue()
-            self._worker = loop.create_task(self._drain(self._events))
+            self._worker = background(loop, self._drain(self._events))
         self._events.put_nowait(event)
 
     async def _drain(self, events: asyncio.Queue[Event]) -> None:

@@ -183,6 +183,13 @@ write_commits: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar
 )
 
 
+def stale_for_request(check: Callable[[], bool] | None) -> bool:
+    """``Engine.schema_stale`` as a transaction of a request sees it: only a request can
+    run again after catching up (``write_commits`` is set for it); background work
+    (cron, hooks, startup) goes on with the definitions it has."""
+    return check is not None and write_commits.get() is not None and check()
+
+
 def count_write_commit() -> None:
     counter = write_commits.get()
     if counter is not None:
@@ -225,8 +232,9 @@ class Engine(Protocol):
     schema_stale: Callable[[], bool] | None
     """Set by a worker of ``parity serve --workers`` (``core/coherence.py``): True when
     another process committed a collection change this process has not caught up to. A
-    write transaction then raises ``StaleSchema`` instead of committing, and a statement
-    that fails meanwhile raises ``StaleSchema`` from its error; None: never stale."""
+    request's write transaction then raises ``StaleSchema`` instead of committing, and a
+    statement of a request that fails meanwhile raises ``StaleSchema`` from its error
+    (``stale_for_request``); None: never stale."""
 
     def version(self) -> str:
         """Engine and build, e.g. ``SQLite 3.54.1 (apsw 3.54.1.0)``."""

@@ -44,6 +44,7 @@ from reference_impl.db.engine import (
     count_write_commit,
     isolation_level,
     requested_isolation,
+    stale_for_request,
 )
 from reference_impl.ir.kinds import Kind
 
@@ -850,10 +851,10 @@ class PostgresEngine:
             try:
                 yield tx
             except errors.DatabaseError as exc:
-                if self.schema_stale is not None and self.schema_stale():
+                if stale_for_request(self.schema_stale):
                     raise errors.StaleSchema(str(exc)) from exc
                 raise
-            if write and self.schema_stale is not None and self.schema_stale():
+            if write and stale_for_request(self.schema_stale):
                 raise errors.StaleSchema("another process changed the collections")
             tx.commit()
         tx.run_after_commit()  # the pool's context manager committed: the connection is back

@@ -45,6 +45,7 @@ from reference_impl.db.engine import (
     backoff,
     capture,
     count_write_commit,
+    stale_for_request,
 )
 from reference_impl.failpoints import blocked
 from reference_impl.ir.kinds import (
@@ -492,10 +493,10 @@ class SqliteEngine:
             try:
                 yield tx
             except errors.DatabaseError as exc:
-                if self.schema_stale is not None and self.schema_stale():
+                if stale_for_request(self.schema_stale):
                     raise errors.StaleSchema(str(exc)) from exc
                 raise
-            if write and self.schema_stale is not None and self.schema_stale():
+            if write and stale_for_request(self.schema_stale):
                 raise errors.StaleSchema("another process changed the collections")
         tx.run_after_commit()
         if write:
