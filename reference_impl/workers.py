@@ -269,6 +269,7 @@ class Supervisor:
                 break
             if not child.process.is_alive():
                 break
+        child.process.join(5)  # its exit code, if it is exiting
         code = child.process.exitcode
         print(
             f"parity serve: worker {child.index} did not start (exit code {code}); stopping",

@@ -240,4 +240,21 @@ class HttpProtocol(HttpToolsProtocol):
             body,
         ]
         self.transport.write(b"".join(head))
-        self.transport.close()
+        self._linger_then_close()
+
+    LINGER_S = 0.5  # Go's rstAvoidanceDelay
+
+    def _linger_then_close(self) -> None:
+        """Go's ``closeWriteAndWait``: the answer, then a FIN, and what the client is still
+        sending read and dropped for a moment before the close. Closing with its bytes
+        unread would send a reset, which can destroy the answer before the client reads
+        it (a 431 while 10,000 header lines are still arriving)."""
+        self._lingering = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        asyncio.get_running_loop().call_later(self.LINGER_S, self.transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        if getattr(self, "_lingering", False):
+            return  # a refused request's rest: dropped
+        super().data_received(data)

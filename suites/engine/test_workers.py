@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -212,6 +213,11 @@ def test_concurrent_writes_through_both_workers_all_land(
     assert listed.json()["totalItems"] == 320
 
 
+def _ready_count(server: ReferenceTarget, token: str) -> bool:
+    """Every worker answers (the replacement included)."""
+    return len(_by_worker(server, token, tries=50)) == WORKERS
+
+
 def _worker_pids(supervisor: int) -> set[int]:
     pids = set()
     for entry in Path("/proc").iterdir():
@@ -231,18 +237,46 @@ def _worker_pids(supervisor: int) -> set[int]:
 def test_a_killed_worker_is_replaced_and_sigterm_stops_them_all(
     server: ReferenceTarget, token: str
 ) -> None:
+    """The replacement starts while the other worker keeps changing the schema (it only
+    reads it, and its startup writes are not a request's: no StaleSchema there)."""
     supervisor = server.pid or 0
     workers = _worker_pids(supervisor)
     assert len(workers) == WORKERS, workers
     victim = min(workers)
+    stop = threading.Event()
+    failures: list[str] = []
+
+    def churn() -> None:
+        i = 0
+        admin = _fresh(server, token)
+        while not stop.is_set():
+            i += 1
+            name = f"churn_{os.getpid()}_{i}"
+            try:
+                made = admin.post("/api/collections", json={"name": name, "type": "base"})
+                gone = admin.delete(f"/api/collections/{name}")
+            except httpx.TransportError:  # its worker was the one killed: a new connection
+                admin.close()
+                admin = _fresh(server, token)
+                continue
+            if made.status_code != 200 or gone.status_code != 204:
+                failures.append(f"{made.status_code} {made.text} {gone.status_code}")
+        admin.close()
+
+    churner = threading.Thread(target=churn, daemon=True)
+    churner.start()
+    time.sleep(0.3)
     os.kill(victim, signal.SIGKILL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         now = _worker_pids(supervisor)
-        if victim not in now and len(now) == WORKERS:
+        if victim not in now and len(now) == WORKERS and _ready_count(server, token):
             break
         time.sleep(0.1)
+    stop.set()
+    churner.join(30)
     assert victim not in now and len(now) == WORKERS, now
+    assert not failures, failures[:5]
     for _ in range(20):
         with _fresh(server, token) as client:
             assert client.get("/api/health").status_code == 200
