@@ -161,7 +161,11 @@ async def _forward(peers: Any, owner: str, request: Request) -> Response:
         )
     except OSError:
         raise e.not_found("Missing or invalid client id.") from None
-    kept = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP_BY_HOP}
+    kept = {
+        k: v
+        for k, v in answer.headers.items()
+        if k.lower() not in _HOP_BY_HOP and k.lower() not in ("date", "server")  # ours again
+    }
     return Response(answer.content, status_code=answer.status_code, headers=kept)
 
 
