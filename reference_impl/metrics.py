@@ -120,22 +120,29 @@ def _counter(name: str, text: str, engine: str, stats: dict[str, Any], key: str)
     return family
 
 
-def serve_metrics(engine: Engine, address: str) -> Any:
-    """Start the listener on ``HOST:PORT``; returns the server (``shutdown()`` stops it)."""
+def _engine_registry(engine: Engine) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(EngineCollector(engine))
+    return registry
+
+
+def _listen(registry: CollectorRegistry, address: str) -> Any:
+    """``registry`` served on ``HOST:PORT``; returns the server (``shutdown()`` stops it)."""
     host, _, port = address.rpartition(":")
     if not port.isdigit():
         raise ValueError(f"--metrics needs HOST:PORT, not {address!r}")
-    registry = CollectorRegistry(auto_describe=True)
-    registry.register(EngineCollector(engine))
     server, _thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
     return server
 
 
+def serve_metrics(engine: Engine, address: str) -> Any:
+    """Start the listener on ``HOST:PORT``; returns the server (``shutdown()`` stops it)."""
+    return _listen(_engine_registry(engine), address)
+
+
 def engine_metrics_text(engine: Engine) -> bytes:
     """This process's families in the text format (a worker's answer to its supervisor)."""
-    registry = CollectorRegistry(auto_describe=True)
-    registry.register(EngineCollector(engine))
-    return bytes(generate_latest(registry))
+    return bytes(generate_latest(_engine_registry(engine)))
 
 
 class WorkersCollector(Collector):
@@ -171,10 +178,6 @@ class WorkersCollector(Collector):
 
 def serve_workers_metrics(sockets: list[tuple[int, str]], address: str) -> Any:
     """The supervisor's listener on ``HOST:PORT`` (:class:`WorkersCollector`)."""
-    host, _, port = address.rpartition(":")
-    if not port.isdigit():
-        raise ValueError(f"--metrics needs HOST:PORT, not {address!r}")
     registry = CollectorRegistry(auto_describe=False)
     registry.register(WorkersCollector(sockets))
-    server, _thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
-    return server
+    return _listen(registry, address)

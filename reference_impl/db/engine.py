@@ -22,7 +22,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from reference_impl.bridge import sleep
 from reference_impl.db.dialect import Dialect
-from reference_impl.db.errors import TransientError
+from reference_impl.db.errors import DatabaseError, StaleSchema, TransientError
 
 log = logging.getLogger("parity.engine")
 
@@ -183,11 +183,26 @@ write_commits: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar
 )
 
 
-def stale_for_request(check: Callable[[], bool] | None) -> bool:
-    """``Engine.schema_stale`` as a transaction of a request sees it: only a request can
-    run again after catching up (``write_commits`` is set for it); background work
-    (cron, hooks, startup) goes on with the definitions it has."""
+def _stale_for_request(check: Callable[[], bool] | None) -> bool:
+    """Only a request can run again after catching up (``write_commits`` is set for it);
+    background work (cron, hooks, startup) goes on with the definitions it has."""
     return check is not None and write_commits.get() is not None and check()
+
+
+@contextmanager
+def stale_schema_checked(check: Callable[[], bool] | None, *, write: bool) -> Iterator[None]:
+    """Around a transaction's body, inside the transaction (both engines): ``Engine.
+    schema_stale`` as a request sees it. A failing statement while stale is ``StaleSchema``
+    from its error; a write that finished while stale raises ``StaleSchema`` before its
+    COMMIT, so nothing of it commits."""
+    try:
+        yield
+    except DatabaseError as exc:
+        if _stale_for_request(check):
+            raise StaleSchema(str(exc)) from exc
+        raise
+    if write and _stale_for_request(check):
+        raise StaleSchema("another process changed the collections")
 
 
 def count_write_commit() -> None:
@@ -234,7 +249,7 @@ class Engine(Protocol):
     another process committed a collection change this process has not caught up to. A
     request's write transaction then raises ``StaleSchema`` instead of committing, and a
     statement of a request that fails meanwhile raises ``StaleSchema`` from its error
-    (``stale_for_request``); None: never stale."""
+    (``stale_schema_checked``); None: never stale."""
 
     def version(self) -> str:
         """Engine and build, e.g. ``SQLite 3.54.1 (apsw 3.54.1.0)``."""

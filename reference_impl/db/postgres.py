@@ -44,7 +44,7 @@ from reference_impl.db.engine import (
     count_write_commit,
     isolation_level,
     requested_isolation,
-    stale_for_request,
+    stale_schema_checked,
 )
 from reference_impl.ir.kinds import Kind
 
@@ -848,14 +848,8 @@ class PostgresEngine:
                 tx.execute(_SET_ISOLATION[level])
             if session is not None:
                 tx.set_session(session)
-            try:
+            with stale_schema_checked(self.schema_stale, write=write):
                 yield tx
-            except errors.DatabaseError as exc:
-                if stale_for_request(self.schema_stale):
-                    raise errors.StaleSchema(str(exc)) from exc
-                raise
-            if write and stale_for_request(self.schema_stale):
-                raise errors.StaleSchema("another process changed the collections")
             tx.commit()
         tx.run_after_commit()  # the pool's context manager committed: the connection is back
         if write:

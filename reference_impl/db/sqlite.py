@@ -45,7 +45,7 @@ from reference_impl.db.engine import (
     backoff,
     capture,
     count_write_commit,
-    stale_for_request,
+    stale_schema_checked,
 )
 from reference_impl.failpoints import blocked
 from reference_impl.ir.kinds import (
@@ -489,15 +489,9 @@ class SqliteEngine:
         with (
             self._writer() if write else contextlib.nullcontext(),
             self._transaction(write=write) as tx,
+            stale_schema_checked(self.schema_stale, write=write),
         ):
-            try:
-                yield tx
-            except errors.DatabaseError as exc:
-                if stale_for_request(self.schema_stale):
-                    raise errors.StaleSchema(str(exc)) from exc
-                raise
-            if write and stale_for_request(self.schema_stale):
-                raise errors.StaleSchema("another process changed the collections")
+            yield tx
         tx.run_after_commit()
         if write:
             count_write_commit()
