@@ -348,7 +348,7 @@ def _serve(
     if worker is not None:  # read before the collections load: nothing changed unseen
         from reference_impl.core.coherence import SharedGenerations
 
-        shared = SharedGenerations(worker.generations_path)
+        shared = SharedGenerations(worker.generations_path, worker.index)
     with opened_app(args, bootstrap=worker is None) as app:
         if args.hooks:
             try:

@@ -302,6 +302,7 @@ class Supervisor:
                     flush=True,
                 )
                 child.close()
+                self._clear_in_flight(run_dir, index)
                 if len(self.deaths) > RESTARTS_PER_MINUTE:
                     print(
                         f"parity serve: {len(self.deaths)} worker deaths within a minute; stopping",
@@ -314,6 +315,17 @@ class Supervisor:
                 if not self._wait_ready(self.children[index]):
                     self._stop_all(grace, signals)
                     return 1
+
+    def _clear_in_flight(self, run_dir: str, index: int) -> None:
+        """A dead worker's collection changes in flight never end: they rolled back with
+        its connections (``SharedGenerations.clear``)."""
+        from reference_impl.core.coherence import SharedGenerations
+
+        shared = SharedGenerations(Worker(index, self.count, run_dir).generations_path)
+        try:
+            shared.clear(index)
+        finally:
+            shared.close()
 
     def _stop_all(self, grace: float, signals: set[signal.Signals] | None = None) -> int:
         """SIGTERM to every worker; those still running after the grace (or at a second

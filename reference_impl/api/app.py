@@ -169,7 +169,9 @@ class CatchUp:
 
         source: Receive = recording
         for attempt in range(self.REPLAYS + 1):
-            if self.coherence.behind():
+            if attempt:
+                await self.coherence.catch_up(settle=True)
+            elif self.coherence.behind():
                 await self.coherence.catch_up()
             commits = [0]
             token = write_commits.set(commits)

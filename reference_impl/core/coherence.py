@@ -22,6 +22,9 @@ file all of them map before the writer answers; every request first compares the
 counters with what its worker last caught up to (two memory reads) and, when one moved,
 re-reads the collections or drops the cached auth records before it goes on
 (:meth:`Coherence.catch_up`). So a change is seen by every worker from its next request.
+While a collection change is in flight (inside its transaction, until after its bump), the
+other workers' writes refuse to commit on their old definitions and run again once it has
+ended.
 """
 
 from __future__ import annotations
@@ -130,17 +133,31 @@ class SharedGenerations:
     ``SCHEMA`` moves with every committed collection change, ``AUTH`` with every auth
     record updated or deleted. A bump is an increment under an exclusive ``flock`` (two
     workers bumping at once both count); reading is lock-free (a torn read can only make a
-    worker catch up once too often). ``seen`` is what this process has caught up to."""
+    worker catch up once too often). ``seen`` is what this process has caught up to.
+
+    Beside them, one slot per worker (``index`` 1..``MAX_WORKERS``) counts its collection
+    changes in flight: raised inside the change's transaction before its COMMIT, lowered
+    once the transaction has ended, committed (after the ``SCHEMA`` bump) or rolled back.
+    Only its worker writes a slot, except the supervisor, which zeroes the slot of a worker
+    that died (:meth:`clear`): a crash mid-change leaves nothing in flight for ever."""
 
     SCHEMA, AUTH = 0, 1
+    MAX_WORKERS = 64
     _FORMAT = "<QQ"
+    _SLOTS = f"<{MAX_WORKERS}Q"
+    _SLOTS_AT = struct.calcsize(_FORMAT)
 
-    def __init__(self, path: str | os.PathLike[str]):
+    def __init__(self, path: str | os.PathLike[str], index: int = 0):
+        """``index``: this process's slot (0: a process with none, e.g. the supervisor)."""
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        size = struct.calcsize(self._FORMAT)
+        size = self._SLOTS_AT + struct.calcsize(self._SLOTS)
         if os.fstat(self._fd).st_size < size:
             os.ftruncate(self._fd, size)
         self._map = mmap.mmap(self._fd, size)
+        self.index = index
+        self._own = threading.Lock()
+        if index:
+            self.clear(index)  # a replaced worker's slot starts empty
         self.seen = list(self.read())
 
     def read(self) -> tuple[int, int]:
@@ -166,6 +183,35 @@ class SharedGenerations:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         if self.seen[slot] == old:
             self.seen[slot] = old + 1
+
+    def _slot_at(self, index: int) -> int:
+        if not 1 <= index <= self.MAX_WORKERS:
+            raise ValueError(f"worker index {index} is not in 1..{self.MAX_WORKERS}")
+        return self._SLOTS_AT + 8 * (index - 1)
+
+    def begin_change(self) -> None:
+        """A collection change of this worker is about to commit."""
+        at = self._slot_at(self.index)
+        with self._own:
+            (count,) = struct.unpack_from("<Q", self._map, at)
+            struct.pack_into("<Q", self._map, at, count + 1)
+
+    def end_change(self) -> None:
+        """That change's transaction has ended (committed and bumped, or rolled back)."""
+        at = self._slot_at(self.index)
+        with self._own:
+            (count,) = struct.unpack_from("<Q", self._map, at)
+            struct.pack_into("<Q", self._map, at, max(0, count - 1))
+
+    def changing_elsewhere(self) -> bool:
+        """Whether another worker has a collection change in flight."""
+        slots = struct.unpack_from(self._SLOTS, self._map, self._SLOTS_AT)
+        own = self.index - 1
+        return any(count for i, count in enumerate(slots) if count and i != own)
+
+    def clear(self, index: int) -> None:
+        """Nothing in flight in worker ``index`` (it died, or starts)."""
+        struct.pack_into("<Q", self._map, self._slot_at(index), 0)
 
     def close(self) -> None:
         self._map.close()
@@ -205,17 +251,22 @@ class Coherence:
         self.shared = shared
 
     def schema_stale(self) -> bool:
-        """``Engine.schema_stale``: another worker committed a collection change (or is
-        about to) that this one has not caught up to."""
-        return self.shared is not None and self.shared.schema_stale()
+        """``Engine.schema_stale``: another worker committed a collection change that this
+        one has not caught up to, or has one in flight."""
+        shared = self.shared
+        return shared is not None and (shared.schema_stale() or shared.changing_elsewhere())
 
     def _publishing(self, tx: Any, event: Event) -> None:
-        """Inside the transaction of a collection change, before its COMMIT: the other
-        workers' writes from now on refuse to commit on their old definitions
-        (``StaleSchema``) even before the change is visible. Bumped again after the
-        COMMIT (:meth:`on_event`), so their catch-up reads the committed change."""
-        if self.shared is not None and not event.is_record:
-            self.shared.bump(SharedGenerations.SCHEMA)
+        """Inside the transaction of a collection change, before its COMMIT: in flight
+        until the transaction ends. Meanwhile the other workers' writes refuse to commit on
+        their old definitions (``StaleSchema``) and run again once it has ended
+        (:meth:`catch_up` with ``settle``); ``SCHEMA`` moves after the COMMIT
+        (:meth:`on_event`), before the change stops being in flight, so no worker can
+        catch up to a count whose change it cannot read yet."""
+        shared = self.shared
+        if shared is not None and not event.is_record:
+            shared.begin_change()
+            tx.after_end(shared.end_change)
 
     def on_event(self, event: Event) -> None:
         local = self.bus.is_local(event)
@@ -237,16 +288,27 @@ class Coherence:
         last caught up (always False outside ``--workers``)."""
         return self.shared is not None and self.shared.stale()
 
-    async def catch_up(self) -> None:
+    SETTLE_S = 30.0  # the longest a replayed request waits for another worker's change
+
+    async def catch_up(self, *, settle: bool = False) -> None:
         """Before a request, on the loop: what :meth:`behind` saw, applied (collections
         re-read under the schema lock; cached auth records dropped). One request does it;
-        the others arriving meanwhile wait for it."""
+        the others arriving meanwhile wait for it. ``settle`` (a request running again
+        after ``StaleSchema``): first wait, up to ``SETTLE_S``, until no other worker has a
+        collection change in flight, as a write on one SQLite file or one PostgreSQL table
+        waits for a schema change's locks."""
         shared = self.shared
         if shared is None:
             return
         if self._catching_up is None:
             self._catching_up = asyncio.Lock()
         async with self._catching_up:
+            if settle:
+                deadline = time.monotonic() + self.SETTLE_S
+                pause = 0.001
+                while shared.changing_elsewhere() and time.monotonic() < deadline:
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, 0.05)
             schema, auth = shared.read()
             if schema != shared.seen[SharedGenerations.SCHEMA]:
                 self.records.clear()

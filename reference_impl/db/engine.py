@@ -149,6 +149,11 @@ class Tx(Protocol):
         raises is logged and the others still run."""
         ...
 
+    def after_end(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once this transaction has ended, committed or not (after the
+        after-commit callbacks of a commit): what must be undone whatever the outcome."""
+        ...
+
     def notify(self, payload: str) -> None:
         """Send ``payload`` to the other server processes on this database when the
         transaction commits (``Dialect.NOTIFIES`` says what each engine does)."""
@@ -156,11 +161,13 @@ class Tx(Protocol):
 
 
 class AfterCommit:
-    """The callbacks of one transaction (:meth:`Tx.after_commit`), shared by both engines'
-    transaction objects: the engine calls :meth:`run_after_commit` once the COMMIT has
-    succeeded and its locks are released."""
+    """The callbacks of one transaction (:meth:`Tx.after_commit`, :meth:`Tx.after_end`),
+    shared by both engines' transaction objects: the engine calls :meth:`run_after_commit`
+    once the COMMIT has succeeded and its locks are released, and :meth:`run_after_end`
+    when the transaction is over, whatever its outcome."""
 
     _after: list[Callable[[], None]] | None = None
+    _end: list[Callable[[], None]] | None = None
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         if self._after is None:
@@ -174,6 +181,19 @@ class AfterCommit:
                 callback()
             except Exception:  # the transaction is committed: the others must still run
                 log.exception("after-commit callback %r failed", callback)
+
+    def after_end(self, callback: Callable[[], None]) -> None:
+        if self._end is None:
+            self._end = []
+        self._end.append(callback)
+
+    def run_after_end(self) -> None:
+        callbacks, self._end = self._end or [], None
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # an exception in flight must not be replaced by this one
+                log.exception("after-end callback %r failed", callback)
 
 
 # The write transactions a request has committed (a one-item list, counted by the engines

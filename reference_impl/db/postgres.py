@@ -843,17 +843,22 @@ class PostgresEngine:
         operation's ``requested_isolation``): then ``SET TRANSACTION ISOLATION LEVEL`` is its
         first statement (a constant from ``ISOLATION_LEVELS``, never client text)."""
         level = isolation or requested_isolation.get()
-        with self.leaks.held(), self._transaction() as tx:
-            if level is not None and level != self.config.isolation:
-                tx.execute(_SET_ISOLATION[level])
-            if session is not None:
-                tx.set_session(session)
-            with stale_schema_checked(self.schema_stale, write=write):
-                yield tx
-            tx.commit()
-        tx.run_after_commit()  # the pool's context manager committed: the connection is back
-        if write:
-            count_write_commit()
+        tx: _PostgresTx | None = None
+        try:
+            with self.leaks.held(), self._transaction() as tx:
+                if level is not None and level != self.config.isolation:
+                    tx.execute(_SET_ISOLATION[level])
+                if session is not None:
+                    tx.set_session(session)
+                with stale_schema_checked(self.schema_stale, write=write):
+                    yield tx
+                tx.commit()
+            tx.run_after_commit()  # the pool's context manager committed: the connection is back
+            if write:
+                count_write_commit()
+        finally:
+            if tx is not None:
+                tx.run_after_end()
 
     @contextmanager
     def _transaction(self) -> Iterator[_PostgresTx]:

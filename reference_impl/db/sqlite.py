@@ -486,15 +486,20 @@ class SqliteEngine:
     ) -> Iterator[_SqliteTx]:
         """Any ``isolation`` runs serializable (``Dialect.SERIALIZES_EVERYTHING``).
         After-commit callbacks run once the writer lock is released."""
-        with (
-            self._writer() if write else contextlib.nullcontext(),
-            self._transaction(write=write) as tx,
-            stale_schema_checked(self.schema_stale, write=write),
-        ):
-            yield tx
-        tx.run_after_commit()
-        if write:
-            count_write_commit()
+        tx: _SqliteTx | None = None
+        try:
+            with (
+                self._writer() if write else contextlib.nullcontext(),
+                self._transaction(write=write) as tx,
+                stale_schema_checked(self.schema_stale, write=write),
+            ):
+                yield tx
+            tx.run_after_commit()
+            if write:
+                count_write_commit()
+        finally:
+            if tx is not None:
+                tx.run_after_end()
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[_SqliteTx]:
