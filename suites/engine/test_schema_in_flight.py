@@ -66,7 +66,9 @@ def test_a_change_is_in_flight_inside_its_transaction_and_over_after_it(world: A
             (theirs.changing_elsewhere(), watcher.coherence.schema_stale())
         )
     )
-    changer.store.create({"name": "docs", "type": "base", "fields": [{"name": "t", "type": "text"}]})
+    changer.store.create(
+        {"name": "docs", "type": "base", "fields": [{"name": "t", "type": "text"}]}
+    )
     # on_publish handlers run in order: the coherence's (registered first) had raised the slot
     assert seen_inside and all(seen_inside[0])
     assert not theirs.changing_elsewhere()
