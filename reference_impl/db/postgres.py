@@ -65,7 +65,7 @@ class PostgresDialect(Dialect):
     ROW_LEVEL_SECURITY = True
     NOTIFIES = True
     NOTIFY_LIMIT = NOTIFY_LIMIT
-    TOTAL_IN_WINDOW = True
+    TOTAL_IN_STATEMENT = True
     UNSET_DATE_IS_NULL = True
     TEXT_ALLOWS_NUL = False
     SCHEMA = "public"  # the engine replaces it with its current_schema()

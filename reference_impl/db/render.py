@@ -384,12 +384,16 @@ def select_sql(
     with_total: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """``joins``: the filter's to-one LEFT JOINs (sort terms bring their own; one join per
-    alias). ``with_total`` appends ``COUNT(*) OVER ()``: the number of matching rows before
-    LIMIT, in the same statement (window functions: SQLite >= 3.25, PostgreSQL)."""
+    alias). ``with_total`` appends the number of matching rows before LIMIT as a last
+    column: an uncorrelated scalar sub-select (``Dialect.TOTAL_IN_STATEMENT``), so the
+    page keeps its own plan (an index scan stopped at LIMIT)."""
     sql = Sql(dialect, table)
-    cols = ", ".join(sql.col(c) for c in columns) + (", COUNT(*) OVER ()" if with_total else "")
-    text = f"SELECT {cols} FROM {dialect.table(table)}"
     nodes, filter_joins = _split(where)
+    cols = ", ".join(sql.col(c) for c in columns)
+    if with_total:
+        total = f"SELECT COUNT(*) FROM {dialect.table(table)}"
+        cols += f", ({total}{_joins(sql, [*joins, *filter_joins])}{_where(sql, nodes)})"
+    text = f"SELECT {cols} FROM {dialect.table(table)}"
     text += _joins(sql, [*joins, *filter_joins, *(j for term in sort for j in term.joins)])
     text += _where(sql, nodes)
     terms = []
@@ -397,7 +401,7 @@ def select_sql(
         if term.special == RANDOM:
             terms.append(dialect.random_function())
         elif term.special == ROWID:
-            terms.append(dialect.order_term(dialect.rowid(table), term.descending))
+            terms.append(dialect.order_term(dialect.rowid(table), term.descending, nullable=False))
         else:
             assert term.ref is not None
             expr = sql.operand(term.ref)
@@ -415,11 +419,12 @@ def select_sql(
                 stored = dialect.text_of(expr, Kind.JSON_ARRAY)
                 terms.append(dialect.order_term(stored, term.descending))
             else:
-                terms.append(dialect.order_term(expr, term.descending))
+                nullable = term.many != () or _nullable(dialect, term.ref)
+                terms.append(dialect.order_term(expr, term.descending, nullable=nullable))
     # Ties (and no sort at all) fall back to insertion order: SQLite's natural order,
     # made explicit so PostgreSQL's heap order never leaks into a response.
     if not any(term.special == RANDOM for term in sort):
-        terms.append(dialect.order_term(dialect.rowid(table), False))
+        terms.append(dialect.order_term(dialect.rowid(table), False, nullable=False))
     text += " ORDER BY " + ", ".join(terms)
     if limit is not None:
         limit_p = sql.bind(limit, Kind.INT64)
@@ -428,6 +433,14 @@ def select_sql(
     if lock:
         text += dialect.for_update(table)
     return text, sql.params
+
+
+def _nullable(dialect: Dialect, operand: Operand) -> bool:
+    """Whether a sort key can be NULL: anything but a main-table column its DDL makes
+    ``NOT NULL`` (a joined column is NULL where the LEFT JOIN finds nothing)."""
+    if not isinstance(operand, Ref) or operand.json_path:
+        return True
+    return operand.nullable or not dialect.never_null(operand.kind)
 
 
 def _split(where: Sequence[Node | Compiled]) -> tuple[list[Node], list[Join]]:

@@ -105,12 +105,12 @@ def read_page(
 ) -> Page:
     """One page of records and, when ``count``, the total.
 
-    One statement for the page and the total (COUNT(*) OVER ()) where the dialect says so;
+    One statement for the page and the total (a scalar sub-select) where the dialect says so;
     a page past the end has no row to carry the total, so it falls back to a COUNT.
     """
     page, per_page, offset = page_window(page_number, per_page_asked)
     fields = list(coll.fields)
-    in_window = count and dialect.TOTAL_IN_WINDOW
+    in_window = count and dialect.TOTAL_IN_STATEMENT
     sql, params = select_sql(
         dialect,
         coll.name,
