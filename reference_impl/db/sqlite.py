@@ -329,6 +329,38 @@ def _close_when_done(fd: int, done: Future[None]) -> None:
     os.close(fd)  # releases the lock the thread took, if it took it
 
 
+class _LockWaiter:
+    """One daemon thread per engine that blocks in ``flock`` for a waiting writer.
+
+    A thread per wait cost a ``Thread.start()`` on the event loop for every contended
+    write, and with ``--workers 2`` most writes are contended (the loop waits for the new
+    thread to signal that it started). Waits run one after another: at most one writer of
+    a process waits at a time (the in-process locks come first), and a wait given up
+    still blocks here until it gets the lock and lets go of it (``_close_when_done``), as
+    the next one would have waited for the same holder anyway. Daemon, so a wait for a
+    holder that never lets go cannot hold up the interpreter's exit."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[int, Future[None]]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def submit(self, fd: int) -> Future[None]:
+        done: Future[None] = Future()
+        done.set_running_or_notify_cancel()  # a timed-out wait cannot cancel it under the thread
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="parity-writer", daemon=True)
+                self._thread.start()
+        self._jobs.put((fd, done))
+        return done
+
+    def _run(self) -> None:
+        while True:
+            fd, done = self._jobs.get()
+            _flock_into(fd, done)
+
+
 class SqliteEngine:
     """A small connection pool over one database file, shared by any number of processes.
 
@@ -359,6 +391,7 @@ class SqliteEngine:
         self._busy_timeout_ms = busy_timeout_ms
         self._file_lock_path = f"{self.path}-writer"
         self._file_lock = os.open(self._file_lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._lock_waiter = _LockWaiter()
         self._locks_dir = Path(f"{self.path}-locks")
         self._named: dict[str, int] = {}  # named locks this process holds: name -> fd
         self.purged_at = 0.0  # when a transaction last purged the event log
@@ -429,11 +462,11 @@ class SqliteEngine:
         """The cross-process writer lock, held by the in-process writer of the moment.
 
         Free, it is taken at once (``LOCK_NB``). Held by another process, the wait is a
-        blocking ``flock`` in a thread (the loop goes on meanwhile), on a descriptor of its
-        own, for at most the busy timeout: then ``LockTimeout``, as SQLite's busy handler
-        would give. A wait given up (timed out, or the request cancelled) closes that
-        descriptor once the thread returns, which lets go of whatever it took without
-        touching the next writer's lock."""
+        blocking ``flock`` in the engine's waiter thread (:class:`_LockWaiter`; the loop
+        goes on meanwhile), on a descriptor of its own, for at most the busy timeout: then
+        ``LockTimeout``, as SQLite's busy handler would give. A wait given up (timed out,
+        or the request cancelled) closes that descriptor once the thread returns, which
+        lets go of whatever it took without touching the next writer's lock."""
         held = self._file_lock
         try:
             fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -451,11 +484,7 @@ class SqliteEngine:
 
     def _wait_file_lock(self) -> int:
         fd = os.open(self._file_lock_path, os.O_RDWR)
-        waiting: Future[None] = Future()
-        waiting.set_running_or_notify_cancel()  # a timed-out wait cannot cancel it under the thread
-        threading.Thread(
-            target=_flock_into, args=(fd, waiting), name="parity-writer", daemon=True
-        ).start()
+        waiting = self._lock_waiter.submit(fd)
         timeout = self._busy_timeout_ms / 1000
         try:
             if bridged():

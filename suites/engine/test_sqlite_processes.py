@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import signal
 import subprocess
 import sys
@@ -18,6 +20,9 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
+from reference_impl.db import errors
 from reference_impl.db.sqlite import SqliteEngine
 
 INCREMENTS = 2000
@@ -73,6 +78,47 @@ def test_writers_in_two_processes_lose_no_increment(tmp_path: Path) -> None:
     with engine.transaction() as tx:
         assert tx.fetchone("SELECT n FROM counter WHERE id = 1") == (2 * INCREMENTS,)
     engine.close()
+
+
+WRITER_LOCK_HOLDER = """
+    import fcntl, os, sys, time
+    fd = os.open(sys.argv[1] + "-writer", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # what another process's writer holds while it writes
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_writes_given_up_on_a_held_lock_time_out_and_leave_it_free(tmp_path: Path) -> None:
+    """Past the busy timeout a writer gets ``LockTimeout`` (retried and counted by
+    ``run_in_transaction``); its wait goes on in the engine's waiter thread and lets go of
+    the lock once it gets it, so the writes after the holder is gone go through."""
+    path = tmp_path / "data.db"
+    engine = SqliteEngine(path, busy_timeout_ms=200)
+    with engine.transaction(write=True) as tx:
+        tx.execute("CREATE TABLE t (n INTEGER NOT NULL)")
+    holder = _python(WRITER_LOCK_HOLDER, str(path), "1.5")
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        for _ in range(2):  # two waits given up, both left queued behind the holder
+            began = time.monotonic()
+            with pytest.raises(errors.LockTimeout), engine.transaction(write=True) as tx:
+                tx.execute("INSERT INTO t VALUES (1)")
+            assert 0.15 < time.monotonic() - began < 1.4
+        holder.communicate(timeout=10)
+        with engine.transaction(write=True) as tx:
+            tx.execute("INSERT INTO t VALUES (2)")
+        with engine.transaction() as tx:
+            assert tx.fetchall("SELECT n FROM t") == [(2,)]
+        fd = os.open(f"{path}-writer", os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody kept it
+        finally:
+            os.close(fd)
+    finally:
+        if holder.poll() is None:
+            _kill(holder)
+        engine.close()
 
 
 HOLDER = """
