@@ -437,7 +437,9 @@ def select_sql(
 
 def _nullable(dialect: Dialect, operand: Operand) -> bool:
     """Whether a sort key can be NULL: anything but a main-table column its DDL makes
-    ``NOT NULL`` (a joined column is NULL where the LEFT JOIN finds nothing)."""
+    ``NOT NULL`` (a joined column is NULL where the LEFT JOIN finds nothing). Every
+    collection table is created from ``TYPE_MAPPING``; a view collection's columns (not
+    built yet) come from its SELECT and must count as nullable when they are."""
     if not isinstance(operand, Ref) or operand.json_path:
         return True
     return operand.nullable or not dialect.never_null(operand.kind)
