@@ -355,9 +355,18 @@ class _LockWaiter:
         self._jobs.put((fd, done))
         return done
 
+    def close(self) -> None:
+        """The thread ends once the waits queued before this are done."""
+        with self._start_lock:
+            if self._thread is not None:
+                self._jobs.put((-1, Future()))
+                self._thread = None
+
     def _run(self) -> None:
         while True:
             fd, done = self._jobs.get()
+            if fd < 0:
+                return
             _flock_into(fd, done)
 
 
@@ -690,6 +699,7 @@ class SqliteEngine:
         if self._file_lock >= 0:
             os.close(self._file_lock)
             self._file_lock = -1
+        self._lock_waiter.close()
 
 
 def build_info() -> str:

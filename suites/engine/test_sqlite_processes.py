@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -115,10 +116,21 @@ def test_writes_given_up_on_a_held_lock_time_out_and_leave_it_free(tmp_path: Pat
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody kept it
         finally:
             os.close(fd)
+        waiters = _waiter_threads()
+        assert waiters  # the engine's waiter thread took the waits
+        engine.close()
+        deadline = time.monotonic() + 5
+        while len(_waiter_threads()) >= len(waiters) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(_waiter_threads()) < len(waiters)  # and ends with the engine
     finally:
         if holder.poll() is None:
             _kill(holder)
         engine.close()
+
+
+def _waiter_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "parity-writer" and t.is_alive()]
 
 
 HOLDER = """
