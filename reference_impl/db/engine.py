@@ -15,7 +15,7 @@ import logging
 import random
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
@@ -141,6 +141,13 @@ class Tx(Protocol):
     def fetchone(self, sql: str, params: Params | None = None) -> Row | None: ...
 
     def executemany(self, sql: str, rows: Sequence[Params]) -> None: ...
+
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        """Bulk-load ``rows`` (values already in the engine's form, ``Dialect.to_db``, in
+        ``columns`` order) into ``table`` in this transaction; returns how many. PostgreSQL:
+        ``COPY ... FROM STDIN`` (psycopg's copy, one stream for all rows); SQLite: one
+        prepared ``INSERT`` run for every row (``executemany``), no round trips to save."""
+        ...
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this transaction has committed; never after a rollback
@@ -317,6 +324,16 @@ class Engine(Protocol):
     async def close_async(self) -> None: ...
 
     def close(self) -> None: ...
+
+    def open_auxiliary(self) -> Engine:
+        """A second engine for the app's auxiliary tables (request logs, traces): what they
+        write never queues behind record writes. SQLite: the file ``auxiliary.db`` beside
+        the data file (never the data file; PocketBase's layout), its own writer lock, WAL
+        and ``synchronous=NORMAL``, no event log. PostgreSQL: the same database through a
+        small pool of its own (no row level security role, nothing installed), so a burst
+        of log writes cannot take the connections requests wait for; the tables it holds
+        are ``UNLOGGED`` where their module says so. The caller closes it."""
+        ...
 
 
 class RetryCounter:

@@ -14,9 +14,9 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -52,6 +52,7 @@ log = logging.getLogger("parity.postgres")
 
 _INT64 = 2**63
 LOCK_NAMESPACE = 0x5050  # pg_advisory_lock(classid, key): this project's named locks
+AUXILIARY_POOL_MAX = 2  # connections of the auxiliary engine: a batch writer and a reader
 NOTIFY_LIMIT = 8000  # bytes: pg_notify refuses a payload this long (Dialect.NOTIFIES)
 
 
@@ -637,6 +638,40 @@ class _PostgresTx(AfterCommit):
         finally:
             self._wait(cur.close())
 
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        """``Tx.copy_rows``: ``COPY table (columns) FROM STDIN``, psycopg adapting each value
+        (its copy escapes what text format needs: tabs, newlines, backslashes). Bridged, the
+        whole stream is one wait on the loop (psycopg buffers rows and sends them in
+        blocks), not one per row."""
+        names = ", ".join(self.dialect.quote(c) for c in columns)
+        statement = f"COPY {self.dialect.table(table)} ({names}) FROM STDIN"
+        capture(statement, None)
+        cur = self._conn.cursor()
+        try:
+            if isinstance(cur, psycopg.AsyncCursor):
+                return int(self._wait(_copy_async(cur, statement, rows)))
+            n = 0
+            with cur.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(row)
+                    n += 1
+            return n
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+        finally:
+            self._wait(cur.close())
+
+
+async def _copy_async(
+    cur: psycopg.AsyncCursor[Any], statement: str, rows: Iterable[Sequence[Any]]
+) -> int:
+    n = 0
+    async with cur.copy(statement) as copy:
+        for row in rows:
+            await copy.write_row(row)
+            n += 1
+    return n
+
 
 class PostgresEngine:
     """psycopg 3 over a connection pool, blocking or asyncio.
@@ -651,7 +686,12 @@ class PostgresEngine:
     name = "postgres"
 
     def __init__(
-        self, dsn: str, *, pool: PoolConfig | None = None, row_security_role: str | None = None
+        self,
+        dsn: str,
+        *,
+        pool: PoolConfig | None = None,
+        row_security_role: str | None = None,
+        install: bool = True,
     ):
         self.dialect = PostgresDialect()
         self.config = pool or PoolConfig()
@@ -664,13 +704,21 @@ class PostgresEngine:
         self._apool_loop: asyncio.AbstractEventLoop | None = None
         self._pool: ConnectionPool[Any] | None = self._open_pool()
         self.dialect.SCHEMA = self._current_schema()
-        self._install_functions()
+        if install:  # an auxiliary engine finds the main one's in place (open_auxiliary)
+            self._install_functions()
         if row_security_role is not None:
             try:
                 self._prepare_role(row_security_role)
             except BaseException:
                 self.close()
                 raise
+
+    def open_auxiliary(self) -> PostgresEngine:
+        """``Engine.open_auxiliary``: the same database, a pool of its own."""
+        config = replace(
+            self.config, min_size=1, max_size=AUXILIARY_POOL_MAX, statement_timeout=0.0
+        )
+        return PostgresEngine(self._dsn, pool=config, install=False)
 
     @property
     def dsn(self) -> str:

@@ -22,7 +22,7 @@ import queue
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import datetime
@@ -57,6 +57,7 @@ from reference_impl.ir.kinds import (
 
 log = logging.getLogger("parity.sqlite")
 
+AUXILIARY_FILE = "auxiliary.db"  # PocketBase's second file in pb_data (logs)
 PRAGMAS = (
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",
@@ -300,6 +301,32 @@ class _SqliteTx(AfterCommit):
         except apsw.Error as exc:
             raise translate(exc) from exc
 
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        """``Tx.copy_rows``: one prepared INSERT for every row."""
+        names = ", ".join(self.dialect.quote(c) for c in columns)
+        marks = ", ".join("?" for _ in columns)
+        statement = f"INSERT INTO {self.dialect.table(table)} ({names}) VALUES ({marks})"
+        counted = _Counted(rows)
+        capture(statement, None)
+        try:
+            self._conn.executemany(statement, counted)
+        except apsw.Error as exc:
+            raise translate(exc) from exc
+        return counted.n
+
+
+class _Counted:
+    """An iterable that counts what it hands out (``executemany`` takes any iterable)."""
+
+    def __init__(self, rows: Iterable[Sequence[Any]]) -> None:
+        self._rows = rows
+        self.n = 0
+
+    def __iter__(self) -> Iterator[Sequence[Any]]:
+        for row in self._rows:
+            self.n += 1
+            yield row
+
 
 def read_events(conn: apsw.Connection, last: int) -> tuple[list[tuple[int, str]], int]:
     """The event log's payloads after ``last`` (at most ``POLL_BATCH``), and how many rows
@@ -385,7 +412,14 @@ class SqliteEngine:
 
     name = "sqlite"
 
-    def __init__(self, path: Path, *, pool_size: int = 4, busy_timeout_ms: int = 10_000):
+    def __init__(
+        self,
+        path: Path,
+        *,
+        pool_size: int = 4,
+        busy_timeout_ms: int = 10_000,
+        events: bool = True,
+    ):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.dialect = SqliteDialect()
@@ -407,8 +441,9 @@ class SqliteEngine:
         self.file_lock_waits = 0  # writers that found another process writing
         self.schema_stale: Callable[[], bool] | None = None  # Engine.schema_stale
         self._idle.put(self._connect())
-        with self.transaction(write=True) as tx:
-            tx.execute(EVENTS_DDL)
+        if events:  # an auxiliary file has no event log (open_auxiliary)
+            with self.transaction(write=True) as tx:
+                tx.execute(EVENTS_DDL)
 
     def _connect(self) -> apsw.Connection:
         conn = apsw.Connection(str(self.path))
@@ -687,6 +722,12 @@ class SqliteEngine:
             "pool_max": self._size,
             "writer_queue": self._writers_waiting,
         }
+
+    def open_auxiliary(self) -> SqliteEngine:
+        """``Engine.open_auxiliary``: ``auxiliary.db`` beside this file."""
+        return SqliteEngine(
+            self.path.with_name(AUXILIARY_FILE), busy_timeout_ms=self._busy_timeout_ms, events=False
+        )
 
     def close(self) -> None:
         with self._lock:
