@@ -15,6 +15,7 @@ from __future__ import annotations
 import abc
 import os
 from collections.abc import Sequence
+from datetime import date
 from typing import Any, ClassVar
 
 from reference_impl.ir.kinds import Kind
@@ -413,6 +414,48 @@ class Dialect(abc.ABC):
 
     @abc.abstractmethod
     def list_tables_sql(self) -> str:
+        raise NotImplementedError
+
+    # -- the request log (core/logs.py), on the auxiliary engine --------------------------
+    LOG_COLUMNS: ClassVar[tuple[tuple[str, Kind], ...]] = (
+        ("id", Kind.TEXT),
+        ("level", Kind.INT64),
+        ("message", Kind.TEXT),
+        ("data", Kind.JSON),
+        ("created", Kind.DATETIME_MS),
+    )
+    """``_logs`` as PocketBase has it (``migrations/1640988000_aux_init.go``), in
+    :meth:`Tx.copy_rows` order."""
+
+    @abc.abstractmethod
+    def logs_schema(self, table: str) -> list[str]:
+        """The log table, idempotent. SQLite: PocketBase's table and its three indexes
+        (level, message, the created hour), in ``auxiliary.db``. PostgreSQL: a table
+        partitioned by day on ``created`` (TIMESTAMPTZ) with an ``UNLOGGED`` default
+        partition; the days themselves come from :meth:`log_days` (PostgreSQL 18 refuses an
+        unlogged partitioned parent, so the partitions are the unlogged ones)."""
+        raise NotImplementedError
+
+    def log_days(self, table: str, days: Sequence[date]) -> list[str]:
+        """Partitions for these days, created ahead of their rows (a row of a day without
+        one lands in the default partition). SQLite has no partitions: nothing."""
+        return []
+
+    def log_partitions_sql(self, table_param: str) -> str | None:
+        """SELECT the names of a log table's partitions (table name bound), or None where
+        there are none (SQLite). Retention drops those :meth:`drop_log_day` names."""
+        return None
+
+    def drop_log_day(self, table: str, partition: str, before: date) -> str | None:
+        """The statement that drops ``partition`` when it is a day of ``table`` wholly
+        before ``before``, else None (never on SQLite)."""
+        return None
+
+    @abc.abstractmethod
+    def log_retention(self, table: str, before: date) -> list[tuple[str, dict[str, Any]]]:
+        """Statements that remove the log rows created before ``before`` (UTC midnight).
+        SQLite: one ``DELETE``. PostgreSQL: the day partitions wholly before it are dropped
+        (no row-by-row delete), and the default partition's old rows deleted."""
         raise NotImplementedError
 
     @abc.abstractmethod

@@ -17,7 +17,8 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as time_of_day
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -352,6 +353,67 @@ class PostgresDialect(Dialect):
             name.encode("utf-8")[:54].decode("utf-8", "ignore")
             + f"_{zlib.crc32(name.encode()):08x}"
         )
+
+    def logs_schema(self, table: str) -> list[str]:
+        t, q = self.table(table), self.quote
+        idx = "idx_" + table.strip("_")  # PocketBase's idx_logs_* for _logs
+        return [
+            f"CREATE TABLE IF NOT EXISTS {t} ("
+            f"{q('id')} TEXT NOT NULL, "
+            f"{q('level')} BIGINT DEFAULT 0 NOT NULL, "
+            f"{q('message')} TEXT DEFAULT '' NOT NULL, "
+            f"{q('data')} JSONB DEFAULT '{{}}'::jsonb NOT NULL, "
+            f"{q('created')} TIMESTAMPTZ DEFAULT now() NOT NULL"
+            f") PARTITION BY RANGE ({q('created')})",
+            f"CREATE UNLOGGED TABLE IF NOT EXISTS {self.table(table + '_default')} "
+            f"PARTITION OF {t} DEFAULT",
+            f"CREATE INDEX IF NOT EXISTS {q(idx + '_id')} ON {t} ({q('id')})",
+            f"CREATE INDEX IF NOT EXISTS {q(idx + '_level')} ON {t} ({q('level')})",
+            f"CREATE INDEX IF NOT EXISTS {q(idx + '_message')} ON {t} ({q('message')})",
+            f"CREATE INDEX IF NOT EXISTS {q(idx + '_created')} ON {t} ({q('created')})",
+        ]
+
+    def log_days(self, table: str, days: Sequence[date]) -> list[str]:
+        """``CREATE UNLOGGED TABLE <table>_pYYYYMMDD PARTITION OF <table> FOR VALUES FROM
+        (day) TO (next day)``; the bounds are dates formatted here, never outside text."""
+        out = []
+        for day in days:
+            name = self.table(f"{table}_p{day:%Y%m%d}")
+            upper = day + timedelta(days=1)
+            out.append(
+                f"CREATE UNLOGGED TABLE IF NOT EXISTS {name} PARTITION OF {self.table(table)} "
+                f"FOR VALUES FROM ('{day.isoformat()}') TO ('{upper.isoformat()}')"
+            )
+        return out
+
+    def log_partitions_sql(self, table_param: str) -> str:
+        """The day partitions of a log table (name bound), oldest first."""
+        return (
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace "
+            f"WHERE p.relname = {table_param} AND n.nspname = current_schema() "
+            "ORDER BY c.relname"
+        )
+
+    def log_retention(self, table: str, before: date) -> list[tuple[str, dict[str, Any]]]:
+        """Drops are computed from the catalogue by the caller (:meth:`log_partitions_sql`
+        then :meth:`drop_log_day`); this deletes the default partition's old rows."""
+        cutoff = datetime.combine(before, time_of_day.min, tzinfo=UTC)
+        default = self.table(table + "_default")
+        return [(f"DELETE FROM {default} WHERE {self.quote('created')} < %(c)s", {"c": cutoff})]
+
+    def drop_log_day(self, table: str, partition: str, before: date) -> str | None:
+        """``DROP TABLE`` for a day partition of ``table`` wholly before ``before``; None
+        for any other name (the default partition, a later day, a foreign table)."""
+        prefix = f"{table}_p"
+        stamp = partition[len(prefix) :] if partition.startswith(prefix) else ""
+        try:
+            day = datetime.strptime(stamp, "%Y%m%d").date()
+        except ValueError:
+            return None
+        if day + timedelta(days=1) > before:
+            return None
+        return f"DROP TABLE IF EXISTS {self.table(partition)}"
 
     def list_tables_sql(self) -> str:
         return (

@@ -25,7 +25,8 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, date, datetime
+from datetime import time as time_of_day
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
@@ -157,6 +158,28 @@ class SqliteDialect(Dialect):
 
     def index_target(self, name: str, table: str) -> tuple[str, str]:
         return self.table(self.index_name(name)), self.quote(table)
+
+    def logs_schema(self, table: str) -> list[str]:
+        t, q = self.table(table), self.quote
+        idx = "idx_" + table.strip("_")  # PocketBase's idx_logs_* for _logs
+        return [
+            f"CREATE TABLE IF NOT EXISTS {t} ("
+            f"{q('id')} TEXT PRIMARY KEY DEFAULT ('r'||lower(hex(randomblob(7)))) NOT NULL, "
+            f"{q('level')} INTEGER DEFAULT 0 NOT NULL, "
+            f"{q('message')} TEXT DEFAULT '' NOT NULL, "
+            f"{q('data')} JSON DEFAULT '{{}}' NOT NULL, "
+            f"{q('created')} TEXT DEFAULT (strftime('%Y-%m-%d %H:%M:%fZ')) NOT NULL)",
+            f"CREATE INDEX IF NOT EXISTS {q(idx + '_level')} ON {q(table)} ({q('level')})",
+            f"CREATE INDEX IF NOT EXISTS {q(idx + '_message')} ON {q(table)} ({q('message')})",
+            f"CREATE INDEX IF NOT EXISTS {q(idx + '_created_hour')} ON {q(table)} "
+            f"(strftime('%Y-%m-%d %H:00:00', {q('created')}))",
+        ]
+
+    def log_retention(self, table: str, before: date) -> list[tuple[str, dict[str, Any]]]:
+        cutoff = format_pb_datetime(datetime.combine(before, time_of_day.min, tzinfo=UTC))
+        return [
+            (f"DELETE FROM {self.table(table)} WHERE {self.quote('created')} < :c", {"c": cutoff})
+        ]
 
     def list_tables_sql(self) -> str:
         return "SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name"

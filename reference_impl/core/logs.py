@@ -1,0 +1,194 @@
+"""Request logs: a bounded buffer that requests append to without waiting, drained in
+batches into ``_logs`` on the auxiliary engine (``Engine.open_auxiliary``) by a writer
+thread of its own.
+
+Business first: when the buffer is full a new entry is dropped and counted, never waited
+for. Every accepted entry is written (``LogWriter.stop`` drains what is left), or counted
+as failed when its batch could not be written. The table's shape, its partitions and its
+retention are the dialect's (``Dialect.logs_schema`` / ``log_days`` / ``log_retention``):
+PocketBase's table in ``auxiliary.db`` on SQLite, day partitions on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from reference_impl.core.records.ids import new_record_id
+from reference_impl.db.engine import Engine
+from reference_impl.db.errors import DatabaseError
+
+log = logging.getLogger(__name__)
+
+LOGS_TABLE = "_logs"
+DAYS_AHEAD = 2  # day partitions exist this many days past today (PostgreSQL)
+BUFFER_CAPACITY = 100_000  # entries waiting to be written; more are dropped and counted
+BATCH_SIZE = 2_000  # entries per write (one COPY / one prepared INSERT run)
+FLUSH_INTERVAL_S = 0.25  # how long a partial batch may wait
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One log row before it is written (PocketBase's ``Log``: level, message, data)."""
+
+    created: datetime
+    level: int
+    message: str
+    data: dict[str, Any]
+
+
+class LogBuffer:
+    """Entries waiting for the writer, at most ``capacity``: :meth:`append` never blocks."""
+
+    def __init__(self, capacity: int = BUFFER_CAPACITY, batch_size: int = BATCH_SIZE) -> None:
+        self.capacity = capacity
+        self.batch_size = batch_size
+        self._entries: deque[LogEntry] = deque()
+        self._lock = threading.Lock()
+        self.accepted = 0
+        self.dropped = 0  # refused because the buffer was full (the circuit breaker)
+        self.ready = threading.Event()  # a full batch is waiting
+
+    def append(self, entry: LogEntry) -> bool:
+        with self._lock:
+            if len(self._entries) >= self.capacity:
+                self.dropped += 1
+                return False
+            self._entries.append(entry)
+            self.accepted += 1
+            full = len(self._entries) >= self.batch_size
+        if full:
+            self.ready.set()
+        return True
+
+    def take(self, limit: int) -> list[LogEntry]:
+        with self._lock:
+            n = min(limit, len(self._entries))
+            return [self._entries.popleft() for _ in range(n)]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+class LogStore:
+    """``_logs`` on the auxiliary engine: its schema and partitions, batched writes,
+    retention."""
+
+    def __init__(
+        self, aux: Engine, *, table: str = LOGS_TABLE, today: Callable[[], date] = _today
+    ) -> None:
+        self.aux = aux
+        self.table = table
+        self._today = today
+        self._days_from: date | None = None  # partitions made for today..today+DAYS_AHEAD
+
+    def ensure_schema(self) -> None:
+        with self.aux.transaction(write=True) as tx:
+            for statement in self.aux.dialect.logs_schema(self.table):
+                tx.execute(statement)
+        self.ensure_days()
+
+    def ensure_days(self) -> None:
+        """Today's partition and the next days', once per day. A day whose rows already
+        sit in the default partition cannot get one (PostgreSQL refuses): logged, and its
+        rows stay in the default partition, which retention also prunes."""
+        today = self._today()
+        if self._days_from == today:
+            return
+        for day in (today + timedelta(days=i) for i in range(DAYS_AHEAD + 1)):
+            for statement in self.aux.dialect.log_days(self.table, [day]):
+                try:
+                    with self.aux.transaction(write=True) as tx:
+                        tx.execute(statement)
+                except DatabaseError as exc:
+                    log.warning("log partition for %s not created: %s", day, exc)
+        self._days_from = today
+
+    def write(self, entries: list[LogEntry]) -> int:
+        """One transaction for the batch; the number of rows written."""
+        self.ensure_days()
+        d = self.aux.dialect
+        kinds = dict(d.LOG_COLUMNS)
+        rows = (
+            (
+                new_record_id(),
+                entry.level,
+                entry.message,
+                d.to_db(kinds["data"], entry.data),
+                d.to_db(kinds["created"], entry.created),
+            )
+            for entry in entries
+        )
+        with self.aux.transaction(write=True) as tx:
+            return tx.copy_rows(self.table, [name for name, _ in d.LOG_COLUMNS], rows)
+
+    def prune(self, keep_days: int) -> None:
+        """Remove the rows of the days before the last ``keep_days`` (PocketBase's
+        ``logs.maxDays``): day partitions dropped where there are any, rows deleted else."""
+        before = self._today() - timedelta(days=keep_days - 1)
+        d = self.aux.dialect
+        with self.aux.transaction(write=True) as tx:
+            listing = d.log_partitions_sql(d.placeholder("t"))
+            if listing is not None:
+                for (name,) in tx.fetchall(listing, {"t": self.table}):
+                    statement = d.drop_log_day(self.table, str(name), before)
+                    if statement is not None:
+                        tx.execute(statement)
+            for statement, params in d.log_retention(self.table, before):
+                tx.execute(statement, params)
+
+
+class LogWriter:
+    """Drains a :class:`LogBuffer` into a :class:`LogStore` from a daemon thread: a full
+    batch is written at once, a partial one after ``interval`` seconds. The request's
+    event loop never waits for a log write."""
+
+    def __init__(
+        self, buffer: LogBuffer, store: LogStore, *, interval: float = FLUSH_INTERVAL_S
+    ) -> None:
+        self.buffer = buffer
+        self.store = store
+        self.interval = interval
+        self.written = 0
+        self.failed = 0  # accepted entries whose batch could not be written
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="parity-logs", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Write everything accepted so far, then end the thread (a clean shutdown)."""
+        self._stopping.set()
+        self.buffer.ready.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            self.buffer.ready.wait(self.interval)
+            self.buffer.ready.clear()
+            self.drain()
+            if self._stopping.is_set():
+                self.drain()  # what came in while the last batch was written
+                return
+
+    def drain(self) -> None:
+        while batch := self.buffer.take(self.buffer.batch_size):
+            try:
+                self.written += self.store.write(batch)
+            except Exception:  # a log write must never take the writer down
+                self.failed += len(batch)
+                log.exception("writing %d log entries failed; they are lost", len(batch))
