@@ -27,6 +27,7 @@ from reference_impl.core.events import EventBus
 from reference_impl.core.file_storage import FileStorage
 from reference_impl.core.files import FILE_TOKEN_DURATION
 from reference_impl.core.hooks import Hooks
+from reference_impl.core.logs import RequestLogs
 from reference_impl.core.realtime import Broker
 from reference_impl.core.records import RecordService
 from reference_impl.core.row_security import Mode, check_mode, default_mode
@@ -78,6 +79,7 @@ class App:
         self.hooks = Hooks(self.engine, self.events)
         self.realtime = Broker(self.records, self.events, self._token_secret)
         self.cron = Cron(self.engine, self.node_id)
+        self.logs = RequestLogs(self.engine)  # written once start() opened the writer
         self._builtin_crons()
         # The other workers of a `parity serve --workers N` (reference_impl/workers.Peers);
         # None in a server of one process.
@@ -92,6 +94,7 @@ class App:
         """On the server's loop, once the engine is open there: join the event grid, start
         the competing hooks' consumer and the cron schedule."""
         self._loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self.logs.start)  # connects (PostgreSQL): not on the loop
         await self.events.start()
         await self.hooks.start()
         await self.cron.start()
@@ -128,14 +131,14 @@ class App:
         await self.hooks.stop()
         await self.events.stop()
         await self.coherence.stop()
+        await asyncio.to_thread(self.logs.stop)  # every accepted entry written first
 
     # -- PocketBase's own cron jobs (their ids and expressions, 0.40.6) --------------------
     def _builtin_crons(self) -> None:
         self.cron.add("__pbDBOptimize__", "0 0 * * *", self.engine.maintain)
         self.cron.add("__pbMFACleanup__", "0 * * * *", lambda: self.delete_expired("_mfas", "mfa"))
         self.cron.add("__pbOTPCleanup__", "0 * * * *", lambda: self.delete_expired("_otps", "otp"))
-        # Request logs are not kept by this build yet (issue 13): nothing to delete.
-        self.cron.add("__pbLogsCleanup__", "0 */6 * * *", lambda: None)
+        self.cron.add("__pbLogsCleanup__", "0 */6 * * *", self.logs.prune)
 
     def delete_expired(self, system: str, option: str) -> int:
         """PocketBase's ``DeleteExpiredOTPs``/``DeleteExpiredMFAs``: per auth collection,

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from reference_impl import failpoints
 from reference_impl.api._form import form_values, read_multipart
+from reference_impl.api.logs import AUTH_SCOPE_KEY
 from reference_impl.app import App
 from reference_impl.bridge import run_bridged
 from reference_impl.core import errors as e
@@ -44,7 +45,9 @@ async def auth_of(request: Request) -> AuthContext | None:
     if not header:
         return None
     app = app_of(request)
-    return await run_bridged(lambda: app.authenticate(header))
+    auth = await run_bridged(lambda: app.authenticate(header))
+    request.scope[AUTH_SCOPE_KEY] = auth  # who the request log names (api/logs.py)
+    return auth
 
 
 def require_superuser(auth: AuthContext | None) -> None:

@@ -28,6 +28,7 @@ from reference_impl.api import (
 from reference_impl.api._http import JSON, auth_of, error_response, require_superuser
 from reference_impl.api._limits import BodyLimit, record_body_limit
 from reference_impl.api._query import GoQuery
+from reference_impl.api.logs import RequestLog
 from reference_impl.app import App
 from reference_impl.core import errors as e
 from reference_impl.core.errors import ApiError
@@ -282,6 +283,7 @@ def create_app(app: App, *, ready: Callable[[], None] | None = None) -> Starlett
         lifespan=lifespan,
         routes=routes,
         middleware=[
+            Middleware(RequestLog, logs=app.logs),  # outermost: sees the final status
             Middleware(CatchUp, app=app),
             Middleware(GoQuery),
             Middleware(BodyLimit, limit_for=record_body_limit(app.store.find)),

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from reference_impl.bridge import offload
 from reference_impl.core.records.ids import new_record_id
 from reference_impl.db.engine import Engine
 from reference_impl.db.errors import DatabaseError
@@ -29,7 +30,7 @@ LOGS_TABLE = "_logs"
 DAYS_AHEAD = 2  # day partitions exist this many days past today (PostgreSQL)
 BUFFER_CAPACITY = 100_000  # entries waiting to be written; more are dropped and counted
 BATCH_SIZE = 2_000  # entries per write (one COPY / one prepared INSERT run)
-FLUSH_INTERVAL_S = 0.25  # how long a partial batch may wait
+FLUSH_INTERVAL_S = 3.0  # how long a partial batch may wait (PocketBase: its 3 s ticker)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +134,11 @@ class LogStore:
             return tx.copy_rows(self.table, [name for name, _ in d.LOG_COLUMNS], rows)
 
     def prune(self, keep_days: int) -> None:
-        """Remove the rows of the days before the last ``keep_days`` (PocketBase's
-        ``logs.maxDays``): day partitions dropped where there are any, rows deleted else."""
-        before = self._today() - timedelta(days=keep_days - 1)
+        """Remove the rows created before the last ``keep_days`` whole days (PocketBase's
+        ``logs.maxDays``; it deletes what is older than exactly that many days, every six
+        hours, and day partitions only go whole, so a row is kept up to a day longer here):
+        day partitions dropped where there are any, rows deleted else."""
+        before = self._today() - timedelta(days=keep_days)
         d = self.aux.dialect
         with self.aux.transaction(write=True) as tx:
             listing = d.log_partitions_sql(d.placeholder("t"))
@@ -192,3 +195,74 @@ class LogWriter:
             except Exception:  # a log write must never take the writer down
                 self.failed += len(batch)
                 log.exception("writing %d log entries failed; they are lost", len(batch))
+
+
+MAX_DAYS = 5  # PocketBase's default logs.maxDays (core/settings_model.go)
+
+
+class RequestLogs:
+    """The app's request log: what requests :meth:`record`, written in the background
+    into ``_logs`` on the auxiliary engine once started (:meth:`start`); ``max_days`` = 0 keeps
+    none (PocketBase's "logs off"). PocketBase's defaults: the IPs logged, the auth id
+    not."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_days: int = MAX_DAYS,
+        log_ip: bool = True,
+        log_auth_id: bool = False,
+        buffer: LogBuffer | None = None,
+    ) -> None:
+        self._engine = engine
+        self.max_days = max_days
+        self.log_ip = log_ip
+        self.log_auth_id = log_auth_id
+        self.buffer = buffer or LogBuffer()
+        self.store: LogStore | None = None
+        self.writer: LogWriter | None = None
+
+    def start(self) -> None:
+        """Open the auxiliary engine, make the table and start the writer (blocking: the
+        server calls it from a thread)."""
+        aux = self._engine.open_auxiliary()
+        try:
+            self.store = LogStore(aux)
+            self.store.ensure_schema()
+        except BaseException:
+            aux.close()
+            raise
+        self.writer = LogWriter(self.buffer, self.store)
+        self.writer.start()
+
+    def stop(self) -> None:
+        """Write what was accepted, then close the auxiliary engine."""
+        if self.writer is not None:
+            self.writer.stop()
+            self.writer = None
+        if self.store is not None:
+            self.store.aux.close()
+            self.store = None
+
+    def record(self, entry: LogEntry) -> None:
+        if self.max_days > 0:
+            self.buffer.append(entry)
+
+    def prune(self) -> None:
+        """``__pbLogsCleanup__``: the cron job every six hours. In a thread: the auxiliary
+        engine is the writer thread's kind (blocking), never bridged on the loop."""
+        if self.store is not None and self.max_days > 0:
+            offload(self.store.prune, self.max_days)
+
+    def counts(self) -> dict[str, int]:
+        """accepted / dropped (buffer full) / written / failed (a batch could not be
+        written) / pending: what the metrics and the logs API report."""
+        writer = self.writer
+        return {
+            "accepted": self.buffer.accepted,
+            "dropped": self.buffer.dropped,
+            "written": writer.written if writer else 0,
+            "failed": writer.failed if writer else 0,
+            "pending": len(self.buffer),
+        }

@@ -114,7 +114,7 @@ def test_retention_removes_the_days_past_max_days(aux: Engine, table: str) -> No
     store.ensure_schema()
     store.write([_entry(3, TODAY - timedelta(days=3)), _entry(4)])  # -3: the default partition
     assert len(_rows(store)) == 4
-    store.prune(keep_days=5)  # keeps today and the four days before
+    store.prune(keep_days=5)  # keeps the last five whole days and today
     assert [message for _, message, _, _ in _rows(store)] == ["GET /api/x 3", "GET /api/x 4"]
     listing = aux.dialect.log_partitions_sql(aux.dialect.placeholder("t"))
     if listing is not None:
