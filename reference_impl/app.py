@@ -7,6 +7,7 @@ below it knows about HTTP.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,7 +28,7 @@ from reference_impl.core.events import EventBus
 from reference_impl.core.file_storage import FileStorage
 from reference_impl.core.files import FILE_TOKEN_DURATION
 from reference_impl.core.hooks import Hooks
-from reference_impl.core.logs import RequestLogs
+from reference_impl.core.logs import RequestLogs, max_days_from
 from reference_impl.core.realtime import Broker
 from reference_impl.core.records import RecordService
 from reference_impl.core.row_security import Mode, check_mode, default_mode
@@ -79,7 +80,8 @@ class App:
         self.hooks = Hooks(self.engine, self.events)
         self.realtime = Broker(self.records, self.events, self._token_secret)
         self.cron = Cron(self.engine, self.node_id)
-        self.logs = RequestLogs(self.engine)  # written once start() opened the writer
+        # written once start() opened the writer
+        self.logs = RequestLogs(self.engine, max_days=max_days_from(os.environ))
         self._builtin_crons()
         # The other workers of a `parity serve --workers N` (reference_impl/workers.Peers);
         # None in a server of one process.

@@ -154,6 +154,7 @@ def opened_app(args: argparse.Namespace, *, bootstrap: bool = True) -> Iterator[
     """The app on the engine ``args`` name. ``bootstrap``: create what is missing (system
     tables, default collections, policies); a worker of ``--workers`` only reads what its
     supervisor created, since the others may already be changing it."""
+    from reference_impl.core.logs import max_days_from
     from reference_impl.core.row_security import check_mode, default_mode
     from reference_impl.db import has_row_level_security, open_engine
     from reference_impl.db.errors import ConnectionFailed
@@ -162,6 +163,7 @@ def opened_app(args: argparse.Namespace, *, bootstrap: bool = True) -> Iterator[
     has_rls = has_row_level_security(args.engine)
     try:
         rules = check_mode(args.rules or default_mode(has_rls), has_rls)
+        max_days_from(os.environ)  # checked before anything opens
     except ValueError as exc:
         print(f"parity: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc

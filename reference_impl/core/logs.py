@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -198,6 +198,18 @@ class LogWriter:
 
 
 MAX_DAYS = 5  # PocketBase's default logs.maxDays (core/settings_model.go)
+MAX_DAYS_ENV = "PARITY_LOGS_MAX_DAYS"  # until the settings API exists (0: no request logs)
+
+
+def max_days_from(environ: Mapping[str, str]) -> int:
+    """``logs.maxDays`` from ``PARITY_LOGS_MAX_DAYS`` (else PocketBase's 5); a value that
+    is not a whole number of days from 0 is refused with the reason."""
+    raw = environ.get(MAX_DAYS_ENV, "").strip()
+    if not raw:
+        return MAX_DAYS
+    if not raw.isdigit():
+        raise ValueError(f"{MAX_DAYS_ENV}={raw!r}: a whole number of days (0 turns logs off)")
+    return int(raw)
 
 
 class RequestLogs:
