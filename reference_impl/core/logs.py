@@ -124,8 +124,8 @@ class LogStore:
             (
                 new_record_id(),
                 entry.level,
-                entry.message,
-                d.to_db(kinds["data"], entry.data),
+                d.storable_text(entry.message),
+                d.to_db(kinds["data"], _storable(d.storable_text, entry.data)),
                 d.to_db(kinds["created"], entry.created),
             )
             for entry in entries
@@ -193,8 +193,34 @@ class LogWriter:
             try:
                 self.written += self.store.write(batch)
             except Exception:  # a log write must never take the writer down
-                self.failed += len(batch)
-                log.exception("writing %d log entries failed; they are lost", len(batch))
+                log.exception("writing %d log entries failed; writing them one by one", len(batch))
+                self._one_by_one(batch)
+
+    def _one_by_one(self, batch: list[LogEntry]) -> None:
+        """A failed batch, entry by entry: one entry that cannot be written loses only
+        itself, not the requests logged beside it."""
+        for entry in batch:
+            try:
+                self.written += self.store.write([entry])
+            except Exception as exc:
+                self.failed += 1
+                log.warning("a log entry could not be written and is lost: %s", exc)
+
+
+_MAX_DEPTH = 64  # log data is shallow (PocketBase's request attributes, an error's data)
+
+
+def _storable(text: Callable[[str], str], value: Any, depth: int = 0) -> Any:
+    """``value`` with every string in it (keys included) made storable by ``text``."""
+    if isinstance(value, str):
+        return text(value)
+    if depth >= _MAX_DEPTH:
+        return value
+    if isinstance(value, dict):
+        return {text(str(k)): _storable(text, v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(text, v, depth + 1) for v in value]
+    return value
 
 
 MAX_DAYS = 5  # PocketBase's default logs.maxDays (core/settings_model.go)

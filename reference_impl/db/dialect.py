@@ -441,6 +441,12 @@ class Dialect(abc.ABC):
         one lands in the default partition). SQLite has no partitions: nothing."""
         return []
 
+    def storable_text(self, value: str) -> str:
+        """Text an engine can store whatever it holds, for what must never be refused (a
+        request log of a hostile URL): SQLite keeps NUL characters; PostgreSQL's TEXT and
+        JSONB refuse them (``TEXT_ALLOWS_NUL``), so each becomes U+FFFD there."""
+        return value if self.TEXT_ALLOWS_NUL else value.replace("\x00", "\ufffd")
+
     def log_partitions_sql(self, table_param: str) -> str | None:
         """SELECT the names of a log table's partitions (table name bound), or None where
         there are none (SQLite). Retention drops those :meth:`drop_log_day` names."""

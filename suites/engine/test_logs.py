@@ -137,3 +137,25 @@ def test_a_clean_stop_writes_the_partial_batch_at_once(aux: Engine, table: str) 
     writer.stop()
     assert time.monotonic() - began < 10
     assert writer.written == 10 and len(_rows(store)) == 10
+
+
+def test_a_hostile_url_is_logged_and_loses_nobody_elses_entry(aux: Engine, table: str) -> None:
+    """A NUL in a request URI (``%00``, unescaped into the message): SQLite keeps it,
+    PostgreSQL (TEXT and JSONB refuse it) stores U+FFFD. It once failed the whole batch on
+    PostgreSQL, losing every request logged beside it."""
+    store = LogStore(aux, table=f"{table}_logs")
+    store.ensure_schema()
+    buffer = LogBuffer(batch_size=1_000)
+    writer = LogWriter(buffer, store, interval=60)
+    writer.start()
+    for i in range(50):
+        buffer.append(_entry(i))
+    hostile = LogEntry(datetime.now(UTC), 8, "GET /api/x?a=\x00b", {"url": "/api/x?a=%00b\x00"})
+    buffer.append(hostile)
+    writer.stop()
+    assert (writer.written, writer.failed) == (51, 0)
+    stored = "\x00" if aux.dialect.TEXT_ALLOWS_NUL else "\ufffd"
+    rows = [r for r in _rows(store) if r[0] == 8 and r[1].startswith("GET /api/x?a=")]
+    assert [(r[1], r[2]["url"]) for r in rows] == [
+        (f"GET /api/x?a={stored}b", f"/api/x?a=%00b{stored}")
+    ]
