@@ -470,10 +470,14 @@ class SqliteEngine:
 
     def _connect(self) -> apsw.Connection:
         conn = apsw.Connection(str(self.path))
+        # First: the PRAGMAs wait too. Two processes opening a new file together (the
+        # workers of `serve --workers 2` on a fresh auxiliary.db) both switch it to WAL,
+        # which takes an exclusive lock; without the timeout the second got "database is
+        # locked" and its worker failed to start.
+        conn.setbusytimeout(self._busy_timeout_ms)  # waits for writers in other processes
         conn.enable_load_extension(True)
         for pragma in PRAGMAS:
             conn.execute(pragma)
-        conn.setbusytimeout(self._busy_timeout_ms)  # waits for writers in other processes
         with self._lock:
             self._all.append(conn)
         return conn

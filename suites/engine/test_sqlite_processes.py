@@ -215,3 +215,24 @@ def test_a_notification_reaches_another_process(tmp_path: Path) -> None:
     assert out.strip() == '{"hello": "other process"}'
     assert time.monotonic() - sent < 5
     engine.close()
+
+
+def test_opening_a_file_another_connection_holds_waits_instead_of_failing(tmp_path: Path) -> None:
+    """The workers of ``serve --workers 2`` open a fresh ``auxiliary.db`` together: each
+    switches it to WAL, which needs an exclusive lock. Opening must wait for the busy
+    timeout like any statement (it once failed at once: "database is locked")."""
+    import apsw
+
+    path = tmp_path / "fresh.db"
+    holder = apsw.Connection(str(path))
+    holder.execute("BEGIN EXCLUSIVE")  # what the other worker's switch to WAL holds
+    threading.Timer(0.5, lambda: holder.execute("COMMIT")).start()
+    began = time.monotonic()
+    engine = SqliteEngine(path, busy_timeout_ms=10_000, events=False)
+    try:
+        assert time.monotonic() - began >= 0.4  # it waited for the holder
+        with engine.transaction(write=True) as tx:
+            tx.execute("CREATE TABLE t (n INTEGER)")
+    finally:
+        engine.close()
+        holder.close()
