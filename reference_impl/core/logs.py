@@ -22,7 +22,7 @@ from typing import Any
 from reference_impl.bridge import offload
 from reference_impl.core.records.ids import new_record_id
 from reference_impl.db.engine import Engine
-from reference_impl.db.errors import DatabaseError
+from reference_impl.db.errors import DatabaseError, UniqueViolation
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +94,18 @@ class LogStore:
         self._days_from: date | None = None  # partitions made for today..today+DAYS_AHEAD
 
     def ensure_schema(self) -> None:
-        with self.aux.transaction(write=True) as tx:
-            for statement in self.aux.dialect.logs_schema(self.table):
-                tx.execute(statement)
+        """Idempotent, and safe when the workers of one server run it together:
+        PostgreSQL's ``CREATE ... IF NOT EXISTS`` is not (two creators collide on the
+        catalogue's unique index), so a collision is retried once the other has made it."""
+        for attempt in range(3):
+            try:
+                with self.aux.transaction(write=True) as tx:
+                    for statement in self.aux.dialect.logs_schema(self.table):
+                        tx.execute(statement)
+                break
+            except UniqueViolation:
+                if attempt == 2:
+                    raise
         self.ensure_days()
 
     def ensure_days(self) -> None:
@@ -111,6 +120,8 @@ class LogStore:
                 try:
                     with self.aux.transaction(write=True) as tx:
                         tx.execute(statement)
+                except UniqueViolation:
+                    pass  # another worker made it at the same moment
                 except DatabaseError as exc:
                     log.warning("log partition for %s not created: %s", day, exc)
         self._days_from = today

@@ -159,3 +159,27 @@ def test_a_hostile_url_is_logged_and_loses_nobody_elses_entry(aux: Engine, table
     assert [(r[1], r[2]["url"]) for r in rows] == [
         (f"GET /api/x?a={stored}b", f"/api/x?a=%00b{stored}")
     ]
+
+
+def test_workers_making_the_log_table_together_all_start(engine: Engine, table: str) -> None:
+    """``serve --workers N`` starts its workers at once and each makes ``_logs``: on
+    PostgreSQL two ``CREATE ... IF NOT EXISTS`` collide in the catalogue; both must start."""
+    auxes = [engine.open_auxiliary() for _ in range(4)]
+    barrier = threading.Barrier(len(auxes))
+    failures: list[BaseException] = []
+
+    def make(aux: Engine) -> None:
+        barrier.wait()
+        try:
+            LogStore(aux, table=f"{table}_logs").ensure_schema()
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=make, args=(aux,)) for aux in auxes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for aux in auxes:
+        aux.close()
+    assert failures == []
