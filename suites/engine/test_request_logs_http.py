@@ -95,7 +95,8 @@ def test_every_answered_request_is_logged_as_pocketbase_logs_it(
     health = [r for r in rows if r[2]["url"] == "/api/health" and r[2]["status"] == 200]
     missing = [r for r in rows if r[2]["status"] == 404]
     probe = [r for r in rows if r[2]["url"] == "/api/health?x=a%20b"]
-    assert (len(health), len(missing), len(probe)) == (40 + 1, 5, 1)  # + wait_healthy's 200
+    # ours, plus wait_healthy's (one 200 or more: under load it may time out and ask again)
+    assert len(health) >= 41 and (len(missing), len(probe)) == (5, 1)
     level, message, data = probe[0]
     assert (level, message) == (0, "GET /api/health?x=a b")
     assert data["type"] == "request" and data["method"] == "GET" and data["status"] == 200
