@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -191,12 +192,7 @@ def _run_step(step: Step, session: Session, ctx: dict[str, Any], norm: Normalise
     if token is not None:
         headers.setdefault("Authorization", token)
     try:
-        response = session.client.request(
-            step.method,
-            path,
-            headers=headers,
-            content=content,
-        )
+        response = _request(session, step, path, headers, content)
     except httpx.HTTPError as exc:
         exchange.error = f"{type(exc).__name__}: {exc}"
         return exchange
@@ -210,6 +206,39 @@ def _run_step(step: Step, session: Session, ctx: dict[str, Any], norm: Normalise
         for name in step.capture_headers
     }
     return exchange
+
+
+UNTIL_POLL_S = 0.25
+
+
+def _request(
+    session: Session, step: Step, path: str, headers: dict[str, str], content: bytes | None
+) -> httpx.Response:
+    """The step's request; with ``until_total``, asked again until its answer counts that
+    many (or the step's timeout passes: the last answer is compared, whatever it holds)."""
+    deadline = time.monotonic() + step.timeout
+    while True:
+        response = session.client.request(step.method, path, headers=headers, content=content)
+        if step.until_total is None or time.monotonic() >= deadline:
+            return response
+        if _answer_total(response) == step.until_total:
+            return response
+        time.sleep(UNTIL_POLL_S)
+
+
+def _answer_total(response: httpx.Response) -> int | None:
+    """A page's ``totalItems``, or a list's summed ``total`` (``/api/logs/stats``)."""
+    if response.status_code != 200:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, dict) and isinstance(body.get("totalItems"), int):
+        return int(body["totalItems"])
+    if isinstance(body, list) and all(isinstance(i, dict) for i in body):
+        return sum(int(i.get("total", 0)) for i in body)
+    return None
 
 
 def _render_form(step: Step, ctx: dict[str, Any]) -> tuple[list[tuple[str, str]], list[FilePart]]:

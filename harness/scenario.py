@@ -32,6 +32,9 @@ key of ``parity repro``. Example (a literal block):
     # body = {...} | body_json = '...' | raw_body = '{"broken'; headers = {...}
     # key_order = "records" (default; "none" when query has `fields`) | "all" | "none"
     # capture_headers = ["content-type"]  # response headers to compare (lower case)
+    # until_total = 3; timeout = 10  # asked again (every 0.25 s, up to `timeout` s) until
+    #   the answer counts 3: a page's totalItems, or a list's summed `total` (logs/stats);
+    #   for what a server writes in the background (request logs, flushed every 3 s)
 
     [[scenario.steps]]                 # a multipart/form-data request (instead of a body)
     method = "POST"
@@ -139,6 +142,7 @@ class Step:
     count: int = 0  # await_events: messages expected
     timeout: float = 5.0  # await_events: seconds to wait for `count`
     settle: float = 0.2  # await_events: seconds more, so an extra message is seen
+    until_total: int | None = None  # http: asked again until the answer counts this many
 
     @property
     def has_body(self) -> bool:
@@ -294,6 +298,8 @@ _STEP_KEYS = {
     "form",
     "files",
     "capture_headers",
+    "until_total",
+    "timeout",
 }
 _REALTIME_KEYS = {
     "subscribe": {"id", "kind", "client", "actor", "topics", "headers"},
@@ -414,6 +420,11 @@ def _step(raw: dict[str, Any], index: int, where: str) -> Step:
     key_order = raw.get("key_order", "none" if "fields" in query else "records")
     if key_order not in KEY_ORDERS:
         raise ScenarioError(f"{where} step {index}: key_order must be one of {KEY_ORDERS}")
+    until, timeout = raw.get("until_total"), raw.get("timeout", 5.0)
+    if until is not None and (not isinstance(until, int) or isinstance(until, bool) or until < 0):
+        raise ScenarioError(f"{where} step {index}: `until_total` must be an integer >= 0")
+    if not isinstance(timeout, int | float) or not 0 <= timeout <= MAX_AWAIT_TIMEOUT:
+        raise ScenarioError(f"{where} step {index}: `timeout` must be 0-{MAX_AWAIT_TIMEOUT:g} s")
     return Step(
         id=raw.get("id", f"step{index + 1}"),
         actor=actor,
@@ -427,6 +438,8 @@ def _step(raw: dict[str, Any], index: int, where: str) -> Step:
         form=dict(raw.get("form", {})),
         files=tuple(_file_part(f, f"{where} step {index}") for f in raw.get("files", [])),
         capture_headers=tuple(h.lower() for h in raw.get("capture_headers", [])),
+        until_total=until,
+        timeout=float(timeout),
     )
 
 

@@ -13,7 +13,6 @@ from starlette.responses import Response
 
 from reference_impl import failpoints
 from reference_impl.api._form import form_values, read_multipart
-from reference_impl.api.logs import AUTH_SCOPE_KEY
 from reference_impl.app import App
 from reference_impl.bridge import run_bridged
 from reference_impl.core import errors as e
@@ -22,6 +21,8 @@ from reference_impl.core.auth import AuthContext
 from reference_impl.core.errors import ApiError
 from reference_impl.core.jsonfmt import dumps
 from reference_impl.db.engine import capturing_sql, isolation, isolation_level
+
+LOG_STATE_KEY = "parity.log"  # what a route tells its request's log (api/logs.py)
 
 T = TypeVar("T")
 DEBUG_SQL = os.environ.get("PARITY_DEBUG_SQL") == "1"
@@ -46,7 +47,8 @@ async def auth_of(request: Request) -> AuthContext | None:
         return None
     app = app_of(request)
     auth = await run_bridged(lambda: app.authenticate(header))
-    request.scope[AUTH_SCOPE_KEY] = auth  # who the request log names (api/logs.py)
+    if (state := request.scope.get(LOG_STATE_KEY)) is not None:
+        state["auth"] = auth  # who the request log names (api/logs.py)
     return auth
 
 
@@ -160,5 +162,10 @@ def sql_header(statements: list[dict[str, Any]]) -> str:
     return text
 
 
-def error_response(exc: ApiError) -> Response:
+def error_response(exc: ApiError, request: Request | None = None) -> Response:
+    """The error's body; a request's log gets the error it wraps (``raise ... from``) as
+    its ``details``, as PocketBase logs the Go error inside an ``ApiError``."""
+    state = request.scope.get(LOG_STATE_KEY) if request is not None else None
+    if state is not None and exc.__cause__ is not None and not exc.data:
+        state["cause"] = str(exc.__cause__)
     return JSON(exc.body(), status_code=exc.status)

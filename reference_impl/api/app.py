@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import traceback
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -28,9 +28,11 @@ from reference_impl.api import (
 from reference_impl.api._http import JSON, auth_of, error_response, require_superuser
 from reference_impl.api._limits import BodyLimit, record_body_limit
 from reference_impl.api._query import GoQuery
-from reference_impl.api.logs import RequestLog
+from reference_impl.api.logs import RequestLog, logs_list, logs_stats, logs_view
 from reference_impl.app import App
+from reference_impl.bridge import run_bridged
 from reference_impl.core import errors as e
+from reference_impl.core.auth import AuthContext
 from reference_impl.core.errors import ApiError
 from reference_impl.db.engine import write_commits
 from reference_impl.db.errors import (
@@ -56,6 +58,16 @@ async def health(request: Request) -> Response:
     return JSON({"message": "API is healthy.", "code": 200, "data": data})
 
 
+def _authenticator(app: App) -> Callable[[str], Awaitable[AuthContext | None]]:
+    """The caller of an ``Authorization`` header, for the request log of a route that
+    never asked."""
+
+    async def authenticate(header: str) -> AuthContext | None:
+        return await run_bridged(lambda: app.authenticate(header))
+
+    return authenticate
+
+
 async def superuser_only_stub(request: Request) -> Response:
     require_superuser(await auth_of(request))
     raise e.not_found()
@@ -63,7 +75,7 @@ async def superuser_only_stub(request: Request) -> Response:
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc)
+    return error_response(exc, request)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -238,6 +250,9 @@ def create_app(app: App, *, ready: Callable[[], None] | None = None) -> Starlett
         Route(
             "/api/collections/{collection}/auth-methods", record_auth.auth_methods, methods=["GET"]
         ),
+        Route("/api/logs", logs_list, methods=["GET"]),
+        Route("/api/logs/stats", logs_stats, methods=["GET"]),
+        Route("/api/logs/{id}", logs_view, methods=["GET"]),
         Route("/api/files/token", files.file_token, methods=["POST"]),
         Route("/api/files/{collection}/{recordId}/{filename}", files.download, methods=["GET"]),
         Route(
@@ -251,8 +266,6 @@ def create_app(app: App, *, ready: Callable[[], None] | None = None) -> Starlett
             Route(path, superuser_only_stub, methods=["GET", "POST", "PATCH", "DELETE"])
             for path in (
                 "/api/settings",
-                "/api/logs",
-                "/api/logs/{rest:path}",
                 "/api/backups",
                 "/api/backups/{rest:path}",
             )
@@ -283,7 +296,8 @@ def create_app(app: App, *, ready: Callable[[], None] | None = None) -> Starlett
         lifespan=lifespan,
         routes=routes,
         middleware=[
-            Middleware(RequestLog, logs=app.logs),  # outermost: sees the final status
+            # outermost: sees the final status
+            Middleware(RequestLog, logs=app.logs, authenticate=_authenticator(app)),
             Middleware(CatchUp, app=app),
             Middleware(GoQuery),
             Middleware(BodyLimit, limit_for=record_body_limit(app.store.find)),

@@ -92,6 +92,7 @@ def build(collections: list[Collection]) -> Schema:
     _grid_paths(paths)
     _collection_paths(paths)
     paths["/api/files/token"] = {"post": _op("fileToken", _ref("Token"), "401", tag="files")}
+    _log_paths(paths, schemas)
     by_id = {c.id: c for c in collections}
     for coll in collections:
         _record_paths(coll, by_id, paths, schemas)
@@ -269,6 +270,30 @@ def _grid_paths(paths: dict[str, Schema]) -> None:
     paths["/api/crons/{id}"] = {
         "parameters": id_param,
         "post": _op("runCron", None, "401 403 404", tag="crons"),
+    }
+
+
+def _log_paths(paths: dict[str, Schema], schemas: dict[str, Schema]) -> None:
+    """The logs API (api/logs.py): PocketBase's ``Log`` and its hourly stats."""
+    schemas["Log"] = _object({
+        "id": TEXT, "created": DATE, "data": OBJECT, "message": TEXT,
+        "level": {"type": "integer"},
+    })  # fmt: skip
+    schemas["LogList"] = _list_of("#/components/schemas/Log")
+    hour = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2} \d{2}:00:00\.000Z$"}
+    stats = {
+        "type": "array",
+        "items": _object({"date": hour, "total": {"type": "integer", "minimum": 1}}),
+    }
+    listing = ("page", "perPage", "sort", "filter", "skipTotal", "fields")
+    paths["/api/logs"] = {
+        "get": _op("listLogs", _ref("LogList"), "400 401 403", tag="logs", params=listing)
+    }
+    stats_op = _op("logsStats", stats, "400 401 403", tag="logs", params=("filter", "fields"))
+    paths["/api/logs/stats"] = {"get": stats_op}
+    paths["/api/logs/{id}"] = {
+        "parameters": [_param("id", "path", TEXT)],
+        "get": _op("viewLog", _ref("Log"), "401 403 404", tag="logs", params=("fields",)),
     }
 
 

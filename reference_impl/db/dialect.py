@@ -436,6 +436,15 @@ class Dialect(abc.ABC):
         unlogged partitioned parent, so the partitions are the unlogged ones)."""
         raise NotImplementedError
 
+    @abc.abstractmethod
+    def log_hour(self, column: str) -> str:
+        """The hour a log row was created in, as text ``YYYY-MM-DD HH:00:00`` (UTC), what
+        ``/api/logs/stats`` groups by. SQLite: PocketBase's own ``strftime('%Y-%m-%d
+        %H:00:00', created)`` over the text date, the expression its ``_created_hour``
+        index holds. PostgreSQL: the TIMESTAMPTZ truncated to the hour in UTC
+        (``date_trunc`` with a zone, whatever the session's), formatted the same way."""
+        raise NotImplementedError
+
     def log_days(self, table: str, days: Sequence[date]) -> list[str]:
         """Partitions for these days, created ahead of their rows (a row of a day without
         one lands in the default partition). SQLite has no partitions: nothing."""

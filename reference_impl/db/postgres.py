@@ -363,7 +363,9 @@ class PostgresDialect(Dialect):
             f"{q('level')} BIGINT DEFAULT 0 NOT NULL, "
             f"{q('message')} TEXT DEFAULT '' NOT NULL, "
             f"{q('data')} JSONB DEFAULT '{{}}'::jsonb NOT NULL, "
-            f"{q('created')} TIMESTAMPTZ DEFAULT now() NOT NULL"
+            f"{q('created')} TIMESTAMPTZ DEFAULT now() NOT NULL, "
+            # Write order, standing in for SQLite's rowid (``sort=@rowid``, the ties).
+            f"{q('_rowid_')} BIGINT GENERATED ALWAYS AS IDENTITY"
             f") PARTITION BY RANGE ({q('created')})",
             f"CREATE UNLOGGED TABLE IF NOT EXISTS {self.table(table + '_default')} "
             f"PARTITION OF {t} DEFAULT",
@@ -372,6 +374,10 @@ class PostgresDialect(Dialect):
             f"CREATE INDEX IF NOT EXISTS {q(idx + '_message')} ON {t} ({q('message')})",
             f"CREATE INDEX IF NOT EXISTS {q(idx + '_created')} ON {t} ({q('created')})",
         ]
+
+    def log_hour(self, column: str) -> str:
+        utc_hour = f"date_trunc('hour', {column}, 'UTC') AT TIME ZONE 'UTC'"
+        return f"to_char({utc_hour}, 'YYYY-MM-DD HH24:00:00')"
 
     def log_days(self, table: str, days: Sequence[date]) -> list[str]:
         """``CREATE UNLOGGED TABLE <table>_pYYYYMMDD PARTITION OF <table> FOR VALUES FROM

@@ -482,6 +482,19 @@ def count_sql(
     return text + _where(sql, nodes), sql.params
 
 
+def hourly_counts_sql(
+    dialect: Dialect, table: str, column: str, where: Sequence[Node | Compiled]
+) -> tuple[str, dict[str, Any]]:
+    """Rows per hour of the date ``column`` (``Dialect.log_hour``), oldest hour first:
+    ``(hour text, count)``; what ``/api/logs/stats`` answers."""
+    sql = Sql(dialect, table)
+    nodes, joins = _split(where)
+    hour, q = dialect.log_hour(sql.col(column)), dialect.quote
+    text = f"SELECT {hour} AS {q('hour')}, COUNT({sql.col('id')}) FROM {dialect.table(table)}"
+    text += _joins(sql, joins) + _where(sql, nodes)
+    return text + f" GROUP BY {q('hour')} ORDER BY {q('hour')}", sql.params
+
+
 def _returning(dialect: Dialect, columns: Sequence[str] | None) -> str:
     # RETURNING: PostgreSQL always, SQLite since 3.35 (the pinned build is 3.54).
     return f" RETURNING {', '.join(dialect.quote(c) for c in columns)}" if columns else ""

@@ -175,6 +175,9 @@ class SqliteDialect(Dialect):
             f"(strftime('%Y-%m-%d %H:00:00', {q('created')}))",
         ]
 
+    def log_hour(self, column: str) -> str:
+        return f"strftime('%Y-%m-%d %H:00:00', {column})"
+
     def log_retention(self, table: str, before: date) -> list[tuple[str, dict[str, Any]]]:
         cutoff = format_pb_datetime(datetime.combine(before, time_of_day.min, tzinfo=UTC))
         return [

@@ -105,4 +105,7 @@ def test_every_answered_request_is_logged_as_pocketbase_logs_it(
     assert isinstance(data["execTime"], float) and data["execTime"] > 0
     level, message, data = missing[0]
     assert (level, message) == (8, "GET /api/collections/nope/records")
-    assert data["error"] == "Missing collection context." and data["details"] == {}
+    assert (
+        data["error"] == "Missing collection context."
+        and data["details"] == "sql: no rows in result set"
+    )

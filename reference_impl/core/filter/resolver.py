@@ -58,6 +58,7 @@ MAX_NESTED_RELATIONS = 6
 MODIFIERS = ("isset", "changed", "length", "each", "lower")
 _VIA = re.compile(r"^(\w+)_via_(\w+)$")
 _PLAIN = re.compile(r"^\w+[\w.:]*$")
+_JSON_REST = re.compile(r"[\w.:]*\w", re.ASCII)  # fullmatch; Go's \w is ASCII
 _COLLECTION = re.compile(r"^@collection\.(\w+)(?:[:](\w+))?\.(.+)$")
 _REQUEST = re.compile(r"^@request\.(auth|body|query|headers)\.(.+)$")
 MULTI_VALUE_TYPES = frozenset({"select", "file", "relation"})
@@ -108,6 +109,10 @@ class Scope:
     # Policy mode: the auth collections' fields a policy can read from the session (one
     # kind across every auth collection that has the field; see core/row_security.py).
     auth_fields: dict[str, Kind] | None = None
+    # PocketBase's ``SimpleFieldResolver`` (the logs API): a name is one of ``fields``
+    # exactly or a path into one of its JSON fields; no ``@request.*``, ``@collection.*``
+    # or modifiers (macros, ``null``, ``true``, ``false`` and the functions stay).
+    simple: bool = False
 
 
 @dataclass(frozen=True)
@@ -161,6 +166,15 @@ class FieldResolver:
         if isinstance(op, Call):
             return self._function(op)
         name = op.name
+        if self.scope.simple and not self._simple_name(name):
+            lowered = name.lower()
+            if lowered == "null":
+                return Path(None)
+            if lowered in ("true", "false"):
+                return Path(Val(lowered == "true", Kind.BOOL))
+            if name[1:] in DATE_MACROS or name[1:] in NUMBER_MACROS:
+                return self._special(name)
+            raise FilterError(f"failed to resolve field {name!r}")
         if name.startswith("@"):
             return self._special(name)
         found = self.scope.fields.get(name.split(".")[0].split(":")[0])
@@ -173,6 +187,16 @@ class FieldResolver:
         if not _PLAIN.match(name):
             raise FilterError(f"invalid field name {name!r}")
         return self._walk(self._start(), name.split("."))
+
+    def _simple_name(self, name: str) -> bool:
+        """A field of the scope by its exact name, or a JSON path into one (``data.status``,
+        ``data.a.0``: what PocketBase's allow-list pattern for ``data`` accepts)."""
+        if name in self.scope.fields:
+            return True
+        head, dot, rest = name.partition(".")
+        found = self.scope.fields.get(head)
+        is_json = found is not None and found.type == "json"
+        return bool(dot) and is_json and _JSON_REST.fullmatch(rest) is not None
 
     def _function(self, call: Call) -> Path:
         """``geoDistance(lonA, latA, lonB, latB)`` (identifiers or numbers) and
