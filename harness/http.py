@@ -10,6 +10,8 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
+from pathlib import Path
 
 import httpx
 
@@ -79,6 +81,29 @@ def wait_healthy(
                     f"GET {url} did not answer 200 within {timeout:.1f}s (last result: {last})"
                 )
             time.sleep(_POLL_INTERVAL)
+
+
+def spawn_server(
+    cmd: list[str],
+    base_url: str,
+    log: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 60.0,
+) -> subprocess.Popen[bytes]:
+    """Start a server process (its output into ``log``) and wait until ``base_url``
+    answers health; a server that dies or never answers is killed and reported with its
+    output (``ServerCheckError``)."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_healthy(base_url, timeout, proc)
+    except ServerCheckError as exc:
+        proc.kill()
+        proc.wait()
+        raise ServerCheckError(f"{exc}\n{log.read_text(errors='replace')}") from exc
+    return proc
 
 
 def superuser_token(base_url: str, email: str, password: str, *, timeout: float = 10.0) -> str:

@@ -36,9 +36,10 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 from bench_records import CREATE_LUA, LIST_QUERY, prepare, wrk  # noqa: E402
 
-from harness.http import free_port, wait_healthy  # noqa: E402
+from harness.http import free_port, spawn_server  # noqa: E402
 from harness.targets._process import terminate  # noqa: E402
 from harness.targets.base import SUPERUSER_EMAIL, SUPERUSER_PASSWORD  # noqa: E402
+from harness.targets.reference import serve_command  # noqa: E402
 
 SERVERS = ("uvicorn", "granian")
 console = Console(stderr=True)
@@ -62,20 +63,7 @@ def granian_app() -> Any:
 
 def _command(server: str, engine: str, data_dir: Path, port: int) -> list[str]:
     if server == "uvicorn":
-        return [
-            sys.executable,
-            "-m",
-            "reference_impl",
-            "serve",
-            "--engine",
-            engine,
-            "--dir",
-            str(data_dir),
-            "--http",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-        ]
+        return serve_command(engine, data_dir, f"127.0.0.1:{port}", "--workers", "1")
     return [
         sys.executable,
         "-m",
@@ -125,14 +113,11 @@ def serve_once(server: str, args: argparse.Namespace, workdir: Path) -> dict[str
         capture_output=True,
     )
     port = free_port()
-    log = (workdir / f"{server}.log").open("wb")
-    proc = subprocess.Popen(
-        _command(server, args.engine, data_dir, port), env=env, stdout=log, stderr=log, cwd=HERE
-    )
     base = f"http://127.0.0.1:{port}"
+    command = _command(server, args.engine, data_dir, port)
+    proc = spawn_server(command, base, workdir / f"{server}.log", env=env, cwd=HERE)
     out: dict[str, Any] = {}
     try:
-        wait_healthy(base, 60, proc)
         target = SimpleNamespace(base_url=base, superuser=(SUPERUSER_EMAIL, SUPERUSER_PASSWORD))
         middle = prepare(target, args.rows)  # type: ignore[arg-type]
         script = workdir / "create.lua"
@@ -153,7 +138,6 @@ def serve_once(server: str, args: argparse.Namespace, workdir: Path) -> dict[str
             )
     finally:
         terminate(proc)
-        log.close()
     return out
 
 

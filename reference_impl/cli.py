@@ -382,7 +382,7 @@ def _serve(
             from reference_impl.metrics import serve_metrics
 
             try:
-                metrics = serve_metrics(app.engine, args.metrics)
+                metrics = serve_metrics(app.engine, args.metrics, app.logs)
             except (OSError, ValueError) as exc:
                 print(
                     f"parity serve: cannot serve --metrics {args.metrics}: {exc}", file=sys.stderr

@@ -12,7 +12,11 @@ scraped (a custom collector), nothing is sampled in the request path:
 - ``parity_transaction_retries_total{reason}`` and
   ``parity_transaction_retries_exhausted_total{reason}`` (``db/engine.RETRIES``);
 - SQLite's own: ``parity_sqlite_writer_queue`` (writers waiting for the one write lock) and
-  the busy retries, which are the ``LockTimeout`` retries above.
+  the busy retries, which are the ``LockTimeout`` retries above;
+- the request logs (``core/logs.py``): ``parity_request_logs_total{outcome}`` for entries
+  ``accepted`` into the buffer, ``dropped`` (the buffer was full: the circuit breaker),
+  ``written`` to ``_logs`` and ``failed`` (could not be written), and the gauge
+  ``parity_request_logs_pending`` (accepted, not yet written).
 
 With ``--workers N`` the supervisor serves the one listener: each scrape reads every
 worker's families over its Unix socket (``GET /api/parity/worker-metrics``, answered there
@@ -29,6 +33,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
+from reference_impl.core.logs import RequestLogs
 from reference_impl.db.engine import RETRIES, Engine
 
 
@@ -108,6 +113,25 @@ class EngineCollector(Collector):
             yield family
 
 
+class LogsCollector(Collector):
+    def __init__(self, logs: RequestLogs):
+        self.logs = logs
+
+    def collect(self) -> Iterator[Metric]:
+        counts = self.logs.counts()
+        total = CounterMetricFamily(
+            "parity_request_logs", "Request log entries by outcome", labels=["outcome"]
+        )
+        for outcome in ("accepted", "dropped", "written", "failed"):
+            total.add_metric([outcome], counts[outcome])
+        yield total
+        pending = GaugeMetricFamily(
+            "parity_request_logs_pending", "Request log entries accepted, not yet written"
+        )
+        pending.add_metric([], counts["pending"])
+        yield pending
+
+
 def _gauge(name: str, text: str, engine: str, stats: dict[str, Any], key: str) -> Metric:
     family = GaugeMetricFamily(name, text, labels=["engine"])
     family.add_metric([engine], float(stats.get(key, 0)))
@@ -120,9 +144,11 @@ def _counter(name: str, text: str, engine: str, stats: dict[str, Any], key: str)
     return family
 
 
-def _engine_registry(engine: Engine) -> CollectorRegistry:
+def _engine_registry(engine: Engine, logs: RequestLogs | None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=True)
     registry.register(EngineCollector(engine))
+    if logs is not None:
+        registry.register(LogsCollector(logs))
     return registry
 
 
@@ -135,14 +161,14 @@ def _listen(registry: CollectorRegistry, address: str) -> Any:
     return server
 
 
-def serve_metrics(engine: Engine, address: str) -> Any:
+def serve_metrics(engine: Engine, address: str, logs: RequestLogs | None = None) -> Any:
     """Start the listener on ``HOST:PORT``; returns the server (``shutdown()`` stops it)."""
-    return _listen(_engine_registry(engine), address)
+    return _listen(_engine_registry(engine, logs), address)
 
 
-def engine_metrics_text(engine: Engine) -> bytes:
+def engine_metrics_text(engine: Engine, logs: RequestLogs | None = None) -> bytes:
     """This process's families in the text format (a worker's answer to its supervisor)."""
-    return bytes(generate_latest(_engine_registry(engine)))
+    return bytes(generate_latest(_engine_registry(engine, logs)))
 
 
 class WorkersCollector(Collector):

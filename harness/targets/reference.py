@@ -83,6 +83,14 @@ class ReferenceTarget(ServerProcessTarget):
         return self._command("serve", "--http", f"127.0.0.1:{port}")
 
 
+def serve_command(engine: str, data_dir: Path, http: str, *extra: str) -> list[str]:
+    """``python -m reference_impl serve`` on ``engine`` from ``data_dir`` at ``HOST:PORT``."""
+    return [
+        sys.executable, "-m", "reference_impl", "serve", "--engine", engine,
+        "--dir", str(data_dir), "--http", http, *extra,
+    ]  # fmt: skip
+
+
 def _import_root() -> str:
     """``PYTHONPATH`` for the server: first the checkout this harness imported
     ``reference_impl`` from, then the caller's own entries made absolute.

@@ -218,6 +218,7 @@ def create_app(app: App, *, ready: Callable[[], None] | None = None) -> Starlett
         Route("/api/parity/rules", parity.rules_status, methods=["GET"]),
         Route("/api/parity/events", parity.events_status, methods=["GET"]),
         Route("/api/parity/crons", parity.crons_state, methods=["GET"]),
+        Route("/api/parity/logs", parity.logs_status, methods=["GET"]),
         Route("/api/parity/crons/{id}/release", parity.cron_release, methods=["POST"]),
         Route("/api/parity/jobs", parity.jobs_list, methods=["GET"]),
         Route("/api/parity/jobs/{id}/retry", parity.job_retry, methods=["POST"]),

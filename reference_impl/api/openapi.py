@@ -291,6 +291,12 @@ def _log_paths(paths: dict[str, Schema], schemas: dict[str, Schema]) -> None:
     }
     stats_op = _op("logsStats", stats, "400 401 403", tag="logs", params=("filter", "fields"))
     paths["/api/logs/stats"] = {"get": stats_op}
+    count = {"type": "integer", "minimum": 0}
+    pipeline = _object({
+        "node": TEXT, "maxDays": count, "accepted": count, "dropped": count, "written": count,
+        "failed": count, "pending": count,
+    })  # fmt: skip
+    paths["/api/parity/logs"] = {"get": _op("logsPipeline", pipeline, "401 403", tag="logs")}
     paths["/api/logs/{id}"] = {
         "parameters": [_param("id", "path", TEXT)],
         "get": _op("viewLog", _ref("Log"), "401 403 404", tag="logs", params=("fields",)),

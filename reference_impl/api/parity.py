@@ -9,6 +9,9 @@ id, events published, received from other nodes, own echoes ignored, listening g
 the delivery latency of received events (p50/p95/p99/max in ms; ``?reset=1`` clears the
 samples after reading: the latency probe's window).
 
+``GET /api/parity/logs``: this process's request log pipeline: entries accepted, dropped
+(the buffer was full), written, failed, pending.
+
 ``GET /api/parity/crons``, ``POST /api/parity/crons/{id}/release``: the cron jobs' shared
 state and the forced release of a job's lock (``core/cron.py``). ``GET /api/parity/jobs``,
 ``POST /api/parity/jobs/{id}/retry``: the hooks' jobs, dead ones queued again
@@ -86,11 +89,24 @@ async def cron_run(request: Request) -> Response:
 
 
 async def crons_state(request: Request) -> Response:
-    """``GET /api/parity/crons``: each job's shared state (``core/cron.py``)."""
+    """``GET /api/parity/logs``: this process's request log pipeline: entries accepted, dropped
+    (the buffer was full), written, failed, pending.
+
+    ``GET /api/parity/crons``: each job's shared state (``core/cron.py``)."""
     require_superuser(await auth_of(request))
     app = app_of(request)
     items = await run_bridged(app.cron.state)
     return respond(request, {"node": app.node_id, "items": items}, None)
+
+
+async def logs_status(request: Request) -> Response:
+    """``GET /api/parity/logs``: this process's request log pipeline (``core/logs.py``):
+    entries accepted, dropped (the buffer was full), written, failed, pending; with
+    ``--workers`` one worker's (the metrics listener sums them, per worker)."""
+    require_superuser(await auth_of(request))
+    app = app_of(request)
+    status = {"node": app.node_id, "maxDays": app.logs.max_days, **app.logs.counts()}
+    return respond(request, status, None)
 
 
 async def cron_release(request: Request) -> Response:
@@ -155,5 +171,5 @@ async def worker_metrics(request: Request) -> Response:
         raise e.not_found()
     from reference_impl.metrics import engine_metrics_text
 
-    text = engine_metrics_text(app.engine)
+    text = engine_metrics_text(app.engine, app.logs)
     return Response(text, media_type="text/plain; version=0.0.4")

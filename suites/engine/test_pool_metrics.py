@@ -128,6 +128,11 @@ def test_metrics_listener_shows_the_pool_during_load(
             assert metrics[f"parity_pool_requests_total{{{label}}}"] >= 20
         else:
             assert f"parity_sqlite_writer_queue{{{label}}}" in metrics
+        # every request so far was taken by the request log (the login, the collection,
+        # the 20 records), none dropped
+        assert metrics['parity_request_logs_total{outcome="accepted"}'] >= 22
+        assert metrics['parity_request_logs_total{outcome="dropped"}'] == 0
+        assert 'parity_request_logs_total{outcome="written"}' in metrics
     finally:
         target.stop()
         if dsn is not None:

@@ -7,46 +7,28 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from harness.http import ServerCheckError, free_port, wait_healthy
+from harness.http import ServerCheckError, free_port, spawn_server
+from harness.targets.reference import serve_command
 from reference_impl.db.engine import Engine
 from reference_impl.ir import Kind
 
 
 def _serve(engine: str, data_dir: Path, dsn: str | None) -> tuple[subprocess.Popen[bytes], str]:
     base_url = f"http://127.0.0.1:{free_port()}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "reference_impl",
-        "serve",
-        "--engine",
-        engine,
-        "--dir",
-        str(data_dir),
-        "--http",
-        base_url.removeprefix("http://"),
-        "--workers",
-        "2",
-    ]
+    cmd = serve_command(engine, data_dir, base_url.removeprefix("http://"), "--workers", "2")
     if dsn:
         cmd += ["--pg-dsn", dsn]
     env = {k: v for k, v in os.environ.items() if k not in ("PARITY_PG_DSN", "PARITY_WORKERS")}
-    log = data_dir.parent / f"{data_dir.name}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        wait_healthy(base_url, 60, proc)
+        proc = spawn_server(cmd, base_url, data_dir.parent / f"{data_dir.name}.log", env=env)
     except ServerCheckError as exc:
-        proc.kill()
-        proc.wait()
-        raise AssertionError(f"{exc}\n{log.read_text()}") from exc
+        raise AssertionError(str(exc)) from exc
     return proc, base_url
 
 

@@ -15,34 +15,18 @@ from pathlib import Path
 
 import pytest
 
-from harness.http import ServerCheckError, free_port, wait_healthy
+from harness.http import ServerCheckError, free_port, spawn_server
+from harness.targets.reference import serve_command
 
 
 def _serve(engine: str, data_dir: Path) -> subprocess.Popen[bytes]:
     base_url = f"http://127.0.0.1:{free_port()}"
     env = {k: v for k, v in os.environ.items() if k != "PARITY_PG_DSN"}  # embedded, for real
-    cmd = [
-        sys.executable,
-        "-m",
-        "reference_impl",
-        "serve",
-        "--engine",
-        engine,
-        "--dir",
-        str(data_dir),
-        "--http",
-        base_url.removeprefix("http://"),
-    ]
-    log = data_dir.parent / f"{data_dir.name}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    cmd = serve_command(engine, data_dir, base_url.removeprefix("http://"))
     try:
-        wait_healthy(base_url, 60, proc)
+        return spawn_server(cmd, base_url, data_dir.parent / f"{data_dir.name}.log", env=env)
     except ServerCheckError as exc:
-        proc.kill()
-        proc.wait()
-        raise AssertionError(f"{exc}\n{log.read_text()}") from exc
-    return proc
+        raise AssertionError(str(exc)) from exc
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
