@@ -22,7 +22,7 @@ from typing import Any
 from reference_impl.bridge import offload
 from reference_impl.core.records.ids import new_record_id
 from reference_impl.db.engine import Engine
-from reference_impl.db.errors import DatabaseError, UniqueViolation
+from reference_impl.db.errors import AlreadyExists, DatabaseError, UniqueViolation
 
 log = logging.getLogger(__name__)
 
@@ -96,14 +96,15 @@ class LogStore:
     def ensure_schema(self) -> None:
         """Idempotent, and safe when the workers of one server run it together:
         PostgreSQL's ``CREATE ... IF NOT EXISTS`` is not (two creators collide on the
-        catalogue's unique index), so a collision is retried once the other has made it."""
+        catalogue's unique index, or one sees the other's table and says it exists), so a
+        collision is retried once the other has made it."""
         for attempt in range(3):
             try:
                 with self.aux.transaction(write=True) as tx:
                     for statement in self.aux.dialect.logs_schema(self.table):
                         tx.execute(statement)
                 break
-            except UniqueViolation:
+            except (UniqueViolation, AlreadyExists):
                 if attempt == 2:
                     raise
         self.ensure_days()
@@ -120,7 +121,7 @@ class LogStore:
                 try:
                     with self.aux.transaction(write=True) as tx:
                         tx.execute(statement)
-                except UniqueViolation:
+                except (UniqueViolation, AlreadyExists):
                     pass  # another worker made it at the same moment
                 except DatabaseError as exc:
                     log.warning("log partition for %s not created: %s", day, exc)

@@ -84,6 +84,14 @@ class QueryError(DatabaseError):
     """
 
 
+class AlreadyExists(QueryError):
+    """PostgreSQL 42P07 (duplicate_table) / 42710 (duplicate_object): a ``CREATE ... IF NOT
+    EXISTS`` found the object made by a concurrent transaction that committed after this
+    one's check (``IF NOT EXISTS`` is not atomic against a concurrent creator; the other
+    outcome of the same race is a 23505 on the catalogue's unique index). SQLite's one
+    writer serialises DDL, so it never raises it. Safe to retry: the object is there."""
+
+
 class UnstorableText(DatabaseError):
     """A value the engine cannot hold: PostgreSQL and U+0000 in text or JSONB (see
     ``Dialect.TEXT_ALLOWS_NUL``). Values are checked before writes; this is the net for

@@ -480,6 +480,8 @@ _SQLSTATE_CLASSES: dict[str, type[errors.DatabaseError]] = {
     "40P01": errors.Deadlock,
     "55P03": errors.LockTimeout,
     "57014": errors.StatementTimeout,
+    "42P07": errors.AlreadyExists,
+    "42710": errors.AlreadyExists,
 }
 
 
