@@ -144,10 +144,29 @@ def collections(client: httpx.Client, token: str) -> list[dict[str, Any]]:
 
 
 def delete_scratch(client: httpx.Client, token: str, keep: tuple[str, ...] = FIXTURES) -> None:
-    """Delete every non-system collection not named in ``keep`` (by id: names may be odd)."""
-    for item in collections(client, token):
-        if not item.get("system") and item.get("name") not in keep:
-            _call(client, "DELETE", f"/api/collections/{item['id']}", token)
+    """Delete every non-system collection not named in ``keep`` (by id: names may be odd).
+
+    A collection another one's relation field points at cannot go first (400 "existing
+    reference", on PocketBase and the reference alike): whatever is refused is tried again
+    after the rest, until a round deletes nothing (then the last refusal is raised).
+    """
+    left = [
+        item["id"]
+        for item in collections(client, token)
+        if not item.get("system") and item.get("name") not in keep
+    ]
+    while left:
+        refused: list[str] = []
+        error: FixtureError | None = None
+        for collection_id in left:
+            try:
+                _call(client, "DELETE", f"/api/collections/{collection_id}", token)
+            except FixtureError as exc:
+                refused.append(collection_id)
+                error = exc
+        if error is not None and len(refused) == len(left):
+            raise error
+        left = refused
 
 
 def restore(client: httpx.Client, token: str) -> None:
