@@ -322,6 +322,33 @@ def parity_targets(
 
 
 @pytest.fixture(autouse=True)
+def _parity_targets_alive(request: pytest.FixtureRequest) -> None:
+    """A session target whose server died fails the next test that uses it, with the exit
+    code and the server's log, and is started again (fresh data) so the tests after it run:
+    one crash is one clear failure, not thousands of 'connection refused' errors."""
+    if "parity_targets" not in request.fixturenames:
+        return
+    running: Started = request.getfixturevalue("parity_targets")
+    gone = []
+    for session in running.sessions.values():
+        ended = getattr(session.target, "ended_on_its_own", None)
+        why = ended() if callable(ended) else None
+        if why is None:
+            continue
+        from harness.hostile._restart import restart  # stop, fresh database, start
+
+        try:
+            restart(session.target)
+            session.reconnect()
+            why += "\n(started again for the tests that follow)"
+        except TargetStartError as exc:
+            why += f"\n(could not be started again: {exc})"
+        gone.append(why)
+    if gone:
+        pytest.fail("a session target had died before this test:\n" + "\n".join(gone), False)
+
+
+@pytest.fixture(autouse=True)
 def _parity_allure_labels(request: pytest.FixtureRequest) -> None:
     """Engine/target-parametrised tests get Allure ``engine``/``target`` labels for free."""
     params = getattr(getattr(request.node, "callspec", None), "params", {})

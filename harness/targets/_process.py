@@ -86,6 +86,15 @@ class ServerProcessTarget:
         """The server process id while it runs (the hostile suite samples its memory)."""
         return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
+    def ended_on_its_own(self) -> str | None:
+        """Why the started server is gone, when it ended without ``stop`` (its exit code and
+        the last lines of its log); None while it runs, and before a start."""
+        if self._proc is None or (code := self._proc.poll()) is None:
+            return None
+        return f"{self._name} exited with code {code}; its log ({self.log_path}):\n" + tail(
+            self.log_path, max(0, self._log_size() - 64_000)
+        )
+
     @property
     def data_dir(self) -> Path:
         if self._root is None:

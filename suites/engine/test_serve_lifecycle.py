@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from harness.http import ServerCheckError, free_port, spawn_server
@@ -107,3 +108,28 @@ def test_sigterm_ends_a_process_whose_loop_is_stuck(tmp_path: Path) -> None:
         assert proc.returncode == 1
         assert time.monotonic() - started >= STOP_GRACE_S - 0.5  # it waited for the grace
         assert b"did not stop within" in stderr
+
+
+def test_a_dead_session_target_says_why_and_starts_again(tmp_path: Path) -> None:
+    """What the plugin reports when a session server dies under the suites (its exit code
+    and log, instead of 'connection refused' in every later test), then the restart."""
+    from harness.hostile._restart import restart
+    from harness.targets.reference import ReferenceTarget
+
+    target = ReferenceTarget("sqlite", tmp_path, env={"PARITY_WORKERS": "1"})
+    target.start()
+    try:
+        assert target.ended_on_its_own() is None
+        first = target.base_url
+        assert target.pid is not None
+        os.kill(target.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while (why := target.ended_on_its_own()) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert why is not None and "sqlite exited with code -9" in why
+        assert "Server started at " + first in why  # the log's last lines come with it
+        restart(target)
+        assert target.ended_on_its_own() is None
+        assert httpx.get(target.base_url + "/api/health", timeout=10).status_code == 200
+    finally:
+        target.stop()
