@@ -8,6 +8,8 @@
 - ``parity fuzz``        schemathesis over the reference's OpenAPI document, on one target
 - ``parity race``        concurrent workloads on shared records, the history checked for anomalies
 - ``parity cluster``     several reference servers on one PostgreSQL (up / down)
+- ``parity load``        a Locust scenario against each target, checked after the run
+- ``parity report``      the release report (HTML with plots, Markdown, raw JSON/CSV)
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Sequence
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from harness import check, cluster, fuzz, repro
+    from harness import check, cluster, fuzz, load, release_report, repro
     from harness.hostile import command as hostile
     from harness.race import command as race
     from reference_impl import cli as server_cli
@@ -36,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     hostile.add_parser(sub)
     race.add_parser(sub)
     cluster.add_parser(sub)
+    load.add_parser(sub)
+    release_report.add_parser(sub)
     return parser
 
 
