@@ -11,6 +11,7 @@ PocketBase's table in ``auxiliary.db`` on SQLite, day partitions on PostgreSQL.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections import deque
@@ -20,9 +21,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from reference_impl.bridge import offload
-from reference_impl.core.records.ids import new_record_id
+from reference_impl.core.records.ids import new_record_ids
 from reference_impl.db.engine import Engine
 from reference_impl.db.errors import AlreadyExists, DatabaseError, UniqueViolation
+from reference_impl.ir.kinds import format_pb_datetime
 
 log = logging.getLogger(__name__)
 
@@ -128,22 +130,24 @@ class LogStore:
         self._days_from = today
 
     def write(self, entries: list[LogEntry]) -> int:
-        """One transaction for the batch; the number of rows written."""
+        """One statement, one transaction for the batch (``Dialect.log_insert_sql``: the
+        rows go as one JSON text); the number of rows written."""
         self.ensure_days()
         d = self.aux.dialect
-        kinds = dict(d.LOG_COLUMNS)
-        rows = (
-            (
-                new_record_id(),
-                entry.level,
-                d.storable_text(entry.message),
-                d.to_db(kinds["data"], _storable(d.storable_text, entry.data)),
-                d.to_db(kinds["created"], entry.created),
-            )
-            for entry in entries
-        )
+        ids = new_record_ids(len(entries))
+        created = _created_texts(entries)
+        rows: list[list[Any]] = [
+            [ids[i], e.level, e.message, e.data, created[i]] for i, e in enumerate(entries)
+        ]
+        text = json.dumps(rows, separators=(",", ":"), ensure_ascii=False)
+        if not d.TEXT_ALLOWS_NUL and "\\u0000" in text:  # rare: walk the batch only then
+            for row in rows:
+                row[2] = d.storable_text(str(row[2]))
+                row[3] = _storable(d.storable_text, row[3])
+            text = json.dumps(rows, separators=(",", ":"), ensure_ascii=False)
         with self.aux.transaction(write=True) as tx:
-            return tx.copy_rows(self.table, [name for name, _ in d.LOG_COLUMNS], rows)
+            tx.execute(d.log_insert_sql(self.table, d.placeholder("rows")), {"rows": text})
+        return len(rows)
 
     def prune(self, keep_days: int) -> None:
         """Remove the rows created before the last ``keep_days`` whole days (PocketBase's
@@ -161,6 +165,24 @@ class LogStore:
                         tx.execute(statement)
             for statement, params in d.log_retention(self.table, before):
                 tx.execute(statement, params)
+
+
+def _created_texts(entries: list[LogEntry]) -> list[str]:
+    """Each entry's ``created`` in PocketBase's layout; the entries of one second share the
+    formatting of its date and time (a batch holds thousands of them from a few seconds)."""
+    out = []
+    second: datetime | None = None
+    prefix = ""
+    for entry in entries:
+        at = entry.created
+        if at.tzinfo is not UTC:
+            out.append(format_pb_datetime(at))
+            continue
+        whole = at.replace(microsecond=0)
+        if whole != second:
+            second, prefix = whole, format_pb_datetime(whole)[:-5]  # without ".000Z"
+        out.append(f"{prefix}.{at.microsecond // 1000:03d}Z")
+    return out
 
 
 class LogWriter:

@@ -417,6 +417,14 @@ class Dialect(abc.ABC):
         raise NotImplementedError
 
     # -- the request log (core/logs.py), on the auxiliary engine --------------------------
+    def log_insert_sql(self, table: str, rows_param: str) -> str:
+        """One INSERT of a whole batch of log rows, bound as a single JSON text: an array of
+        ``[id, level, message, data, created]`` (``created`` in PocketBase's text layout).
+        The engine unpacks it, so the writer binds one value and the driver runs one
+        statement without the interpreter lock, instead of a bind per row and per column
+        (each taking the lock back from the requests being served)."""
+        raise NotImplementedError
+
     LOG_COLUMNS: ClassVar[tuple[tuple[str, Kind], ...]] = (
         ("id", Kind.TEXT),
         ("level", Kind.INT64),

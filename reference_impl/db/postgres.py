@@ -379,6 +379,16 @@ class PostgresDialect(Dialect):
         utc_hour = f"date_trunc('hour', {column}, 'UTC') AT TIME ZONE 'UTC'"
         return f"to_char({utc_hour}, 'YYYY-MM-DD HH24:00:00')"
 
+    def log_insert_sql(self, table: str, rows_param: str) -> str:
+        """PostgreSQL: ``jsonb_array_elements`` over the array, each field cast to its
+        column (``data`` stays jsonb, ``created`` parses PocketBase's layout with its
+        ``Z``); the parent table routes each row to its day partition."""
+        names = ", ".join(self.quote(c) for c, _ in self.LOG_COLUMNS)
+        return (
+            f"INSERT INTO {self.table(table)} ({names}) SELECT r->>0, (r->>1)::bigint, r->>2, "
+            f"r->3, (r->>4)::timestamptz FROM jsonb_array_elements({rows_param}::jsonb) AS r"
+        )
+
     def log_days(self, table: str, days: Sequence[date]) -> list[str]:
         """``CREATE UNLOGGED TABLE <table>_pYYYYMMDD PARTITION OF <table> FOR VALUES FROM
         (day) TO (next day)``; the bounds are dates formatted here, never outside text."""

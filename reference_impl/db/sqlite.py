@@ -178,6 +178,15 @@ class SqliteDialect(Dialect):
     def log_hour(self, column: str) -> str:
         return f"strftime('%Y-%m-%d %H:00:00', {column})"
 
+    def log_insert_sql(self, table: str, rows_param: str) -> str:
+        """SQLite: ``json_each`` over the array; ``->>`` gives the text, the integer, and
+        for ``data`` (an object) its JSON text, which is what the column holds."""
+        names = ", ".join(self.quote(c) for c, _ in self.LOG_COLUMNS)
+        return (
+            f"INSERT INTO {self.table(table)} ({names}) SELECT value->>0, value->>1, "
+            f"value->>2, value->>3, value->>4 FROM json_each({rows_param})"
+        )
+
     def log_retention(self, table: str, before: date) -> list[tuple[str, dict[str, Any]]]:
         cutoff = format_pb_datetime(datetime.combine(before, time_of_day.min, tzinfo=UTC))
         return [
