@@ -60,6 +60,7 @@ DEFAULT_USERS = {"logging_burst": 64, "records_crud": 32, "race_counter": 16}
 COLLECTION = "load_items"
 SEED_ROWS = 1000
 MAX_DROP_SHARE = 0.001  # logging_burst: drops above 0.1% of the answers fail the run
+COUNTS_TIMEOUT_S = 15.0  # how long after Locust's end its master may take to write the counts
 FLUSH_TIMEOUT_S = 60.0  # how long the logs may take to be written after the load
 MAX_DURATION_S = 600  # a bounded run (loopback only, this machine's other work waits)
 
@@ -97,6 +98,11 @@ def add_parser(sub: Any) -> None:
         "--server-workers", type=int, default=None,
         help="worker processes of each reference server (default: its own)",
     )  # fmt: skip
+    parser.add_argument(
+        "--logs", choices=("on", "off"), default="on",
+        help="request logs of the reference servers (off: PARITY_LOGS_MAX_DAYS=0, for the "
+        "overhead figure; nothing to check then)",
+    )  # fmt: skip
     parser.add_argument("--pg-dsn", default=None, help="PostgreSQL server (default: embedded)")
     parser.add_argument("--report-dir", type=Path, default=Path("reports/latest"))
     parser.set_defaults(handler=load)
@@ -121,6 +127,7 @@ class TargetRun:
     stats: list[dict[str, Any]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
     per_second: list[list[int]] = field(default_factory=list)  # [unix second, answers]
+    latency_ms: dict[str, float] = field(default_factory=dict)  # exact percentiles, all routes
     answers: dict[str, dict[str, int]] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
     logs: dict[str, int] = field(default_factory=dict)
@@ -138,6 +145,7 @@ class TargetRun:
             "stats": self.stats,
             "history": self.history,
             "per_second": self.per_second,
+            "latency_ms": self.latency_ms,
             "answers": self.answers,
             "checks": [c.to_json() for c in self.checks],
             "logs": self.logs,
@@ -146,7 +154,8 @@ class TargetRun:
 
 
 def load(args: argparse.Namespace) -> int:
-    console = Console(stderr=True)
+    # wide enough for the route templates when the output is not a terminal (a CI log)
+    console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
     if not 1 <= args.duration <= MAX_DURATION_S:
         console.print(f"parity load: --duration must be 1-{MAX_DURATION_S} seconds")
         return 2
@@ -166,6 +175,7 @@ def load(args: argparse.Namespace) -> int:
         "rate": args.rate,
         "duration_s": args.duration,
         "locust_processes": args.processes,
+        "logs": args.logs,
         "targets": [],
     }
     out_dir = args.report_dir / f"load_{args.scenario}"
@@ -174,10 +184,14 @@ def load(args: argparse.Namespace) -> int:
         for spec in specs:
             workdir = Path(tmp) / spec.replace("=", "_")
             result = _one_target(args, spec, users, workdir, console)
+            target_dir = out_dir / _slug(spec)
+            target_dir.mkdir(exist_ok=True)
             for csv_file in workdir.glob("locust_*.csv"):  # the raw figures, beside the JSON
-                target_dir = out_dir / _slug(spec)
-                target_dir.mkdir(exist_ok=True)
                 shutil.copy(csv_file, target_dir / csv_file.name)
+            if result.error is not None:  # what the server and Locust said, for the diagnosis
+                for log in (*workdir.glob("*.log"), *workdir.glob("*/*.log")):
+                    shutil.copy(log, target_dir / log.name)
+                result.error = result.error.replace(str(workdir), str(target_dir))
             run["targets"].append(result.to_json())
             _print(result, console)
     path = args.report_dir / f"load_{args.scenario}.json"
@@ -219,6 +233,7 @@ def _one_target(
         return TargetRun(spec, "", "", error=f"did not start: {exc}")
     info = target.info()
     result = TargetRun(spec, info.version, info.kind)
+    stage = "setup"
     try:
         token = superuser_token(target.base_url, *target.superuser)
         env = _setup(args.scenario, target.base_url, token)
@@ -230,11 +245,17 @@ def _one_target(
             PARITY_LOAD_MARK=mark,
             PARITY_LOAD_COLLECTION=COLLECTION,
         )
+        stage = "the Locust run"
         _locust(args, spec, users, target.base_url, env, workdir, result, console)
-        verify = VERIFY[args.scenario]
-        verify(target.base_url, token, env, result, metrics)
+        stage = "the checks after the run"
+        if args.logs == "off" and args.scenario == "logging_burst":
+            result.logs = {"answered": _answered(result), "off": 1}  # no log to count
+        else:
+            VERIFY[args.scenario](target.base_url, token, env, result, metrics)
     except Exception as exc:  # a refused setup, a Locust that did not run
-        result.error = f"{type(exc).__name__}: {exc}"
+        log = getattr(target, "log_path", None)
+        where = f" (server log: {log})" if log else ""
+        result.error = f"{stage} failed: {type(exc).__name__}: {exc}{where}"
     finally:
         target.stop()
     return result
@@ -246,6 +267,8 @@ def _make(spec: str, workdir: Path, args: argparse.Namespace, metrics: str | Non
     from harness.targets.reference import ReferenceTarget
 
     env = {"PARITY_DEBUG_SQL": "0", "PARITY_METRICS": metrics or ""}
+    if args.logs == "off":
+        env["PARITY_LOGS_MAX_DAYS"] = "0"
     if args.server_workers:
         env["PARITY_WORKERS"] = str(args.server_workers)
     return ReferenceTarget(spec, workdir, env=env, pg_dsn=args.pg_dsn)
@@ -320,6 +343,13 @@ def _locust(
                 if time.monotonic() - started > args.duration + 120:
                     proc.kill()
                     raise RuntimeError(f"Locust did not end (its output: {log})")
+    # the master writes the workers' counts as it exits (loadtests/locust_scenarios.py)
+    counts_file = counts / "counts.json"
+    waited = time.monotonic() + COUNTS_TIMEOUT_S
+    while not counts_file.exists() and time.monotonic() < waited:
+        time.sleep(0.1)
+    if not counts_file.exists():
+        raise RuntimeError(f"Locust wrote no counts ({counts_file}); its output: {log}")
     stats = Path(f"{prefix}_stats.csv")
     if not stats.exists():
         raise RuntimeError(f"Locust wrote no stats; its output:\n{log.read_text()[-3000:]}")
@@ -330,17 +360,35 @@ def _locust(
             _typed(row) for row in csv.DictReader(history.open()) if row["Name"] == "Aggregated"
         ]
     per_second: dict[int, int] = {}
-    for part in counts.glob("*.json"):
-        written = json.loads(part.read_text())
-        for row in written["answers"]:
-            by_status = result.answers.setdefault(row["name"], {})
-            status = str(row["status"])
-            by_status[status] = by_status.get(status, 0) + int(row["count"])
-        for second, n in written["per_second"].items():
-            per_second[int(second)] = per_second.get(int(second), 0) + int(n)
+    micros: dict[int, int] = {}  # response time in whole µs -> answers
+    written = json.loads(counts_file.read_text())
+    for us, n in written["latency_us"].items():
+        micros[int(us)] = micros.get(int(us), 0) + int(n)
+    for row in written["answers"]:
+        by_status = result.answers.setdefault(row["name"], {})
+        by_status[str(row["status"])] = by_status.get(str(row["status"]), 0) + int(row["count"])
+    for second, n in written["per_second"].items():
+        per_second[int(second)] = per_second.get(int(second), 0) + int(n)
+    if micros:  # Locust's own percentiles are whole milliseconds: these keep the µs
+        result.latency_ms = _percentiles(micros)
     if per_second:  # every second from the first answer to the last, gaps as 0
         first, last = min(per_second), max(per_second)
         result.per_second = [[t, per_second.get(t, 0)] for t in range(first, last + 1)]
+
+
+def _percentiles(micros: dict[int, int]) -> dict[str, float]:
+    """p50/p90/p95/p99 in ms (to the µs) of a histogram of whole-µs response times."""
+    total = sum(micros.values())
+    out: dict[str, float] = {"answers": float(total)}
+    ordered = sorted(micros.items())
+    for q in (50, 90, 95, 99):
+        rank, seen = total * q / 100, 0
+        for us, n in ordered:
+            seen += n
+            if seen >= rank:
+                out[f"p{q}"] = us / 1000
+                break
+    return out
 
 
 def _typed(row: dict[str, str]) -> dict[str, Any]:
@@ -503,6 +551,9 @@ def _print(result: TargetRun, console: Console) -> None:
             f"{row['99%'] or 0:.0f}",
         )
     console.print(table)
+    if result.latency_ms:
+        exact = ", ".join(f"{k} {v:.3f}" for k, v in result.latency_ms.items() if k != "answers")
+        console.print(f"  latency, every route, to the µs (ms): {exact}")
     for check in result.checks:
         mark = "[green]ok[/]" if check.ok else "[yellow]known[/]" if check.known else "[red]FAIL[/]"
         known = f" (registered divergence {check.known})" if check.known else ""
