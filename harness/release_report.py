@@ -144,7 +144,9 @@ def write_report(source: Path, out: Path, *, release: str) -> Path:
                 shutil.copy(source / name, out / name)
     has_md = (out / "parity.md").is_file()
     page = out / "index.html"
-    page.write_text(html_page(release, loads, parity, parity_md=has_md))
+    # the folder's other pages (the benchmarks' own reports), linked at the end
+    others = sorted(p.name for p in out.glob("*.html") if p.name != "index.html")
+    page.write_text(html_page(release, loads, parity, parity_md=has_md, others=others))
     (out / "summary.md").write_text(markdown(release, loads, parity))
     return page
 
@@ -278,7 +280,7 @@ def _scenario_html(run: dict[str, Any]) -> str:
     targets = [t for t in run["targets"] if not t.get("error")]
     parts = [
         f"<h2 id='{html.escape(name)}'>Load: {html.escape(name)}</h2>",
-        f"<p>{run.get('users')} Locust users, rate {run.get('rate') or 'unbounded'} req/s, "
+        f"<p>{run.get('users')} Locust users, {_rate(run)}, "
         f"{run.get('duration_s')} s per target, Locust master + {run.get('locust_processes')} "
         f"worker processes, {html.escape(str(run.get('machine')))}, "
         f"{html.escape(str(run.get('date')))}; the targets ran one after the other under the "
@@ -323,6 +325,12 @@ def _scenario_html(run: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+def _rate(run: dict[str, Any]) -> str:
+    rate = run.get("rate")
+    logs = ", request logs off" if run.get("logs") == "off" else ""
+    return (f"{rate:,.0f} req/s offered" if rate else "as fast as the users go") + logs
+
+
 def _css(verdict: str) -> str:
     return {"ok": "ok", "known": "known"}.get(verdict, "fail")
 
@@ -333,6 +341,7 @@ def html_page(
     parity: dict[str, Any] | None,
     *,
     parity_md: bool = False,
+    others: list[str] | None = None,
 ) -> str:
     generated = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     toc = "".join(
@@ -350,6 +359,9 @@ def html_page(
     if parity is not None:
         body.append(_parity_html(parity, parity_md=parity_md))
     body += [_scenario_html(run) for run in loads]
+    if others:
+        items = "".join(f"<li><a href='{html.escape(n)}'>{html.escape(n)}</a></li>" for n in others)
+        body.append(f"<h2>More in this folder</h2><ul>{items}</ul>")
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>PocketParity report {html.escape(release)}</title><style>{_CSS}</style>"
@@ -378,7 +390,7 @@ def markdown(release: str, loads: list[dict[str, Any]], parity: dict[str, Any] |
         lines += [
             f"## Load: {run.get('scenario')}",
             "",
-            f"{run.get('users')} users, rate {run.get('rate') or 'unbounded'} req/s, "
+            f"{run.get('users')} users, {_rate(run)}, "
             f"{run.get('duration_s')} s per target, {run.get('machine')}, {run.get('date')}.",
             "",
         ]
