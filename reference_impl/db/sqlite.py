@@ -350,6 +350,26 @@ class _SqliteTx(AfterCommit):
         return counted.n
 
 
+def _pragma_waiting(conn: apsw.Connection, pragma: str, timeout_s: float) -> None:
+    """Run ``pragma``, trying again while the file is busy, up to ``timeout_s``. The busy
+    timeout does not cover every case: SQLite answers SQLITE_BUSY without calling the
+    busy handler where waiting could deadlock, and while another connection recovers or
+    first builds the WAL index, which is what two workers opening a fresh
+    ``auxiliary.db`` together meet (seen: a worker failing to start, "database is
+    locked", on the journal_mode switch)."""
+    deadline = time.monotonic() + timeout_s
+    pause = 0.005
+    while True:
+        try:
+            conn.execute(pragma)
+            return
+        except apsw.BusyError:
+            if time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
+
+
 class _Counted:
     """An iterable that counts what it hands out (``executemany`` takes any iterable)."""
 
@@ -489,7 +509,7 @@ class SqliteEngine:
         conn.setbusytimeout(self._busy_timeout_ms)  # waits for writers in other processes
         conn.enable_load_extension(True)
         for pragma in PRAGMAS:
-            conn.execute(pragma)
+            _pragma_waiting(conn, pragma, self._busy_timeout_ms / 1000)
         with self._lock:
             self._all.append(conn)
         return conn

@@ -236,3 +236,39 @@ def test_opening_a_file_another_connection_holds_waits_instead_of_failing(tmp_pa
     finally:
         engine.close()
         holder.close()
+
+
+_OPEN_FRESH = """
+import sys, time
+from pathlib import Path
+from reference_impl.db.sqlite import SqliteEngine
+path, at = Path(sys.argv[1]), float(sys.argv[2])
+time.sleep(max(0.0, at - time.time()))  # all of them at the same moment
+engine = SqliteEngine(path, busy_timeout_ms=10_000, events=False)
+with engine.transaction(write=True) as tx:
+    tx.execute("CREATE TABLE IF NOT EXISTS t (n INTEGER)")
+engine.close()
+print("opened")
+"""
+
+
+def test_processes_opening_one_fresh_file_at_once_all_start(tmp_path: Path) -> None:
+    """What two or more workers do with a fresh ``auxiliary.db``: each switches it to WAL
+    while another may be building its WAL index, where SQLite answers "database is locked"
+    without waiting for the busy timeout (seen: a worker failing to start). Four
+    processes, five fresh files: every one must open."""
+    for attempt in range(5):
+        path = tmp_path / f"fresh{attempt}.db"
+        at = time.time() + 1.0
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _OPEN_FRESH, str(path), str(at)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        outcomes = [p.communicate(timeout=60) for p in procs]
+        failed = [err[-800:] for (out, err) in outcomes if out.strip() != "opened"]
+        assert failed == [], failed
