@@ -13,16 +13,21 @@ chromium``). ``parity report --browser-check`` and the report test use it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from websockets.exceptions import WebSocketException
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 _LISTENING = re.compile(r"DevTools listening on (ws://\S+)")
@@ -91,7 +96,10 @@ class _Session:
         self._ws.send(json.dumps(message))
         deadline = time.monotonic() + self._timeout
         while True:
-            answer = json.loads(self._ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+            left = deadline - time.monotonic()
+            if left <= 0:  # events kept coming, the answer did not
+                raise BrowserError(f"{method}: no answer within {self._timeout:.0f} s")
+            answer = json.loads(self._ws.recv(timeout=left))
             if answer.get("id") == number:
                 if "error" in answer:
                     raise BrowserError(f"{method}: {answer['error']}")
@@ -140,7 +148,10 @@ def check_page(path: Path, *, screenshot: Path | None = None, timeout: float = 6
     """Load ``path`` headless and report what the browser saw (``BrowserError`` when it
     could not)."""
     browser = find_browser()
-    with tempfile.TemporaryDirectory(prefix="parity-chromium-") as profile:
+    # the browser's helpers (renderer, zygote) may still hold files in the profile as it goes
+    with tempfile.TemporaryDirectory(
+        prefix="parity-chromium-", ignore_cleanup_errors=True
+    ) as profile:
         command = [
             browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
             "--remote-debugging-port=0", f"--user-data-dir={profile}",
@@ -150,12 +161,18 @@ def check_page(path: Path, *, screenshot: Path | None = None, timeout: float = 6
         # that would fill with the browser's chatter and stall it
         output = Path(profile) / "chromium.log"
         with output.open("wb") as sink:
-            proc = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+            )
         try:
             url = _devtools_url(proc, output, timeout)
             return _drive(url, path, screenshot, timeout)
+        # the socket, a connection closed under us, an answer that is not JSON
+        except (OSError, TimeoutError, ValueError, WebSocketException) as exc:
+            raise BrowserError(f"talking to chromium failed: {type(exc).__name__}: {exc}") from exc
         finally:
-            proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # the browser and every helper it started
             proc.wait(timeout=10)
 
 
@@ -181,6 +198,7 @@ def _drive(url: str, path: Path, screenshot: Path | None, timeout: float) -> Pag
         session = cdp.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         for domain in ("Page", "Runtime", "Log"):
             cdp.call(f"{domain}.enable", session)
+        cdp.events.clear()  # about:blank's own load event is not the page's
         cdp.call("Page.navigate", session, url=path.resolve().as_uri())
         if not cdp.wait_for("Page.loadEventFired", timeout):
             raise BrowserError(f"{path} did not finish loading within {timeout:.0f} s")

@@ -27,11 +27,13 @@ run could not be made.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -60,7 +62,7 @@ DEFAULT_USERS = {"logging_burst": 64, "records_crud": 32, "race_counter": 16}
 COLLECTION = "load_items"
 SEED_ROWS = 1000
 MAX_DROP_SHARE = 0.001  # logging_burst: drops above 0.1% of the answers fail the run
-COUNTS_TIMEOUT_S = 15.0  # how long after Locust's end its master may take to write the counts
+COUNTS_TIMEOUT_S = 30.0  # how long after the master's end its workers may take (stop-timeout 5)
 FLUSH_TIMEOUT_S = 60.0  # how long the logs may take to be written after the load
 MAX_DURATION_S = 600  # a bounded run (loopback only, this machine's other work waits)
 
@@ -231,7 +233,11 @@ def _one_target(
         target.start()
     except Exception as exc:
         return TargetRun(spec, "", "", error=f"did not start: {exc}")
-    info = target.info()
+    try:
+        info = target.info()
+    except Exception as exc:
+        target.stop()
+        return TargetRun(spec, "", "", error=f"did not say its version: {exc}")
     result = TargetRun(spec, info.version, info.kind)
     stage = "setup"
     try:
@@ -325,50 +331,36 @@ def _locust(
     full_env = {**os.environ, **env, "PARITY_LOAD_COUNTS": str(counts)}
     log = workdir / "locust.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen(command, env=full_env, stdout=out, stderr=subprocess.STDOUT)
-        progress = Progress(
-            TextColumn(f"{args.scenario} on {spec}"),
-            BarColumn(),
-            TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
+        # its own process group: the master's forked workers go with it on every way out
+        proc = subprocess.Popen(
+            command, env=full_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
-        with progress:
-            task = progress.add_task("load", total=args.duration)
-            started = time.monotonic()
-            while proc.poll() is None:
-                progress.update(task, completed=min(time.monotonic() - started, args.duration))
-                time.sleep(0.5)
-                if time.monotonic() - started > args.duration + 120:
-                    proc.kill()
-                    raise RuntimeError(f"Locust did not end (its output: {log})")
-    # the master writes the workers' counts as it exits (loadtests/locust_scenarios.py)
-    counts_file = counts / "counts.json"
-    waited = time.monotonic() + COUNTS_TIMEOUT_S
-    while not counts_file.exists() and time.monotonic() < waited:
-        time.sleep(0.1)
-    if not counts_file.exists():
-        raise RuntimeError(f"Locust wrote no counts ({counts_file}); its output: {log}")
+        try:
+            _watch(proc, args, spec, log, counts, console)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # nothing of the run is left by now
+            proc.wait()
+    files = sorted(counts.glob("counts-*.json"))
     stats = Path(f"{prefix}_stats.csv")
     if not stats.exists():
         raise RuntimeError(f"Locust wrote no stats; its output:\n{log.read_text()[-3000:]}")
-    result.stats = [_typed(row) for row in csv.DictReader(stats.open())]
+    result.stats = [_typed(row) for row in _read_csv(stats)]
     history = Path(f"{prefix}_stats_history.csv")
     if history.exists():
-        result.history = [
-            _typed(row) for row in csv.DictReader(history.open()) if row["Name"] == "Aggregated"
-        ]
+        result.history = [_typed(r) for r in _read_csv(history) if r["Name"] == "Aggregated"]
     per_second: dict[int, int] = {}
     micros: dict[int, int] = {}  # response time in whole µs -> answers
-    written = json.loads(counts_file.read_text())
-    for us, n in written["latency_us"].items():
-        micros[int(us)] = micros.get(int(us), 0) + int(n)
-    for row in written["answers"]:
-        by_status = result.answers.setdefault(row["name"], {})
-        by_status[str(row["status"])] = by_status.get(str(row["status"]), 0) + int(row["count"])
-    for second, n in written["per_second"].items():
-        per_second[int(second)] = per_second.get(int(second), 0) + int(n)
+    for part in files:
+        written = json.loads(part.read_text())
+        for us, n in written["latency_us"].items():
+            micros[int(us)] = micros.get(int(us), 0) + int(n)
+        for row in written["answers"]:
+            by_status = result.answers.setdefault(row["name"], {})
+            status = str(row["status"])
+            by_status[status] = by_status.get(status, 0) + int(row["count"])
+        for second, n in written["per_second"].items():
+            per_second[int(second)] = per_second.get(int(second), 0) + int(n)
     if micros:  # Locust's own percentiles are whole milliseconds: these keep the µs
         result.latency_ms = _percentiles(micros)
     if per_second:  # every second from the first answer to the last, gaps as 0
@@ -389,6 +381,47 @@ def _percentiles(micros: dict[int, int]) -> dict[str, float]:
                 out[f"p{q}"] = us / 1000
                 break
     return out
+
+
+def _watch(
+    proc: subprocess.Popen[bytes],
+    args: argparse.Namespace,
+    spec: str,
+    log: Path,
+    counts: Path,
+    console: Console,
+) -> None:
+    """Progress while Locust runs; then wait for each worker's counts (the workers write
+    them as they exit, after the master, which does not wait for them)."""
+    progress = Progress(
+        TextColumn(f"{args.scenario} on {spec}"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task("load", total=args.duration)
+        started = time.monotonic()
+        while proc.poll() is None:
+            progress.update(task, completed=min(time.monotonic() - started, args.duration))
+            time.sleep(0.5)
+            if time.monotonic() - started > args.duration + 120:
+                raise RuntimeError(f"Locust did not end (its output: {log})")
+    waited = time.monotonic() + COUNTS_TIMEOUT_S
+    while (found := len(list(counts.glob("counts-*.json")))) < args.processes:
+        if time.monotonic() > waited:
+            raise RuntimeError(
+                f"{found} of {args.processes} Locust workers wrote their counts within "
+                f"{COUNTS_TIMEOUT_S:.0f} s of the run's end; its output: {log}"
+            )
+        time.sleep(0.1)
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open() as rows:
+        return list(csv.DictReader(rows))
 
 
 def _typed(row: dict[str, str]) -> dict[str, Any]:

@@ -318,19 +318,28 @@ def parity_targets(
         stack.close()
         pytest.fail(f"parity targets {','.join(specs)} could not start: {exc}", pytrace=False)
     with stack:
-        yield running
+        _RUNNING.append(running)
+        try:
+            yield running
+        finally:
+            _RUNNING.remove(running)
 
 
-@pytest.fixture(autouse=True)
-def _parity_targets_alive(request: pytest.FixtureRequest) -> None:
+_RUNNING: list[Started] = []  # the session's targets once started (one per xdist worker)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
     """A session target whose server died fails the next test that uses it, with the exit
-    code and the server's log, and is started again (fresh data) so the tests after it run:
-    one crash is one clear failure, not thousands of 'connection refused' errors."""
-    if "parity_targets" not in request.fixturenames:
+    code and the server's log, and is started again (fresh data) so the tests after it
+    run: one crash is one clear failure, not thousands of 'connection refused' errors.
+    A hook, not a fixture: it runs before the module-scoped fixtures built on the targets
+    (fixtures seeded there before the crash still hold the old server's rows and tokens;
+    those tests fail on their own, after this one has said why)."""
+    if not _RUNNING or "parity_targets" not in getattr(item, "fixturenames", ()):
         return
-    running: Started = request.getfixturevalue("parity_targets")
     gone = []
-    for session in running.sessions.values():
+    for session in _RUNNING[0].sessions.values():
         ended = getattr(session.target, "ended_on_its_own", None)
         why = ended() if callable(ended) else None
         if why is None:

@@ -9,7 +9,10 @@ request's path, the writer thread's share of the GIL and the cores) is the large
 it. ``--connections 2`` keeps the servers below saturation (two requests in flight: the
 latency of a request, not a queue); more connections measure the throughput cost too.
 
-    python loadtests/bench_log_overhead.py [--rounds 8] [--duration 3] [--connections 2]
+``--route view`` loads a record view as a superuser instead (a typical read: the token
+checked, one row read and serialised), where the same fixed cost is a smaller share.
+
+    python loadtests/bench_log_overhead.py [--route health|view] [--rounds 8] [--duration 3]
 """
 
 from __future__ import annotations
@@ -22,15 +25,43 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import httpx
 from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_records import wrk
 
+from harness.http import superuser_token
 from harness.targets.reference import ReferenceTarget
 
 console = Console(stderr=True)
+
+
+ROUTES = {
+    "health": "GET /api/health",
+    "view": "GET /api/collections/posts/records/{id} (superuser, a record of four fields)",
+}
+
+
+def _route_url(target: ReferenceTarget, route: str) -> tuple[str, dict[str, str]]:
+    """The URL wrk loads and its headers; ``view`` first makes the collection and record."""
+    if route == "health":
+        return target.base_url + "/api/health", {}
+    token = superuser_token(target.base_url, *target.superuser)
+    auth = {"Authorization": token}
+    with httpx.Client(base_url=target.base_url, headers=auth, timeout=30) as client:
+        fields = [
+            {"name": "title", "type": "text"},
+            {"name": "n", "type": "number"},
+            {"name": "ok", "type": "bool"},
+            {"name": "meta", "type": "json"},
+        ]
+        client.post("/api/collections", json={"name": "posts", "fields": fields}).raise_for_status()
+        body = {"title": "hello", "n": 42, "ok": True, "meta": {"k": [1, 2, 3]}}
+        made = client.post("/api/collections/posts/records", json=body)
+        made.raise_for_status()
+    return f"{target.base_url}/api/collections/posts/records/{made.json()['id']}", auth
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -38,6 +69,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
     with tempfile.TemporaryDirectory(prefix="parity-log-overhead-") as tmp:
         targets: dict[tuple[str, str], ReferenceTarget] = {}
+        urls: dict[tuple[str, str], tuple[str, dict[str, str]]] = {}
         try:
             for engine in engines:
                 for logs in ("on", "off"):
@@ -49,13 +81,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     )
                     target.start()
                     targets[(engine, logs)] = target
+                    urls[(engine, logs)] = _route_url(target, args.route)
             for round_no in range(args.rounds):
                 order = ("on", "off") if round_no % 2 == 0 else ("off", "on")
                 for engine in engines:
                     for logs in order:
-                        url = targets[(engine, logs)].base_url + "/api/health"
+                        url, headers = urls[(engine, logs)]
                         figures = wrk(
-                            url, duration=args.duration, connections=args.connections, script=None
+                            url,
+                            duration=args.duration,
+                            connections=args.connections,
+                            script=None,
+                            headers=headers,
                         )
                         results.setdefault(engine, {}).setdefault(logs, []).append(figures)
                 console.print(f"round {round_no + 1}/{args.rounds} done")
@@ -72,6 +109,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         row["rps_cost"] = 1 - row["rps_on"] / row["rps_off"]
         summary[engine] = row
     return {
+        "route": ROUTES[args.route],
         "rounds": args.rounds,
         "duration_s": args.duration,
         "connections": args.connections,
@@ -82,7 +120,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def report(out: dict[str, Any]) -> None:
     table = Table(
-        title=f"GET /api/health, logs on vs off: medians of {out['rounds']} interleaved rounds, "
+        title=f"{out['route']}, logs on vs off: medians of {out['rounds']} interleaved rounds, "
         f"wrk -c{out['connections']} -d{out['duration_s']}s"
     )
     for column in (
@@ -111,6 +149,7 @@ def report(out: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--engines", default="sqlite,postgres")
+    parser.add_argument("--route", choices=sorted(ROUTES), default="health")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--duration", type=int, default=3)
     parser.add_argument("--connections", type=int, default=2)

@@ -16,11 +16,11 @@ Environment (set by ``parity load``): ``PARITY_LOAD_TOKEN`` (a superuser token),
 ``PARITY_LOAD_USERS`` (the ``-u`` given, to split the rate), ``PARITY_LOAD_MARK`` (this
 run's id), ``PARITY_LOAD_COLLECTION``, ``PARITY_LOAD_RECORD`` (race_counter's record),
 ``PARITY_LOAD_IDS`` (records_crud's seeded ids, comma list), ``PARITY_LOAD_COUNTS`` (a
-directory: the master writes ``counts.json`` as it exits, the answers of all workers by
-request name and status, by wall-clock second, and a histogram of response times in µs,
-Locust's percentiles being whole milliseconds; the workers send theirs with their stats
-reports, so the per-second throughput is exact where Locust's own history only moves with
-each report, every 3 s).
+directory: each worker writes ``counts-<pid>.json`` as it exits, its answers by request
+name and status, by wall-clock second, and a histogram of response times in µs, Locust's
+percentiles being whole milliseconds; ``parity load`` sums them, so the per-second
+throughput is exact where Locust's own history moves only with each worker's report to the
+master, every 3 s).
 
     PARITY_LOAD_TOKEN=... locust -f loadtests/locust_scenarios.py --headless \\
         -H http://127.0.0.1:8090 -u 64 -r 64 --run-time 60s --processes 2 LoggingBurst
@@ -75,62 +75,29 @@ def _count(
             _latency_us[int(response_time * 1000)] += 1
 
 
-_role = {"worker": False}
+_role = {"master": False}
 
 
 @events.init.add_listener
 def _on_init(environment: Any, **_: Any) -> None:
-    from locust.runners import WorkerRunner
+    from locust.runners import MasterRunner
 
-    _role["worker"] = isinstance(environment.runner, WorkerRunner)
-
-
-def _take() -> dict[str, list[list[Any]]]:
-    """This process's counts since the last take, as lists (they travel as msgpack)."""
-    with _lock:
-        part = {
-            "answers": [[n, s, c] for (n, s), c in _answers.items()],
-            "per_second": [[t, c] for t, c in _per_second.items()],
-            "latency_us": [[us, c] for us, c in _latency_us.items()],
-        }
-        _answers.clear()
-        _per_second.clear()
-        _latency_us.clear()
-    return part
-
-
-@events.report_to_master.add_listener
-def _report(client_id: str, data: dict[str, Any], **_: Any) -> None:
-    """A worker sends its counts with each stats report (every 3 s and a final one at quit),
-    through Locust's own channel: what reaches the master is what Locust's stats count."""
-    data["parity_counts"] = _take()
-
-
-@events.worker_report.add_listener
-def _receive(client_id: str, data: dict[str, Any], **_: Any) -> None:
-    part = data.get("parity_counts")
-    if not part:
-        return
-    with _lock:
-        for name, status, count in part["answers"]:
-            _answers[(name, int(status))] += count
-        for second, count in part["per_second"]:
-            _per_second[int(second)] += count
-        for us, count in part["latency_us"]:
-            _latency_us[int(us)] += count
+    _role["master"] = isinstance(environment.runner, MasterRunner)
 
 
 @events.quit.add_listener
 def _write_counts(**_: Any) -> None:
-    """The master (or a lone local runner) writes the totals as it exits: after the
-    workers' final reports (Locust waits for them in ``quit``)."""
-    if _role["worker"] or not COUNTS_DIR:
+    """Each process that ran users (each worker; a lone local runner) writes its counts as it
+    exits, after its users stopped: nothing it counted is left out. The master runs no users
+    and writes nothing; ``parity load`` waits for one file per worker (with ``--processes``
+    the workers outlive the master, which does not wait for them)."""
+    if _role["master"] or not COUNTS_DIR:
         return
-    part = _take()
-    rows = [{"name": n, "status": st, "count": c} for n, st, c in sorted(part["answers"])]
-    seconds = {str(t): c for t, c in sorted(part["per_second"])}
-    latency = {str(us): c for us, c in sorted(part["latency_us"])}
-    path = Path(COUNTS_DIR) / "counts.json"
+    with _lock:
+        rows = [{"name": n, "status": st, "count": c} for (n, st), c in sorted(_answers.items())]
+        seconds = {str(t): c for t, c in sorted(_per_second.items())}
+        latency = {str(us): c for us, c in sorted(_latency_us.items())}
+    path = Path(COUNTS_DIR) / f"counts-{os.getpid()}.json"
     partial = path.with_suffix(".part")  # renamed when whole: a reader never sees half a file
     partial.write_text(json.dumps({"answers": rows, "per_second": seconds, "latency_us": latency}))
     os.replace(partial, path)

@@ -13,6 +13,7 @@ writes a map), ``message``, ``level``.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -111,7 +112,7 @@ class LogReads:
             "totalPages": found.pages,
         }
 
-    def stats(self, filter_text: str) -> list[dict[str, Any]]:
+    def stats(self, filter_text: str) -> builtins.list[dict[str, Any]]:
         """``logsStats``: ``[{date: "YYYY-MM-DD HH:00:00.000Z", total}]``, oldest first."""
         try:
             where = _where(filter_text)

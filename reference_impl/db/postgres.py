@@ -1076,7 +1076,8 @@ class PostgresEngine:
             conn = await psycopg.AsyncConnection.connect(
                 self._dsn, autocommit=True, application_name=f"parity-locks-{os.getpid()}"
             )
-            self._lock_conn, self._held = conn, set()  # a new session holds nothing
+            held: set[str] = set()  # a new session holds nothing
+            self._lock_conn, self._held = conn, held
         return conn
 
     def _lock_guard(self) -> asyncio.Lock:
