@@ -146,8 +146,16 @@ def write_report(source: Path, out: Path, *, release: str) -> Path:
     page = out / "index.html"
     # the folder's other pages (the benchmarks' own reports), linked at the end
     others = sorted(p.name for p in out.glob("*.html") if p.name != "index.html")
-    page.write_text(html_page(release, loads, parity, parity_md=has_md, others=others))
-    (out / "summary.md").write_text(markdown(release, loads, parity))
+    try:
+        text = html_page(release, loads, parity, parity_md=has_md, others=others)
+        summary = markdown(release, loads, parity)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise ReportInputError(
+            f"a results file in {source} is not in the shape parity load / parity check "
+            f"write ({type(exc).__name__}: {exc})"
+        ) from exc
+    page.write_text(text)
+    (out / "summary.md").write_text(summary)
     return page
 
 
@@ -269,7 +277,7 @@ def _parity_html(parity: dict[str, Any], *, parity_md: bool) -> str:
         " (<a href='parity.md'>parity.md</a>: every divergence with its repro)" if parity_md else ""
     )
     return (
-        f"<h2>Parity</h2><p>parity check {verdict}, seed {parity.get('seed')}, "
+        f"<h2>Parity</h2><p>parity check {verdict}, seed {_e(parity.get('seed'))}, "
         f"generated {html.escape(str(parity.get('generated')))}{link}.</p>"
         + _table(["suite", *targets], rows)
     )
@@ -280,8 +288,9 @@ def _scenario_html(run: dict[str, Any]) -> str:
     targets = [t for t in run["targets"] if not t.get("error")]
     parts = [
         f"<h2 id='{html.escape(name)}'>Load: {html.escape(name)}</h2>",
-        f"<p>{run.get('users')} Locust users, {_rate(run)}, "
-        f"{run.get('duration_s')} s per target, Locust master + {run.get('locust_processes')} "
+        f"<p>{_e(run.get('users'))} Locust users, {_e(_rate(run))}, "
+        f"{_e(run.get('duration_s'))} s per target, Locust master + "
+        f"{_e(run.get('locust_processes'))} "
         f"worker processes, {html.escape(str(run.get('machine')))}, "
         f"{html.escape(str(run.get('date')))}; the targets ran one after the other under the "
         "same load, the load generator on the same machine.</p>",
@@ -325,8 +334,15 @@ def _scenario_html(run: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+def _e(value: Any) -> str:
+    """Any value read from a results file, as HTML text."""
+    return html.escape(str(value))
+
+
 def _rate(run: dict[str, Any]) -> str:
     rate = run.get("rate")
+    if not isinstance(rate, int | float):
+        rate = 0
     logs = ", request logs off" if run.get("logs") == "off" else ""
     return (f"{rate:,.0f} req/s offered" if rate else "as fast as the users go") + logs
 
