@@ -448,16 +448,21 @@ def _answered(result: TargetRun, name_prefix: str = "", status: str | None = Non
 
 # -- checks -----------------------------------------------------------------------------------
 def _metrics(address: str | None) -> dict[str, float]:
-    """The reference's metrics listener, each sample summed over the workers."""
+    """The reference's metrics listener, each sample summed over the workers (keyed
+    ``name{label="v"}`` without the ``worker`` label), read with prometheus_client's parser."""
     if address is None:
         return {}
+    from prometheus_client.parser import text_string_to_metric_families
+
     text = httpx.get(f"http://{address}/metrics", timeout=10).text
     values: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            name = re.sub(r',?worker="\d+"', "", name).replace("{,", "{").replace("{}", "")
-            values[name] = values.get(name, 0.0) + float(value)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(
+                f'{k}="{v}"' for k, v in sorted(sample.labels.items()) if k != "worker"
+            )
+            key = f"{sample.name}{{{labels}}}" if labels else sample.name
+            values[key] = values.get(key, 0.0) + float(sample.value)
     return values
 
 

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import fcntl
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -358,16 +359,15 @@ def _pragma_waiting(conn: apsw.Connection, pragma: str, timeout_s: float) -> Non
     ``auxiliary.db`` together meet (seen: a worker failing to start, "database is
     locked", on the journal_mode switch)."""
     deadline = time.monotonic() + timeout_s
-    pause = 0.005
-    while True:
+    for attempt in itertools.count():
         try:
             conn.execute(pragma)
             return
         except apsw.BusyError:
+            pause = backoff(min(attempt, 8))  # the engine's jittered backoff: rivals spread out
             if time.monotonic() + pause > deadline:
                 raise
             time.sleep(pause)
-            pause = min(pause * 2, 0.2)
 
 
 class _Counted:
